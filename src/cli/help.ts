@@ -1,0 +1,63 @@
+// --help texts, generated from the config schema so they always match the code.
+import { configKeys, flagName, schema } from '../config/schema.ts';
+
+function defaultText(key: (typeof configKeys)[number]): string {
+  if (key === 'THREAD_POOL_SIZE') return 'number of CPUs';
+  const d = schema[key].default();
+  return d === '' ? 'empty' : String(d);
+}
+
+export function serveHelp(): string {
+  const rows = configKeys.map((key) => {
+    const flag = `  --${flagName(key)} <value>`;
+    return `${flag.padEnd(34)}${schema[key].help} (env ${key}; default: ${defaultText(key)})`;
+  });
+  return [
+    'Usage: tcpool serve [options] [config-file]',
+    '',
+    'Serves the line protocol on PORT with THREAD_POOL_SIZE worker threads sharing the port.',
+    'Each setting comes from, strongest first: a flag, an environment variable of the same name as',
+    'the config key, the config file (KEY=VALUE lines, # comments), then the default. Without a',
+    'config-file argument or --config, ./config.txt is read when it exists.',
+    '',
+    'Options:',
+    `${'  -c, --config <file>'.padEnd(34)}config file (default: ./config.txt if present)`,
+    ...rows,
+    `${'  -h, --help'.padEnd(34)}show this help`,
+    '',
+    'SIGINT or SIGTERM shuts down gracefully; a second signal exits at once.',
+  ].join('\n');
+}
+
+export function clientHelp(): string {
+  return [
+    'Usage: tcpool client [--host H] [--port P] [command ...]',
+    '',
+    'With a command, sends it, prints the reply and exits. With piped input, sends one command per',
+    'line and prints the replies in order. On a terminal, opens a prompt with history (Ctrl-D quits).',
+    '',
+    'Options:',
+    `${'  --host <host>'.padEnd(34)}server address (default: 127.0.0.1)`,
+    `${'  --port <port>'.padEnd(34)}server port (default: 8080)`,
+    `${'  --timeout <ms>'.padEnd(34)}give up when connecting or waiting for a reply takes longer (default: 5000)`,
+    `${'  -h, --help'.padEnd(34)}show this help`,
+  ].join('\n');
+}
+
+export function mainHelp(version: string): string {
+  return [
+    `tcpool ${version}: a multi-client TCP command server (supervisor + worker-thread pool)`,
+    '',
+    'Usage: tcpool <command> [options]',
+    '',
+    'Commands:',
+    '  serve     run the server (npm start)',
+    '  client    talk to a server: one command, piped commands, or an interactive prompt',
+    '',
+    'Options: -h, --help (this text), -v, --version',
+    '',
+    serveHelp(),
+    '',
+    clientHelp(),
+  ].join('\n');
+}

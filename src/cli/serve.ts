@@ -1,0 +1,87 @@
+// `tcpool serve`: load the config, start the supervisor, handle signals.
+import { createRegistry } from '../commands/load.ts';
+import { loadConfig } from '../config/load.ts';
+import { type ConfigKey, configKeys, flagName } from '../config/schema.ts';
+import { ConfigError, codes, TcpoolError } from '../errors.ts';
+import { Logger } from '../log/logger.ts';
+import { LogWriter } from '../log/writer.ts';
+import { Supervisor } from '../supervisor/supervisor.ts';
+import { serveHelp } from './help.ts';
+import { type Options, parseOptions } from './options.ts';
+
+function fail(message: string, code: number): number {
+  process.stderr.write(`tcpool: ${message}\n`);
+  return code;
+}
+
+export async function serve(argv: string[]): Promise<number> {
+  const options: Options = {
+    help: { type: 'boolean', short: 'h' },
+    config: { type: 'string', short: 'c' },
+  };
+  for (const key of configKeys) options[flagName(key)] = { type: 'string' };
+
+  let writer: LogWriter;
+  let logger: Logger;
+  let supervisor: Supervisor;
+  try {
+    const { values, positionals } = parseOptions(argv, options, 'serve');
+    if (values.help) {
+      process.stdout.write(serveHelp() + '\n');
+      return 0;
+    }
+    if (positionals.length > 1) throw new ConfigError(codes.ERR_CONFIG_OPTION, `Expected one config file, got: ${positionals.join(' ')}`);
+    if (positionals.length === 1 && values.config !== undefined) {
+      throw new ConfigError(codes.ERR_CONFIG_OPTION, 'Give the config file either as an argument or with --config, not both');
+    }
+    const flags: Partial<Record<ConfigKey, string>> = {};
+    for (const key of configKeys) {
+      const v = values[flagName(key)];
+      if (typeof v === 'string') flags[key] = v;
+    }
+    const file = (values.config as string | undefined) ?? positionals[0];
+    const loaded = loadConfig({ flags, file, defaultFile: file === undefined ? 'config.txt' : undefined });
+    const { config } = loaded;
+    await createRegistry(config.COMMANDS_MODULE); // refuse a broken module before any worker starts
+    writer = new LogWriter(config.LOG_FILE);
+    logger = new Logger(config.LOG_LEVEL, config.LOG_FORMAT, writer.write);
+    for (const warning of loaded.warnings) logger.warn(warning);
+    if (loaded.file !== null) logger.info(`Config loaded from ${loaded.file}`);
+    logger.info(`Server starting on port ${config.PORT}`);
+    logger.info(`Thread pool size: ${config.THREAD_POOL_SIZE}`);
+    logger.info(`Max connections: ${config.MAX_CONNECTIONS}`);
+    supervisor = new Supervisor(config, logger, writer.write);
+  } catch (err) {
+    if (err instanceof TcpoolError) return fail(err.message, 2);
+    throw err;
+  }
+
+  try {
+    await supervisor.start();
+  } catch (err) {
+    if (err instanceof TcpoolError) return fail(err.message, 1);
+    throw err;
+  }
+  const { HOST } = supervisor.config;
+  logger.info(`Server listening on ${HOST.includes(':') ? `[${HOST}]` : HOST}:${supervisor.port}`);
+
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        logger.warn(`Received ${signal} again: exiting immediately`);
+        writer.close();
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      }
+      stopping = true;
+      logger.info(`Received ${signal}, shutting down server...`);
+      void supervisor.shutdown().then((active) => {
+        logger.info(`Server stopped. Total active clients at shutdown: ${active}`);
+        writer.close();
+        resolve(0);
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,11 @@
+import { defineCommand } from '../registry.ts';
+
+export default defineCommand({
+  name: 'PING',
+  usage: 'PING [message]',
+  summary: 'Replies PONG, or the message when one is given.',
+  minArgs: 0,
+  maxArgs: 1,
+  restOfLine: true,
+  run: (_ctx, args) => (args.length === 0 ? 'PONG' : args[0]),
+});

@@ -1,0 +1,22 @@
+import { badArgument } from '../../errors.ts';
+import { defineCommand } from '../registry.ts';
+
+export default defineCommand({
+  name: 'STATS',
+  usage: 'STATS [FULL]',
+  summary: 'Active clients across all workers; FULL adds every counter, per worker too.',
+  minArgs: 0,
+  maxArgs: 1,
+  run: (ctx, args) => {
+    if (args.length === 0) return `Active clients: ${ctx.stats.activeClients()}`;
+    if (args[0].toString('latin1').toUpperCase() !== 'FULL') return badArgument('STATS takes no argument or FULL');
+    const s = ctx.stats.snapshot();
+    const perWorker = s.workers.map(
+      (w, i) => `w${i}=${w.active}/${w.connections}/${w.commands}/${w.rejected}`,
+    );
+    return (
+      `active=${s.active} connections=${s.connections} commands=${s.commands} rejected=${s.rejected} ` +
+      `restarts=${s.restarts} workers=${s.workers.length} worker=${ctx.workerId} ${perWorker.join(' ')}`
+    );
+  },
+});

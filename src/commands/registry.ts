@@ -1,0 +1,79 @@
+// The one command registry. Every command, built in or loaded from COMMANDS_MODULE, is a
+// CommandSpec; protocols look commands up here by name and never know their behaviour.
+import { codes, TcpoolError, wrongArity } from '../errors.ts';
+import type { Reply } from '../protocol/reply.ts';
+import type { CommandContext } from './context.ts';
+
+export interface CommandSpec {
+  /** Upper-case name; clients may send it in any case. */
+  readonly name: string;
+  /** Usage line, e.g. "ECHO <message>". */
+  readonly usage: string;
+  /** One sentence for HELP. */
+  readonly summary: string;
+  readonly minArgs: number;
+  readonly maxArgs: number;
+  /**
+   * Line protocol only: everything after "NAME " is one argument, byte for byte (ECHO keeps its
+   * spaces). Otherwise the rest of the line is split into space-separated words.
+   */
+  readonly restOfLine: boolean;
+  /** May return a promise; replies still go out in request order. Throwing replies "Internal error". */
+  readonly run: (ctx: CommandContext, args: Buffer[]) => Reply | Promise<Reply>;
+}
+
+export type CommandDefinition = Omit<CommandSpec, 'restOfLine' | 'maxArgs' | 'minArgs'> &
+  Partial<Pick<CommandSpec, 'restOfLine' | 'maxArgs' | 'minArgs'>>;
+
+const NAME = /^[A-Z][A-Z0-9_.-]{0,63}$/;
+
+/** Validates a command definition and fills in the defaults (no arguments, words split). */
+export function defineCommand(def: CommandDefinition): CommandSpec {
+  const fail = (why: string): never => {
+    throw new TcpoolError(codes.ERR_COMMAND_DEFINITION, `Invalid command ${JSON.stringify(def?.name)}: ${why}`);
+  };
+  if (typeof def !== 'object' || def === null) fail('a definition must be an object');
+  if (typeof def.name !== 'string' || !NAME.test(def.name.toUpperCase())) {
+    fail('name must be a letter followed by up to 63 letters, digits, "_", "." or "-"');
+  }
+  if (typeof def.run !== 'function') fail('run must be a function');
+  const minArgs = def.minArgs ?? 0;
+  const maxArgs = def.maxArgs ?? minArgs;
+  if (!Number.isInteger(minArgs) || minArgs < 0) fail('minArgs must be a non-negative integer');
+  if (maxArgs !== Infinity && (!Number.isInteger(maxArgs) || maxArgs < minArgs)) fail('maxArgs must be >= minArgs');
+  const name = def.name.toUpperCase();
+  return Object.freeze({
+    name,
+    usage: typeof def.usage === 'string' && def.usage !== '' ? def.usage : name,
+    summary: typeof def.summary === 'string' ? def.summary : '',
+    minArgs,
+    maxArgs,
+    restOfLine: def.restOfLine === true,
+    run: def.run,
+  });
+}
+
+export class Registry {
+  private readonly byName = new Map<string, CommandSpec>();
+
+  register(spec: CommandSpec): void {
+    if (this.byName.has(spec.name)) {
+      throw new TcpoolError(codes.ERR_COMMAND_DEFINITION, `Command ${spec.name} is already registered`);
+    }
+    this.byName.set(spec.name, spec);
+  }
+
+  /** Case-insensitive; upper-case names (what clients usually send) skip the case conversion. */
+  lookup(name: string): CommandSpec | undefined {
+    return this.byName.get(name) ?? this.byName.get(name.toUpperCase());
+  }
+
+  list(): CommandSpec[] {
+    return [...this.byName.values()];
+  }
+}
+
+/** The arity error for `spec`, or null when `count` arguments are acceptable. */
+export function checkArity(spec: CommandSpec, count: number) {
+  return count < spec.minArgs || count > spec.maxArgs ? wrongArity(spec.name, spec.usage) : null;
+}

@@ -1,0 +1,109 @@
+// One config loader: flags, then environment variables, then a KEY=VALUE file, then defaults.
+import { existsSync, readFileSync } from 'node:fs';
+import { ConfigError, codes } from '../errors.ts';
+import { type Config, type ConfigKey, configKeys, flagName, InvalidValue, isConfigKey, schema } from './schema.ts';
+
+export interface LoadOptions {
+  /** Raw flag values by key, as given on the command line. */
+  flags?: Partial<Record<ConfigKey, string>>;
+  env?: NodeJS.ProcessEnv;
+  /** Explicit config file (positional argument or --config); it must exist. */
+  file?: string;
+  /** Used when no file is given: loaded only if it exists (the original's ./config.txt). */
+  defaultFile?: string;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Where each key's value came from: "default", "env", "flag" or "file:line". */
+  origin: Record<ConfigKey, string>;
+  /** The file actually read, if any. */
+  file: string | null;
+  warnings: string[];
+}
+
+interface RawValue {
+  raw: string;
+  origin: string;
+}
+
+/** Parses KEY=VALUE lines: `#` starts a comment line, blank lines are skipped, whitespace trimmed. */
+export function parseConfigFile(text: string, path: string, warnings: string[]): Map<ConfigKey, RawValue> {
+  const values = new Map<ConfigKey, RawValue>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const where = `${path}:${i + 1}`;
+    const eq = line.indexOf('=');
+    if (eq <= 0) {
+      throw new ConfigError(codes.ERR_CONFIG_SYNTAX, `${where}: expected KEY=VALUE, got "${line}"`);
+    }
+    const key = line.slice(0, eq).trim();
+    const raw = line.slice(eq + 1).trim();
+    if (!isConfigKey(key)) {
+      warnings.push(`Unknown config key ${key} at ${where} (ignored)`);
+      continue;
+    }
+    const earlier = values.get(key);
+    if (earlier) warnings.push(`${key} at ${where} overrides the value at ${earlier.origin}`);
+    values.set(key, { raw, origin: where });
+  }
+  return values;
+}
+
+function describeOrigin(key: ConfigKey, origin: string): string {
+  if (origin === 'env') return `from environment variable ${key}`;
+  if (origin === 'flag') return `from flag --${flagName(key)}`;
+  return `at ${origin}`;
+}
+
+function parseValue<K extends ConfigKey>(key: K, value: RawValue): Config[K] {
+  try {
+    return schema[key].parse(value.raw);
+  } catch (err) {
+    if (!(err instanceof InvalidValue)) throw err;
+    throw new ConfigError(
+      codes.ERR_CONFIG_VALUE,
+      `Invalid ${key} "${value.raw}" (${describeOrigin(key, value.origin)}): must be ${schema[key].allowed}`,
+    );
+  }
+}
+
+function readFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    throw new ConfigError(codes.ERR_CONFIG_FILE, `Cannot read config file ${path}: ${why}`);
+  }
+}
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const warnings: string[] = [];
+  let file: string | null = null;
+  if (options.file !== undefined) file = options.file;
+  else if (options.defaultFile !== undefined && existsSync(options.defaultFile)) file = options.defaultFile;
+  const fromFile = file === null ? new Map<ConfigKey, RawValue>() : parseConfigFile(readFile(file), file, warnings);
+
+  const config = {} as Record<ConfigKey, unknown>;
+  const origin = {} as Record<ConfigKey, string>;
+  for (const key of configKeys) {
+    const flag = options.flags?.[key];
+    const envValue = env[key];
+    let value: RawValue | undefined;
+    if (flag !== undefined) value = { raw: flag, origin: 'flag' };
+    else if (envValue !== undefined) value = { raw: envValue.trim(), origin: 'env' };
+    else value = fromFile.get(key);
+    if (value === undefined) {
+      config[key] = schema[key].default();
+      origin[key] = 'default';
+    } else {
+      config[key] = parseValue(key, value);
+      origin[key] = value.origin;
+    }
+  }
+  return { config: config as unknown as Config, origin, file, warnings };
+}

@@ -1,0 +1,92 @@
+// The one error catalogue. Every failure tcpool reports has a stable code here; messages are built
+// only from these templates so that tests, docs and clients can rely on them.
+
+export const codes = {
+  // Replies to a client (the line protocol prefixes them with "ERROR: ").
+  ERR_UNKNOWN_COMMAND: 'ERR_UNKNOWN_COMMAND',
+  ERR_WRONG_ARITY: 'ERR_WRONG_ARITY',
+  ERR_BAD_ARGUMENT: 'ERR_BAD_ARGUMENT',
+  ERR_LINE_TOO_LONG: 'ERR_LINE_TOO_LONG',
+  ERR_TOO_MANY_CONNECTIONS: 'ERR_TOO_MANY_CONNECTIONS',
+  ERR_INTERNAL: 'ERR_INTERNAL',
+  // Start-up and configuration.
+  ERR_CONFIG_VALUE: 'ERR_CONFIG_VALUE',
+  ERR_CONFIG_SYNTAX: 'ERR_CONFIG_SYNTAX',
+  ERR_CONFIG_FILE: 'ERR_CONFIG_FILE',
+  ERR_CONFIG_OPTION: 'ERR_CONFIG_OPTION',
+  ERR_LISTEN: 'ERR_LISTEN',
+  ERR_COMMAND_DEFINITION: 'ERR_COMMAND_DEFINITION',
+  ERR_COMMANDS_MODULE: 'ERR_COMMANDS_MODULE',
+} as const;
+
+export type ErrorCode = (typeof codes)[keyof typeof codes];
+
+export class TcpoolError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'TcpoolError';
+    this.code = code;
+  }
+}
+
+/** An error that is sent to the client as a reply; the connection stays open unless `close` is set. */
+export class ReplyError extends TcpoolError {
+  readonly close: boolean;
+  constructor(code: ErrorCode, message: string, close = false) {
+    super(code, message);
+    this.name = 'ReplyError';
+    this.close = close;
+  }
+}
+
+/** Configuration problems: the process exits with code 2 and prints the message alone. */
+export class ConfigError extends TcpoolError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The listener could not start: the process exits with code 1 and a one-line reason. */
+export class ListenError extends TcpoolError {
+  constructor(message: string) {
+    super(codes.ERR_LISTEN, message);
+    this.name = 'ListenError';
+  }
+}
+
+// Replies shared by every connection are built once.
+export const replyErrors = {
+  unknownCommand: new ReplyError(codes.ERR_UNKNOWN_COMMAND, 'Unknown command'),
+  lineTooLong: new ReplyError(codes.ERR_LINE_TOO_LONG, 'Line too long', true),
+  tooManyConnections: new ReplyError(codes.ERR_TOO_MANY_CONNECTIONS, 'Too many connections', true),
+  internal: new ReplyError(codes.ERR_INTERNAL, 'Internal error'),
+} as const;
+
+export function wrongArity(name: string, usage: string): ReplyError {
+  return new ReplyError(codes.ERR_WRONG_ARITY, `Wrong number of arguments for '${name}' (usage: ${usage})`);
+}
+
+export function badArgument(message: string): ReplyError {
+  return new ReplyError(codes.ERR_BAD_ARGUMENT, message);
+}
+
+/** Turns a listen() failure into the one-line reason the operator needs. */
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): ListenError {
+  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new ListenError(`Port ${port} is already in use (${where})`);
+    case 'EACCES':
+    case 'EPERM':
+      return new ListenError(`Permission denied binding ${where}`);
+    case 'EADDRNOTAVAIL':
+      return new ListenError(`Address ${host} is not available on this machine (binding ${where})`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ListenError(`Cannot resolve host ${host}`);
+    default:
+      return new ListenError(`Cannot listen on ${where}: ${err.code ?? ''} ${err.message}`.trim());
+  }
+}

@@ -1,0 +1,80 @@
+// One logger. A line is built as a string in the thread that logs it and handed to a sink; in a
+// worker the sink batches lines and posts them to the supervisor, which alone writes them (see
+// writer.ts). So lines from different threads never interleave and no request waits on a write.
+import { LOG_LEVELS, type LogFormat, type LogLevel } from '../config/schema.ts';
+import { localTimestamp } from './time.ts';
+
+export type LogSink = (text: string) => void;
+
+const rank: Record<LogLevel, number> = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 };
+
+export class Logger {
+  private readonly min: number;
+  private readonly format: LogFormat;
+  private readonly sink: LogSink;
+  /** In JSON lines: which thread logged ("supervisor" or the worker's index). */
+  private readonly source: string | number;
+
+  constructor(level: LogLevel, format: LogFormat, sink: LogSink, source: string | number = 'supervisor') {
+    this.min = rank[level];
+    this.format = format;
+    this.sink = sink;
+    this.source = source;
+  }
+
+  enabled(level: LogLevel): boolean {
+    return rank[level] >= this.min;
+  }
+
+  debug(msg: string): void {
+    if (this.min <= 0) this.write('DEBUG', msg);
+  }
+  info(msg: string): void {
+    if (this.min <= 1) this.write('INFO', msg);
+  }
+  warn(msg: string): void {
+    if (this.min <= 2) this.write('WARN', msg);
+  }
+  error(msg: string): void {
+    this.write('ERROR', msg);
+  }
+
+  private write(level: LogLevel, msg: string): void {
+    const now = Date.now();
+    if (this.format === 'json') {
+      this.sink(JSON.stringify({ time: new Date(now).toISOString(), level, source: this.source, msg }) + '\n');
+    } else {
+      this.sink(`[${localTimestamp(now)}] [${level}] ${msg}\n`);
+    }
+  }
+}
+
+export function isLogLevel(s: string): s is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(s);
+}
+
+export interface BatchingSink {
+  sink: LogSink;
+  /** Passes on what is gathered now, e.g. before a message that must come after these lines. */
+  flush: () => void;
+}
+
+/** A sink that gathers the lines logged in one turn of the event loop and passes them on together. */
+export function batchingSink(deliver: (text: string) => void): BatchingSink {
+  let batch = '';
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    const text = batch;
+    batch = '';
+    if (text !== '') deliver(text);
+  };
+  const sink: LogSink = (text) => {
+    batch += text;
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  return { sink, flush };
+}

@@ -1,0 +1,165 @@
+// The main thread: resolves the port once, starts the worker pool, replaces workers that die, and
+// runs the shutdown in order. It never touches a client socket.
+import { createServer, type AddressInfo } from 'node:net';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../config/schema.ts';
+import { listenError, TcpoolError, codes } from '../errors.ts';
+import type { Logger, LogSink } from '../log/logger.ts';
+import { SharedStats } from '../stats/counters.ts';
+import type { FromWorker, ToWorker, WorkerData } from './messages.ts';
+
+// Next to this file in both layouts: src/ (.ts, run directly) and dist/ (.js, built).
+const WORKER_URL = new URL(`../worker/main${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
+/** Binds the port exclusively once, so that a port held by anyone (even another tcpool) is refused. */
+export function probePort(host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err) => reject(listenError(err, host, port)));
+    probe.listen({ host, port, exclusive: true }, () => {
+      const actual = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(actual));
+    });
+  });
+}
+
+interface Slot {
+  worker: Worker | null;
+  /** Resolves when the worker reported that its clients are gone during shutdown. */
+  drained: (() => void) | null;
+  lastCrash: number;
+  backoffMs: number;
+  restartTimer: NodeJS.Timeout | null;
+}
+
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 10_000;
+
+export class Supervisor {
+  readonly config: Config;
+  readonly stats: SharedStats;
+  port = 0;
+  private readonly logger: Logger;
+  private readonly write: LogSink;
+  private readonly slots: Slot[];
+  private shuttingDown = false;
+
+  constructor(config: Config, logger: Logger, write: LogSink) {
+    this.config = config;
+    this.logger = logger;
+    this.write = write;
+    this.stats = SharedStats.create(config.THREAD_POOL_SIZE);
+    this.slots = Array.from({ length: config.THREAD_POOL_SIZE }, () => ({
+      worker: null,
+      drained: null,
+      lastCrash: 0,
+      backoffMs: 0,
+      restartTimer: null,
+    }));
+  }
+
+  /** Resolves once every worker listens; rejects with a one-line reason otherwise. */
+  async start(): Promise<void> {
+    this.port = await probePort(this.config.HOST, this.config.PORT);
+    const results = await Promise.allSettled(this.slots.map((_, i) => this.spawn(i)));
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure) {
+      this.shuttingDown = true;
+      await Promise.all(this.slots.map((s) => s.worker?.terminate()));
+      throw failure.reason;
+    }
+  }
+
+  private spawn(i: number): Promise<void> {
+    const data: WorkerData = { config: this.config, port: this.port, workerId: i, statsBuffer: this.stats.buffer };
+    const worker = new Worker(WORKER_URL, { workerData: data, stdout: false, stderr: false });
+    const slot = this.slots[i];
+    slot.worker = worker;
+    let ready = false;
+    let crash: Error | null = null;
+    return new Promise((resolve, reject) => {
+      worker.on('message', (msg: FromWorker) => {
+        switch (msg.type) {
+          case 'log':
+            this.write(msg.text);
+            break;
+          case 'ready':
+            ready = true;
+            resolve();
+            break;
+          case 'fatal':
+            reject(new TcpoolError(codes.ERR_LISTEN, msg.message));
+            void worker.terminate();
+            break;
+          case 'drained':
+            slot.drained?.();
+            break;
+        }
+      });
+      worker.on('error', (err) => {
+        crash = err;
+      });
+      worker.on('exit', (code) => {
+        if (slot.worker === worker) slot.worker = null;
+        slot.drained?.();
+        if (!ready) {
+          reject(new TcpoolError(codes.ERR_LISTEN, `Worker ${i} failed to start: ${crash?.message ?? `exit code ${code}`}`));
+        } else if (!this.shuttingDown) {
+          this.replace(i, code, crash);
+        }
+      });
+    });
+  }
+
+  /** A worker died: its clients are gone, the others keep serving; start a new one in its place. */
+  private replace(i: number, code: number, crash: Error | null): void {
+    const slot = this.slots[i];
+    const lost = this.stats.workerLost(i);
+    const reason = crash ? `${crash.name}: ${crash.message}` : `exit code ${code}`;
+    this.logger.error(`Worker ${i} exited unexpectedly (${reason}); ${lost} client(s) dropped; restarting`);
+    if (crash?.stack) this.logger.debug(crash.stack);
+    // Back off when a worker keeps dying, so a crash loop cannot spin the CPU.
+    const now = Date.now();
+    slot.backoffMs = now - slot.lastCrash < 30_000 ? Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, slot.backoffMs * 2)) : 0;
+    slot.lastCrash = now;
+    const restart = (): void => {
+      slot.restartTimer = null;
+      if (this.shuttingDown) return;
+      this.spawn(i).then(
+        () => this.logger.info(`Worker ${i} restarted`),
+        (err: Error) => {
+          this.logger.error(`Worker ${i} could not restart: ${err.message}`);
+          slot.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, slot.backoffMs * 2));
+          slot.restartTimer = setTimeout(restart, slot.backoffMs);
+        },
+      );
+    };
+    slot.restartTimer = setTimeout(restart, slot.backoffMs);
+  }
+
+  /**
+   * Graceful shutdown: every worker stops accepting at once, answers what it has received, closes
+   * idle clients and gives busy ones up to SHUTDOWN_TIMEOUT_MS. Returns the clients active when it began.
+   */
+  async shutdown(): Promise<number> {
+    const active = this.stats.activeClients();
+    this.shuttingDown = true;
+    const drained: Promise<void>[] = [];
+    for (const slot of this.slots) {
+      if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
+      const worker = slot.worker;
+      if (worker === null) continue;
+      drained.push(new Promise((resolve) => (slot.drained = resolve)));
+      worker.postMessage({ type: 'shutdown', timeoutMs: this.config.SHUTDOWN_TIMEOUT_MS } satisfies ToWorker);
+    }
+    // Workers destroy busy sockets at the timeout themselves; this only guards against a stuck worker.
+    let guard: NodeJS.Timeout | undefined;
+    const stuck = new Promise<void>((resolve) => (guard = setTimeout(resolve, this.config.SHUTDOWN_TIMEOUT_MS + 2000)));
+    await Promise.race([Promise.all(drained), stuck]);
+    clearTimeout(guard);
+    await Promise.all(this.slots.map((s) => s.worker?.terminate()));
+    return active;
+  }
+}

@@ -1,0 +1,109 @@
+// Graceful shutdown on SIGINT and SIGTERM, with idle and busy clients.
+import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { TestClient } from '../helpers/client.ts';
+import { type ServerProcess, startServer } from '../helpers/server.ts';
+
+const COMMANDS = new URL('../fixtures/commands.js', import.meta.url).pathname;
+const servers: ServerProcess[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.kill()));
+});
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ port, host: '127.0.0.1' });
+    s.on('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('error', () => resolve(true));
+  });
+}
+
+describe('graceful shutdown', () => {
+  test('SIGTERM: idle clients close at once, busy ones get their replies, exit 0', async () => {
+    const server = await startServer({
+      env: { THREAD_POOL_SIZE: '2', COMMANDS_MODULE: COMMANDS, SHUTDOWN_TIMEOUT_MS: '5000' },
+    });
+    servers.push(server);
+    const idle = await TestClient.connect(server.port);
+    const slow = await TestClient.connect(server.port);
+    const partial = await TestClient.connect(server.port);
+    const pipelined = await TestClient.connect(server.port);
+    for (const c of [idle, slow, partial, pipelined]) assert.equal(await c.request('PING'), 'PONG');
+
+    slow.write('SLOWECHO 600 finished\n');
+    partial.write('ECHO part');
+    pipelined.write('SLOWECHO 300 a\n' + 'PING\n'.repeat(500));
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    process.kill(server.pid, 'SIGTERM');
+    await server.waitForLog(/Received SIGTERM, shutting down server\.\.\./);
+
+    await idle.waitClosed(2000);
+    assert.ok(Date.now() - t0 < 500, `idle client closed after ${Date.now() - t0} ms`);
+    assert.equal(slow.closed, false, 'a busy client is not cut off');
+    assert.equal(await refused(server.port), true, 'no new connections once shutdown began');
+
+    partial.write('ial\n');
+    assert.equal(await partial.readLine(), 'partial');
+    await partial.waitClosed();
+    assert.equal(await slow.readLine(2000), 'finished');
+    await slow.waitClosed();
+    const lines = await pipelined.readLines(501);
+    assert.equal(lines[0], 'a');
+    assert.ok(lines.slice(1).every((l) => l === 'PONG'));
+    await pipelined.waitClosed();
+
+    const { code } = await server.exited;
+    assert.equal(code, 0);
+    assert.match(server.stdout, /\[INFO\] Server stopped\. Total active clients at shutdown: 4\n/);
+    assert.ok(Date.now() - t0 < 5000, 'exited well within SHUTDOWN_TIMEOUT_MS');
+  });
+
+  test('SIGINT: a client that never finishes its request is closed at SHUTDOWN_TIMEOUT_MS', async () => {
+    const server = await startServer({ env: { SHUTDOWN_TIMEOUT_MS: '400' } });
+    servers.push(server);
+    const stuck = await TestClient.connect(server.port);
+    assert.equal(await stuck.request('PING'), 'PONG');
+    stuck.write('ECHO never end');
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    const { code } = await server.stop('SIGINT');
+    const took = Date.now() - t0;
+    assert.equal(code, 0);
+    assert.ok(took >= 350 && took < 3000, `shutdown took ${took} ms`);
+    await stuck.waitClosed();
+    assert.match(server.stdout, /\[WARN\] Shutdown timeout: closing 1 busy connection\(s\) on worker \d/);
+    assert.match(server.stdout, /Server stopped\. Total active clients at shutdown: 1\n/);
+  });
+
+  test('with no clients the server stops at once', async () => {
+    const server = await startServer();
+    servers.push(server);
+    const t0 = Date.now();
+    const { code } = await server.stop('SIGTERM');
+    assert.equal(code, 0);
+    assert.ok(Date.now() - t0 < 2000);
+    assert.match(server.stdout, /Server stopped\. Total active clients at shutdown: 0\n$/);
+  });
+
+  test('a second signal exits immediately', async () => {
+    const server = await startServer({ env: { SHUTDOWN_TIMEOUT_MS: '60000' } });
+    servers.push(server);
+    const stuck = await TestClient.connect(server.port);
+    assert.equal(await stuck.request('PING'), 'PONG');
+    stuck.write('ECHO half');
+    await new Promise((r) => setTimeout(r, 50));
+    process.kill(server.pid, 'SIGTERM');
+    await server.waitForLog(/shutting down server/);
+    const t0 = Date.now();
+    const { code } = await server.stop('SIGINT', 5000);
+    assert.ok(Date.now() - t0 < 2000);
+    assert.equal(code, 130);
+    assert.match(server.stdout, /\[WARN\] Received SIGINT again: exiting immediately/);
+    stuck.close();
+  });
+});

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { builtins } from '../../src/commands/builtin/index.ts';
+import type { CommandContext } from '../../src/commands/context.ts';
+import { createRegistry } from '../../src/commands/load.ts';
+import { checkArity, defineCommand, Registry } from '../../src/commands/registry.ts';
+import { ReplyError, TcpoolError } from '../../src/errors.ts';
+import { encodeLineReply } from '../../src/protocol/line.ts';
+import type { Reply } from '../../src/protocol/reply.ts';
+import { SharedStats } from '../../src/stats/counters.ts';
+
+function context(registry: Registry, stats = SharedStats.create(2)) {
+  let closeRequested = false;
+  const ctx: CommandContext = {
+    registry,
+    stats,
+    workerId: 1,
+    peer: '127.0.0.1:5555',
+    closeAfterReply: () => (closeRequested = true),
+  };
+  return { ctx, closed: () => closeRequested };
+}
+
+const registry = new Registry();
+for (const spec of builtins) registry.register(spec);
+
+function run(name: string, args: string[] = [], ctx = context(registry).ctx): Reply {
+  const spec = registry.lookup(name)!;
+  const arity = checkArity(spec, args.length);
+  if (arity) return arity;
+  return spec.run(ctx, args.map((a) => Buffer.from(a))) as Reply;
+}
+
+const line = (r: Reply) => encodeLineReply(r).toString();
+
+describe('built-in commands', () => {
+  test('PING replies PONG, or its message', () => {
+    assert.equal(line(run('PING')), 'PONG\n');
+    assert.equal(line(run('PING', ['hi there'])), 'hi there\n');
+  });
+
+  test('ECHO returns its bytes exactly; without a message it is an arity error', () => {
+    const bytes = Buffer.from([0, 0xff, 0x20, 0x20, 0x41]);
+    const spec = registry.lookup('ECHO')!;
+    assert.deepEqual(spec.run(context(registry).ctx, [bytes]), bytes);
+    assert.equal(line(run('ECHO', [''])), '\n');
+    assert.equal(line(run('ECHO')), "ERROR: Wrong number of arguments for 'ECHO' (usage: ECHO <message>)\n");
+  });
+
+  test('TIME is local time as YYYY-MM-DD HH:MM:SS', () => {
+    const before = new Date();
+    const reply = run('TIME') as string;
+    assert.match(reply, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    const [date, time] = reply.split(' ');
+    const [y, mo, d] = date.split('-').map(Number);
+    const [h, mi, s] = time.split(':').map(Number);
+    const parsed = new Date(y, mo - 1, d, h, mi, s); // local time, as the server printed it
+    assert.ok(Math.abs(parsed.getTime() - before.getTime()) < 2000, `${reply} vs ${before.toString()}`);
+  });
+
+  test('STATS counts active clients across workers; FULL gives every counter', () => {
+    const stats = SharedStats.create(2);
+    assert.equal(stats.acquireConnection(0, 10), 1);
+    assert.equal(stats.acquireConnection(1, 10), 2);
+    assert.equal(stats.acquireConnection(1, 10), 3);
+    stats.addCommands(1, 5);
+    const { ctx } = context(registry, stats);
+    assert.equal(run('STATS', [], ctx), 'Active clients: 3');
+    assert.equal(
+      run('STATS', ['full'], ctx),
+      'active=3 connections=3 commands=5 rejected=0 restarts=0 workers=2 worker=1 w0=1/1/0/0 w1=2/2/5/0',
+    );
+    assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
+  });
+
+  test('QUIT replies Goodbye and asks for the connection to close', () => {
+    const { ctx, closed } = context(registry);
+    assert.equal(run('QUIT', [], ctx), 'Goodbye');
+    assert.equal(closed(), true);
+  });
+
+  test('HELP lists every command on one line, or describes one', () => {
+    assert.equal(
+      run('HELP'),
+      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command]',
+    );
+    assert.equal(run('HELP', ['echo']), 'ECHO <message>: Replies the message, byte for byte.');
+    assert.equal(line(run('HELP', ['nope'])), "ERROR: Unknown command 'nope'\n");
+  });
+
+  test('arity: too many arguments is an error naming the usage', () => {
+    assert.equal(line(run('TIME', ['x'])), "ERROR: Wrong number of arguments for 'TIME' (usage: TIME)\n");
+  });
+});
+
+describe('registry', () => {
+  test('lookup is case-insensitive', () => {
+    assert.equal(registry.lookup('ping')?.name, 'PING');
+    assert.equal(registry.lookup('PiNg')?.name, 'PING');
+    assert.equal(registry.lookup('nope'), undefined);
+    assert.equal(registry.lookup(''), undefined);
+  });
+
+  test('defineCommand validates and fills defaults', () => {
+    const spec = defineCommand({ name: 'hello', usage: '', summary: 'x', run: () => 'hi' });
+    assert.equal(spec.name, 'HELLO');
+    assert.equal(spec.usage, 'HELLO');
+    assert.equal(spec.minArgs, 0);
+    assert.equal(spec.maxArgs, 0);
+    assert.equal(spec.restOfLine, false);
+    const bad = (def: object, why: RegExp) =>
+      assert.throws(() => defineCommand(def as never), (e: Error) => e instanceof TcpoolError && why.test(e.message));
+    bad({ name: 'has space', run: () => 1 }, /name must be/);
+    bad({ name: 'X' }, /run must be a function/);
+    bad({ name: 'X', run: () => 1, minArgs: -1 }, /minArgs/);
+    bad({ name: 'X', run: () => 1, minArgs: 2, maxArgs: 1 }, /maxArgs/);
+  });
+
+  test('a name can be registered once', () => {
+    const r = new Registry();
+    r.register(builtins[0]);
+    assert.throws(() => r.register(builtins[0]), /already registered/);
+  });
+
+  test('COMMANDS_MODULE adds commands; a broken module is refused with its path', async () => {
+    const fixture = new URL('../fixtures/commands.js', import.meta.url).pathname;
+    const r = await createRegistry(fixture);
+    assert.equal(r.lookup('greet')?.name, 'GREET');
+    assert.equal(r.lookup('PING')?.name, 'PING');
+    await assert.rejects(createRegistry('/nonexistent/module.js'), /^TcpoolError: COMMANDS_MODULE \/nonexistent\/module.js: cannot load it/);
+    const notArray = new URL('../fixtures/commands-bad.js', import.meta.url).pathname;
+    await assert.rejects(createRegistry(notArray), /default export must be an array/);
+  });
+
+  test('reply errors keep their stable codes', () => {
+    const r = run('ECHO');
+    assert.ok(r instanceof ReplyError);
+    assert.equal(r.code, 'ERR_WRONG_ARITY');
+  });
+});

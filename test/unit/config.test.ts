@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { loadConfig } from '../../src/config/load.ts';
+import { ConfigError } from '../../src/errors.ts';
+
+const ORIGINAL = new URL('../fixtures/config.txt', import.meta.url).pathname;
+
+function file(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'tcpool-config-')), 'config.txt');
+  writeFileSync(path, text);
+  return path;
+}
+
+function failure(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
+    return err;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config loading', () => {
+  test("the original's config.txt loads unchanged", () => {
+    const { config, origin, warnings } = loadConfig({ file: ORIGINAL, env: {} });
+    assert.equal(config.PORT, 8080);
+    assert.equal(config.THREAD_POOL_SIZE, 4);
+    assert.equal(config.MAX_CONNECTIONS, 100);
+    assert.equal(config.LOG_LEVEL, 'INFO');
+    assert.equal(config.LOG_FILE, 'server.log');
+    assert.equal(origin.PORT, `${ORIGINAL}:4`);
+    assert.equal(origin.LOG_FILE, `${ORIGINAL}:10`);
+    assert.deepEqual(warnings, []);
+  });
+
+  test('defaults without any source', () => {
+    const { config, origin } = loadConfig({ env: {} });
+    assert.deepEqual(config, {
+      PORT: 8080,
+      HOST: '0.0.0.0',
+      THREAD_POOL_SIZE: availableParallelism(),
+      MAX_CONNECTIONS: 10000,
+      MAX_LINE_BYTES: 65536,
+      OUTPUT_HIGH_WATER_BYTES: 262144,
+      SHUTDOWN_TIMEOUT_MS: 5000,
+      LOG_LEVEL: 'INFO',
+      LOG_FILE: '',
+      LOG_FORMAT: 'text',
+      COMMANDS_MODULE: '',
+    });
+    assert.equal(origin.PORT, 'default');
+  });
+
+  test('flags beat env, env beats the file, the file beats defaults', () => {
+    const path = file('PORT=1000\nTHREAD_POOL_SIZE=3\nMAX_CONNECTIONS=7\n');
+    const { config, origin } = loadConfig({
+      file: path,
+      env: { PORT: '2000', THREAD_POOL_SIZE: '5' },
+      flags: { PORT: '3000' },
+    });
+    assert.equal(config.PORT, 3000);
+    assert.equal(origin.PORT, 'flag');
+    assert.equal(config.THREAD_POOL_SIZE, 5);
+    assert.equal(origin.THREAD_POOL_SIZE, 'env');
+    assert.equal(config.MAX_CONNECTIONS, 7);
+    assert.equal(origin.MAX_CONNECTIONS, `${path}:3`);
+  });
+
+  test('comments, blank lines and whitespace around keys and values', () => {
+    const path = file('  # comment\n\n\t PORT =  9000 \r\n LOG_LEVEL= debug\n');
+    const { config } = loadConfig({ file: path, env: {} });
+    assert.equal(config.PORT, 9000);
+    assert.equal(config.LOG_LEVEL, 'DEBUG');
+  });
+
+  test('./config.txt is read only when it exists; an explicit file must exist', () => {
+    const missing = join(tmpdir(), 'tcpool-no-such-dir', 'config.txt');
+    assert.equal(loadConfig({ defaultFile: missing, env: {} }).file, null);
+    assert.equal(loadConfig({ defaultFile: ORIGINAL, env: {} }).config.MAX_CONNECTIONS, 100);
+    assert.equal(
+      failure(() => loadConfig({ file: missing, env: {} })).message,
+      `Cannot read config file ${missing}: no such file`,
+    );
+  });
+
+  test('an unknown key is a warning naming file:line; a repeated key warns too', () => {
+    const path = file('PORT=1\nCOLOUR=blue\nPORT=2\n');
+    const { config, warnings } = loadConfig({ file: path, env: {} });
+    assert.equal(config.PORT, 2);
+    assert.deepEqual(warnings, [
+      `Unknown config key COLOUR at ${path}:2 (ignored)`,
+      `PORT at ${path}:3 overrides the value at ${path}:1`,
+    ]);
+  });
+
+  test('a line without KEY=VALUE is an error naming file:line', () => {
+    const path = file('PORT=1\njust words\n');
+    const err = failure(() => loadConfig({ file: path, env: {} }));
+    assert.equal(err.code, 'ERR_CONFIG_SYNTAX');
+    assert.equal(err.message, `${path}:2: expected KEY=VALUE, got "just words"`);
+    assert.equal(failure(() => loadConfig({ file: file('=5\n'), env: {} })).code, 'ERR_CONFIG_SYNTAX');
+  });
+
+  const badValues: [string, string, string][] = [
+    ['PORT', '65536', 'an integer from 0 to 65535 (0 picks a free port)'],
+    ['PORT', '-1', 'an integer from 0 to 65535 (0 picks a free port)'],
+    ['PORT', '80x', 'an integer from 0 to 65535 (0 picks a free port)'],
+    ['PORT', '', 'an integer from 0 to 65535 (0 picks a free port)'],
+    ['THREAD_POOL_SIZE', '0', 'an integer from 1 to 1024'],
+    ['THREAD_POOL_SIZE', '2.5', 'an integer from 1 to 1024'],
+    ['MAX_CONNECTIONS', '0', 'an integer from 1 to 1000000'],
+    ['MAX_LINE_BYTES', '8', 'an integer from 16 to 67108864'],
+    ['OUTPUT_HIGH_WATER_BYTES', '1000', 'an integer from 1024 to 1073741824'],
+    ['SHUTDOWN_TIMEOUT_MS', 'soon', 'an integer from 0 to 3600000'],
+    ['LOG_LEVEL', 'LOUD', 'one of DEBUG, INFO, WARN, ERROR'],
+    ['LOG_FORMAT', 'xml', 'one of text, json'],
+    ['HOST', 'two words', 'an IP address or host name, e.g. 127.0.0.1, ::1 or 0.0.0.0'],
+  ];
+  for (const [key, value, allowed] of badValues) {
+    test(`bad ${key}=${JSON.stringify(value)} names the key, value, source and what is allowed`, () => {
+      const path = file(`# first\n${key}=${value}\n`);
+      assert.equal(
+        failure(() => loadConfig({ file: path, env: {} })).message,
+        `Invalid ${key} "${value}" (at ${path}:2): must be ${allowed}`,
+      );
+      assert.equal(
+        failure(() => loadConfig({ env: { [key]: value } })).message,
+        `Invalid ${key} "${value}" (from environment variable ${key}): must be ${allowed}`,
+      );
+      const flagName = key.toLowerCase().replaceAll('_', '-');
+      const err = failure(() => loadConfig({ env: {}, flags: { [key]: value } }));
+      assert.equal(err.message, `Invalid ${key} "${value}" (from flag --${flagName}): must be ${allowed}`);
+      assert.equal(err.code, 'ERR_CONFIG_VALUE');
+    });
+  }
+});
