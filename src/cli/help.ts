@@ -10,7 +10,10 @@ function defaultText(key: (typeof configKeys)[number]): string {
 export function serveHelp(): string {
   const rows = configKeys.map((key) => {
     const flag = `  --${flagName(key)} <value>`;
-    return `${flag.padEnd(34)}${schema[key].help} (env ${key}; default: ${defaultText(key)})`;
+    return (
+      `${flag.padEnd(36)}${schema[key].help}\n` +
+      `${''.padEnd(36)}env ${key}, default ${defaultText(key)}; ${schema[key].allowed}`
+    );
   });
   return [
     'Usage: tcpool serve [options] [config-file]',
@@ -21,9 +24,9 @@ export function serveHelp(): string {
     'config-file argument or --config, ./config.txt is read when it exists.',
     '',
     'Options:',
-    `${'  -c, --config <file>'.padEnd(34)}config file (default: ./config.txt if present)`,
+    `${'  -c, --config <file>'.padEnd(36)}config file (default: ./config.txt if present)`,
     ...rows,
-    `${'  -h, --help'.padEnd(34)}show this help`,
+    `${'  -h, --help'.padEnd(36)}show this help`,
     '',
     'SIGINT or SIGTERM shuts down gracefully; a second signal exits at once.',
   ].join('\n');

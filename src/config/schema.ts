@@ -76,7 +76,7 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   THREAD_POOL_SIZE: {
     default: () => availableParallelism(),
     allowed: 'an integer from 1 to 1024',
-    help: 'number of worker threads (default: the number of CPUs)',
+    help: 'number of worker threads, each serving any number of clients',
     parse: integer(1, 1024),
   },
   MAX_CONNECTIONS: {

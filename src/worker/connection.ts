@@ -161,8 +161,10 @@ export class Connection implements CommandContext {
   }
 
   private internalError(name: string, err: unknown): ReplyError {
-    const e = err as Error;
-    this.owner.logger.error(`Command ${name} failed for ${this.peer}: ${e?.stack ?? String(err)}`);
+    const e = err instanceof Error ? err : new Error(String(err));
+    const where = e.stack?.split('\n').find((l) => l.trimStart().startsWith('at '))?.trim() ?? '';
+    this.owner.logger.error(`Command ${name} failed for ${this.peer}: ${e.name}: ${e.message} ${where}`.trimEnd());
+    if (e.stack) this.owner.logger.debug(e.stack);
     return replyErrors.internal;
   }
 

@@ -8,10 +8,14 @@ import { configKeys } from '../../src/config/schema.ts';
 export const BIN = new URL('../../bin/tcpool.js', import.meta.url).pathname;
 
 /** The environment without any tcpool config key, so the developer's shell cannot leak in. */
-export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of configKeys) delete env[key];
-  return { ...env, ...extra };
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
 }
 
 export interface RunResult {
@@ -123,7 +127,7 @@ export class ServerProcess {
 
 /** Starts a server on 127.0.0.1 with PORT=0 and resolves once it listens. */
 export async function startServer(
-  opts: { env?: Record<string, string>; args?: string[]; cwd?: string } = {},
+  opts: { env?: Record<string, string | undefined>; args?: string[]; cwd?: string } = {},
 ): Promise<ServerProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', ...(opts.args ?? [])], {
     env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', THREAD_POOL_SIZE: '2', ...opts.env }),

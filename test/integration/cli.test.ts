@@ -1,0 +1,152 @@
+// The tcpool command line: serve's start-up errors and help, and the client in every mode.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { configKeys, flagName } from '../../src/config/schema.ts';
+import { TestClient } from '../helpers/client.ts';
+import { runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
+
+const ORIGINAL = new URL('../fixtures/config.txt', import.meta.url).pathname;
+const servers: ServerProcess[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.kill()));
+});
+
+describe('tcpool client', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServer();
+    servers.push(server);
+  });
+
+  test('one-shot: prints the reply and exits 0', async () => {
+    const r = await runTcpool(['client', '--port', String(server.port), 'ECHO', 'hello', 'there']);
+    assert.equal(r.stdout, 'hello there\n');
+    assert.equal(r.code, 0);
+    const ping = await runTcpool(['client', '--port', String(server.port), 'ping']);
+    assert.equal(ping.stdout, 'PONG\n');
+  });
+
+  test('piped: one command per line, replies in order', async () => {
+    const input = 'PING\nECHO one\nNOPE\nECHO two\nSTATS\n';
+    const r = await runTcpool(['client', '--host', '127.0.0.1', '--port', String(server.port)], { input });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, 'PONG\none\nERROR: Unknown command\ntwo\nActive clients: 1\n');
+  });
+
+  test('piped: QUIT ends the session; the rest is not sent', async () => {
+    const r = await runTcpool(['client', '--port', String(server.port)], { input: 'PING\nQUIT\nPING\n' });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, 'PONG\nGoodbye\n');
+  });
+
+  test('piped: many commands are pipelined and all answered', async () => {
+    const input = Array.from({ length: 2000 }, (_, i) => `ECHO ${i}`).join('\n') + '\n';
+    const r = await runTcpool(['client', '--port', String(server.port)], { input });
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.stdout.split('\n').slice(0, -1), Array.from({ length: 2000 }, (_, i) => String(i)));
+  });
+
+  test('a refused connection exits non-zero with a clear message', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((r) => closed.close(r));
+    const r = await runTcpool(['client', '--port', String(port), 'PING']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `tcpool: Could not connect to 127.0.0.1:${port}: connection refused\n`);
+  });
+
+  test('bad options are refused with exit 2', async () => {
+    const r = await runTcpool(['client', '--port', 'eighty', 'PING']);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, 'tcpool: Invalid --port "eighty": must be an integer from 0 to 65535\n');
+    const u = await runTcpool(['client', '--nope']);
+    assert.equal(u.code, 2);
+    assert.equal(u.stderr, 'tcpool: Unknown option --nope (see tcpool client --help)\n');
+  });
+});
+
+describe('tcpool serve start-up', () => {
+  test('--help lists every option with its default', async () => {
+    for (const args of [['--help'], ['serve', '--help']]) {
+      const r = await runTcpool(args);
+      assert.equal(r.code, 0);
+      for (const key of configKeys) {
+        assert.match(r.stdout, new RegExp(`--${flagName(key)} <value> +\\S.*\\n +env ${key}, default [^;]+; \\S`), `${key} in ${args}`);
+      }
+      assert.match(r.stdout, /--port <value> .*\n +env PORT, default 8080; an integer from 0 to 65535/);
+      assert.match(r.stdout, /--max-connections <value> .*\n +env MAX_CONNECTIONS, default 10000;/);
+      assert.match(r.stdout, /--thread-pool-size <value> .*\n +env THREAD_POOL_SIZE, default number of CPUs;/);
+    }
+    const top = await runTcpool(['--help']);
+    assert.match(top.stdout, /tcpool client \[--host H\] \[--port P\]/);
+  });
+
+  test('a bad config value exits 2 naming key, value, file:line and what is allowed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpool-bad-'));
+    writeFileSync(join(dir, 'config.txt'), 'PORT=8080\nTHREAD_POOL_SIZE=lots\n');
+    const r = await runTcpool(['serve'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, 'tcpool: Invalid THREAD_POOL_SIZE "lots" (at config.txt:2): must be an integer from 1 to 1024\n');
+    assert.equal(r.stdout, '');
+  });
+
+  test('bad values from env and flags, unknown flags and a missing file also exit 2', async () => {
+    const env = await runTcpool(['serve'], { env: { MAX_CONNECTIONS: '-5' } });
+    assert.equal(env.code, 2);
+    assert.equal(env.stderr, 'tcpool: Invalid MAX_CONNECTIONS "-5" (from environment variable MAX_CONNECTIONS): must be an integer from 1 to 1000000\n');
+    const flag = await runTcpool(['serve', '--log-level', 'chatty']);
+    assert.equal(flag.code, 2);
+    assert.equal(flag.stderr, 'tcpool: Invalid LOG_LEVEL "chatty" (from flag --log-level): must be one of DEBUG, INFO, WARN, ERROR\n');
+    const unknown = await runTcpool(['serve', '--prot', '1']);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stderr, 'tcpool: Unknown option --prot (see tcpool serve --help)\n');
+    const missing = await runTcpool(['serve', '/no/such/config.txt']);
+    assert.equal(missing.code, 2);
+    assert.equal(missing.stderr, 'tcpool: Cannot read config file /no/such/config.txt: no such file\n');
+  });
+
+  test('a port in use exits 1 with a one-line reason, no stack trace', async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const r = await runTcpool(['serve', '--port', String(port), '--host', '127.0.0.1']);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `tcpool: Port ${port} is already in use (127.0.0.1:${port})\n`);
+    } finally {
+      holder.close();
+    }
+  });
+
+  test('a port held by another tcpool is refused too (SO_REUSEPORT must not join it)', async () => {
+    const first = await startServer();
+    servers.push(first);
+    const r = await runTcpool(['serve', '--port', String(first.port)], { env: { HOST: '127.0.0.1' } });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `tcpool: Port ${first.port} is already in use (127.0.0.1:${first.port})\n`);
+  });
+
+  test("the original's config.txt runs unchanged (PORT from the environment wins)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpool-orig-'));
+    writeFileSync(join(dir, 'config.txt'), readFileSync(ORIGINAL));
+    const server = await startServer({ cwd: dir, env: { PORT: '0', THREAD_POOL_SIZE: undefined } });
+    servers.push(server);
+    assert.match(server.stdout, /\[INFO\] Config loaded from config\.txt\n/);
+    assert.match(server.stdout, /\[INFO\] Server starting on port 0\n/);
+    assert.match(server.stdout, /\[INFO\] Thread pool size: 4\n/);
+    assert.match(server.stdout, /\[INFO\] Max connections: 100\n/);
+    const c = await TestClient.connect(server.port);
+    assert.match(await c.request('STATS FULL'), / workers=4 /);
+    c.close();
+    await c.closedPromise;
+    const { code } = await server.stop();
+    assert.equal(code, 0);
+    // LOG_FILE=server.log: the same lines as stdout, appended.
+    assert.equal(readFileSync(join(dir, 'server.log'), 'utf8'), server.stdout);
+  });
+});

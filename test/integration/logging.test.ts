@@ -1,0 +1,120 @@
+// Logs: the original's format, LOG_FILE appended, JSON lines, no interleaving across threads.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { TestClient } from '../helpers/client.ts';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { BIN, cleanEnv, ServerProcess, startServer } from '../helpers/server.ts';
+
+const COMMANDS = new URL('../fixtures/commands.js', import.meta.url).pathname;
+
+const servers: ServerProcess[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.kill()));
+});
+
+const TEXT_LINE = /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[(DEBUG|INFO|WARN|ERROR)\] \S.*$/;
+
+describe('logging', () => {
+  test('text lines from 4 workers never interleave; LOG_FILE is appended, not truncated', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpool-log-'));
+    const file = join(dir, 'tcpool.log');
+    writeFileSync(file, 'earlier line\n');
+    const server = await startServer({ env: { THREAD_POOL_SIZE: '4', LOG_FILE: file } });
+    servers.push(server);
+    const n = 300;
+    const clients = await Promise.all(Array.from({ length: n }, () => TestClient.connect(server.port)));
+    await Promise.all(clients.map((c) => c.request('PING')));
+    clients.forEach((c) => c.close());
+    await Promise.all(clients.map((c) => c.closedPromise));
+    await server.waitForLog(/Client disconnected: .*\(Active: 0\)\n/);
+    assert.equal((await server.stop()).code, 0);
+
+    const lines = readFileSync(file, 'utf8').split('\n');
+    assert.equal(lines[0], 'earlier line');
+    assert.equal(lines.pop(), '');
+    for (const line of lines.slice(1)) assert.match(line, TEXT_LINE);
+    assert.equal(lines.filter((l) => /\[INFO\] Client connected: 127\.0\.0\.1:\d+ \(Active: \d+\)$/.test(l)).length, n);
+    assert.equal(lines.filter((l) => /\[INFO\] Client disconnected: 127\.0\.0\.1:\d+ \(Active: \d+\)$/.test(l)).length, n);
+    assert.equal(readFileSync(file, 'utf8'), 'earlier line\n' + server.stdout);
+    // The original's start-up and shutdown lines, in order.
+    const order = [
+      /\[INFO\] Server starting on port 0$/,
+      /\[INFO\] Thread pool size: 4$/,
+      /\[INFO\] Max connections: 10000$/,
+      /\[INFO\] Server listening on 127\.0\.0\.1:\d+$/,
+      /\[INFO\] Received SIGTERM, shutting down server\.\.\.$/,
+      /\[INFO\] Server stopped\. Total active clients at shutdown: 0$/,
+    ];
+    let at = 0;
+    for (const re of order) {
+      const found = lines.findIndex((l, i) => i >= at && re.test(l));
+      assert.ok(found >= 0, `${re} after line ${at}`);
+      at = found;
+    }
+  });
+
+  test('LOG_FORMAT=json gives one object a line; LOG_LEVEL=DEBUG adds debug lines', async () => {
+    const server = await startServer({ env: { LOG_FORMAT: 'json', LOG_LEVEL: 'debug' } });
+    servers.push(server);
+    const c = await TestClient.connect(server.port);
+    assert.equal(await c.request('PING'), 'PONG');
+    c.socket.resetAndDestroy();
+    await server.waitForLog(/Client disconnected/);
+    await server.stop();
+    const entries = server.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { time: string; level: string; source: string | number; msg: string });
+    for (const e of entries) {
+      assert.ok(!Number.isNaN(Date.parse(e.time)));
+      assert.ok(['DEBUG', 'INFO', 'WARN', 'ERROR'].includes(e.level));
+    }
+    const connected = entries.find((e) => e.msg.startsWith('Client connected: 127.0.0.1:'));
+    assert.ok(connected);
+    assert.equal(typeof connected.source, 'number');
+    assert.ok(entries.some((e) => e.level === 'DEBUG' && /Client error: 127\.0\.0\.1:\d+: ECONNRESET/.test(e.msg)));
+    assert.ok(entries.some((e) => e.source === 'supervisor' && e.msg.startsWith('Server stopped.')));
+  });
+
+  test('LOG_LEVEL=ERROR keeps only errors', async () => {
+    // Nothing announces the port at this level, so pick a free one and poll until it answers.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const server = new ServerProcess(
+      spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--log-level', 'error'], {
+        env: cleanEnv({ HOST: '127.0.0.1', THREAD_POOL_SIZE: '1', COMMANDS_MODULE: COMMANDS }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    servers.push(server);
+    let c: TestClient | null = null;
+    for (let i = 0; i < 100 && c === null; i++) {
+      c = await TestClient.connect(port).catch(() => null);
+      if (c === null) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(c, 'server answered');
+    assert.equal(await c.request('THROW'), 'ERROR: Internal error');
+    c.close();
+    await server.waitForLog(/\[ERROR\] Command THROW failed/);
+    await server.stop();
+    const lines = server.stdout.trim().split('\n');
+    assert.ok(lines.length > 0);
+    for (const line of lines.filter((l) => l.startsWith('['))) assert.match(line, /^\[[^\]]+\] \[ERROR\] /);
+  });
+
+  test('IPv6 clients are logged as [addr]:port', async () => {
+    const server = await startServer({ env: { HOST: '::1' } });
+    servers.push(server);
+    assert.match(server.stdout, /Server listening on \[::1\]:\d+/);
+    const c = await TestClient.connect(server.port, '::1');
+    assert.equal(await c.request('PING'), 'PONG');
+    await server.waitForLog(/Client connected: \[::1\]:\d+ \(Active: 1\)/);
+    c.close();
+  });
+});
