@@ -56,6 +56,23 @@ export async function serve(argv: string[]): Promise<number> {
     throw err;
   }
 
+  // Signals are handled from before the first worker starts: a signal that arrives while the
+  // pool is starting shuts it down as soon as it is up, instead of killing the process outright.
+  let stopping = false;
+  let startedShutdown: (() => void) | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn(`Received ${signal} again: exiting immediately`);
+      writer.close();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    stopping = true;
+    logger.info(`Received ${signal}, shutting down server...`);
+    startedShutdown?.();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   try {
     await supervisor.start();
   } catch (err) {
@@ -65,23 +82,12 @@ export async function serve(argv: string[]): Promise<number> {
   const { HOST } = supervisor.config;
   logger.info(`Server listening on ${HOST.includes(':') ? `[${HOST}]` : HOST}:${supervisor.port}`);
 
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        logger.warn(`Received ${signal} again: exiting immediately`);
-        writer.close();
-        process.exit(signal === 'SIGINT' ? 130 : 143);
-      }
-      stopping = true;
-      logger.info(`Received ${signal}, shutting down server...`);
-      void supervisor.shutdown().then((active) => {
-        logger.info(`Server stopped. Total active clients at shutdown: ${active}`);
-        writer.close();
-        resolve(0);
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+  await new Promise<void>((resolve) => {
+    startedShutdown = resolve;
+    if (stopping) resolve();
   });
+  const active = await supervisor.shutdown();
+  logger.info(`Server stopped. Total active clients at shutdown: ${active}`);
+  writer.close();
+  return 0;
 }

@@ -15,4 +15,5 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'fatal'; message: string }
   | { type: 'log'; text: string }
+  | { type: 'stopped-accepting' }
   | { type: 'drained' };

@@ -27,6 +27,8 @@ export function probePort(host: string, port: number): Promise<number> {
 
 interface Slot {
   worker: Worker | null;
+  /** During shutdown: the worker has closed its listener. */
+  stoppedAccepting: (() => void) | null;
   /** Resolves when the worker reported that its clients are gone during shutdown. */
   drained: (() => void) | null;
   lastCrash: number;
@@ -53,6 +55,7 @@ export class Supervisor {
     this.stats = SharedStats.create(config.THREAD_POOL_SIZE);
     this.slots = Array.from({ length: config.THREAD_POOL_SIZE }, () => ({
       worker: null,
+      stoppedAccepting: null,
       drained: null,
       lastCrash: 0,
       backoffMs: 0,
@@ -93,6 +96,9 @@ export class Supervisor {
             reject(new TcpoolError(codes.ERR_LISTEN, msg.message));
             void worker.terminate();
             break;
+          case 'stopped-accepting':
+            slot.stoppedAccepting?.();
+            break;
           case 'drained':
             slot.drained?.();
             break;
@@ -103,6 +109,7 @@ export class Supervisor {
       });
       worker.on('exit', (code) => {
         if (slot.worker === worker) slot.worker = null;
+        slot.stoppedAccepting?.();
         slot.drained?.();
         if (!ready) {
           reject(new TcpoolError(codes.ERR_LISTEN, `Worker ${i} failed to start: ${crash?.message ?? `exit code ${code}`}`));
@@ -147,13 +154,16 @@ export class Supervisor {
     const active = this.stats.activeClients();
     this.shuttingDown = true;
     const drained: Promise<void>[] = [];
+    const stopped: Promise<void>[] = [];
     for (const slot of this.slots) {
       if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
       const worker = slot.worker;
       if (worker === null) continue;
       drained.push(new Promise((resolve) => (slot.drained = resolve)));
+      stopped.push(new Promise((resolve) => (slot.stoppedAccepting = resolve)));
       worker.postMessage({ type: 'shutdown', timeoutMs: this.config.SHUTDOWN_TIMEOUT_MS } satisfies ToWorker);
     }
+    void Promise.all(stopped).then(() => this.logger.info('Stopped accepting new connections'));
     // Workers destroy busy sockets at the timeout themselves; this only guards against a stuck worker.
     let guard: NodeJS.Timeout | undefined;
     const stuck = new Promise<void>((resolve) => (guard = setTimeout(resolve, this.config.SHUTDOWN_TIMEOUT_MS + 2000)));

@@ -21,7 +21,9 @@ try {
   await server.listen(config.HOST, data.port);
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'shutdown') {
-      void server.shutdown(msg.timeoutMs).then(() => {
+      const drained = server.shutdown(msg.timeoutMs);
+      post({ type: 'stopped-accepting' });
+      void drained.then(() => {
         logs.flush();
         post({ type: 'drained' });
       });

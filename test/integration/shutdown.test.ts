@@ -45,7 +45,8 @@ describe('graceful shutdown', () => {
     await idle.waitClosed(2000);
     assert.ok(Date.now() - t0 < 500, `idle client closed after ${Date.now() - t0} ms`);
     assert.equal(slow.closed, false, 'a busy client is not cut off');
-    assert.equal(await refused(server.port), true, 'no new connections once shutdown began');
+    await server.waitForLog(/\[INFO\] Stopped accepting new connections\n/);
+    assert.equal(await refused(server.port), true, 'no new connections once every worker closed its listener');
 
     partial.write('ial\n');
     assert.equal(await partial.readLine(), 'partial');
