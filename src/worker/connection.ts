@@ -109,6 +109,7 @@ export class Connection implements CommandContext {
         const line = this.decoder.next();
         if (line === null) break;
         if (line instanceof ReplyError) {
+          // The decoder's errors (line too long) leave the stream unframed: close after the reply.
           socket.write(encodeLineReply(line));
           this.end();
           break;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configKeys, flagName } from '../../src/config/schema.ts';
 import { TestClient } from '../helpers/client.ts';
-import { runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
+import { spawn } from 'node:child_process';
+import { BIN, cleanEnv, runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
 
 const ORIGINAL = new URL('../fixtures/config.txt', import.meta.url).pathname;
 const servers: ServerProcess[] = [];
@@ -48,6 +49,35 @@ describe('tcpool client', () => {
     const r = await runTcpool(['client', '--port', String(server.port)], { input });
     assert.equal(r.code, 0);
     assert.deepEqual(r.stdout.split('\n').slice(0, -1), Array.from({ length: 2000 }, (_, i) => String(i)));
+  });
+
+  test('on a terminal: a prompt, replies, history saved, Ctrl-D quits', async () => {
+    // `script` (util-linux, always on Debian) gives the client a real pseudo-terminal.
+    const home = mkdtempSync(join(tmpdir(), 'tcpool-home-'));
+    const cmd = `${process.execPath} ${BIN} client --port ${server.port}`;
+    const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
+      env: cleanEnv({ HOME: home, TERM: 'dumb' }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 100 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(out, re);
+    };
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await waitFor(new RegExp(`127\\.0\\.0\\.1:${server.port}> `));
+      child.stdin.write('ECHO from a tty\r');
+      await waitFor(/from a tty\r?\n/);
+      child.stdin.write('PING\r');
+      await waitFor(/PONG\r?\n/);
+      child.stdin.write('\x04'); // Ctrl-D
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    assert.deepEqual(readFileSync(join(home, '.tcpool_history'), 'utf8').split('\n'), ['ECHO from a tty', 'PING', '']);
   });
 
   test('a refused connection exits non-zero with a clear message', async () => {
@@ -129,6 +159,16 @@ describe('tcpool serve start-up', () => {
     const r = await runTcpool(['serve', '--port', String(first.port)], { env: { HOST: '127.0.0.1' } });
     assert.equal(r.code, 1);
     assert.equal(r.stderr, `tcpool: Port ${first.port} is already in use (127.0.0.1:${first.port})\n`);
+  });
+
+  test('an unknown key in the config file is logged as a warning naming file:line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpool-warn-'));
+    writeFileSync(join(dir, 'my.conf'), '# mine\nCOLOUR=blue\n');
+    const server = await startServer({ cwd: dir, args: ['my.conf'] });
+    servers.push(server);
+    assert.match(server.stdout, /\[WARN\] Unknown config key COLOUR at my\.conf:2 \(ignored\)\n/);
+    assert.match(server.stdout, /\[INFO\] Config loaded from my\.conf\n/);
+    await server.stop();
   });
 
   test("the original's config.txt runs unchanged (PORT from the environment wins)", async () => {
