@@ -7,6 +7,8 @@ export const codes = {
   ERR_WRONG_ARITY: 'ERR_WRONG_ARITY',
   ERR_BAD_ARGUMENT: 'ERR_BAD_ARGUMENT',
   ERR_LINE_TOO_LONG: 'ERR_LINE_TOO_LONG',
+  ERR_PROTOCOL: 'ERR_PROTOCOL',
+  ERR_NOT_SUPPORTED: 'ERR_NOT_SUPPORTED',
   ERR_TOO_MANY_CONNECTIONS: 'ERR_TOO_MANY_CONNECTIONS',
   ERR_INTERNAL: 'ERR_INTERNAL',
   // Start-up and configuration.
@@ -30,13 +32,19 @@ export class TcpoolError extends Error {
   }
 }
 
-/** An error that is sent to the client as a reply; the connection stays open unless `close` is set. */
+/**
+ * An error sent to the client as a reply; the connection stays open unless `close` is set.
+ * `message` is the line protocol's text (sent as "ERROR: <message>"); `resp` is the RESP text,
+ * which starts with Redis's error code word so clients map it to their own error types.
+ */
 export class ReplyError extends TcpoolError {
   readonly close: boolean;
-  constructor(code: ErrorCode, message: string, close = false) {
+  readonly resp: string;
+  constructor(code: ErrorCode, message: string, close = false, resp = `ERR ${message}`) {
     super(code, message);
     this.name = 'ReplyError';
     this.close = close;
+    this.resp = resp;
   }
 }
 
@@ -60,16 +68,51 @@ export class ListenError extends TcpoolError {
 export const replyErrors = {
   unknownCommand: new ReplyError(codes.ERR_UNKNOWN_COMMAND, 'Unknown command'),
   lineTooLong: new ReplyError(codes.ERR_LINE_TOO_LONG, 'Line too long', true),
-  tooManyConnections: new ReplyError(codes.ERR_TOO_MANY_CONNECTIONS, 'Too many connections', true),
+  tooManyConnections: new ReplyError(
+    codes.ERR_TOO_MANY_CONNECTIONS,
+    'Too many connections',
+    true,
+    'ERR max number of clients reached',
+  ),
   internal: new ReplyError(codes.ERR_INTERNAL, 'Internal error'),
 } as const;
 
 export function wrongArity(name: string, usage: string): ReplyError {
-  return new ReplyError(codes.ERR_WRONG_ARITY, `Wrong number of arguments for '${name}' (usage: ${usage})`);
+  return new ReplyError(
+    codes.ERR_WRONG_ARITY,
+    `Wrong number of arguments for '${name}' (usage: ${usage})`,
+    false,
+    `ERR wrong number of arguments for '${name.toLowerCase()}' command`,
+  );
 }
 
-export function badArgument(message: string): ReplyError {
-  return new ReplyError(codes.ERR_BAD_ARGUMENT, message);
+/** Redis's text, quoting the name and the first arguments as Redis does. */
+export function unknownRespCommand(name: Buffer, args: readonly Buffer[]): ReplyError {
+  const show = (b: Buffer, max: number) => b.toString('utf8', 0, Math.min(b.length, max)).replace(/[\r\n]/g, ' ');
+  let quoted = '';
+  for (const a of args) {
+    if (quoted.length >= 128) break;
+    quoted += `'${show(a, 128 - quoted.length)}' `;
+  }
+  return new ReplyError(
+    codes.ERR_UNKNOWN_COMMAND,
+    'Unknown command',
+    false,
+    `ERR unknown command '${show(name, 128)}', with args beginning with: ${quoted}`,
+  );
+}
+
+/** A malformed RESP request: the reply is sent, then the connection closes (as Redis does). */
+export function protocolError(what: string): ReplyError {
+  return new ReplyError(codes.ERR_PROTOCOL, `Protocol error: ${what}`, true, `ERR Protocol error: ${what}`);
+}
+
+export function notSupported(name: string, why: string): ReplyError {
+  return new ReplyError(codes.ERR_NOT_SUPPORTED, `${name} is not supported: ${why}`);
+}
+
+export function badArgument(message: string, resp?: string): ReplyError {
+  return new ReplyError(codes.ERR_BAD_ARGUMENT, message, false, resp);
 }
 
 /** Turns a listen() failure into the one-line reason the operator needs. */

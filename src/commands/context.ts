@@ -1,15 +1,58 @@
 // What a command handler may see and do. A connection implements this itself, so running a
 // command allocates no context object.
+import type { Config } from '../config/schema.ts';
+import type { Protocol } from '../protocol/detect.ts';
 import type { SharedStats } from '../stats/counters.ts';
 import type { Registry } from './registry.ts';
+
+/** One client as CLIENT INFO / CLIENT LIST show it. */
+export interface ClientInfo {
+  id: number;
+  addr: string;
+  laddr: string;
+  name: string;
+  /** Seconds since it connected, and since its last command. */
+  age: number;
+  idle: number;
+  /** The last command it ran, lower case ("client|list" for subcommands). */
+  cmd: string;
+  protocol: Protocol;
+  resp: 2 | 3;
+  worker: number;
+  libName: string;
+  libVer: string;
+  /** Bytes of unprocessed input, and of replies not yet sent. */
+  qbuf: number;
+  omem: number;
+}
+
+export interface ServerInfo {
+  readonly config: Config;
+  /** The port actually listened on (PORT=0 resolved). */
+  readonly port: number;
+  /** Epoch milliseconds when the server started. */
+  readonly startedAt: number;
+  readonly version: string;
+}
 
 export interface CommandContext {
   readonly registry: Registry;
   readonly stats: SharedStats;
+  readonly server: ServerInfo;
   /** Index of the worker thread serving this client. */
   readonly workerId: number;
   /** "ip:port" of the client. */
   readonly peer: string;
+  readonly protocol: Protocol;
+  readonly clientId: number;
+  /** RESP version in use (HELLO 3 switches to 3); 2 on the line protocol. */
+  respVersion: 2 | 3;
+  clientName: string;
+  libName: string;
+  libVer: string;
   /** Close the connection once this command's reply has been sent; later input is ignored. */
   closeAfterReply(): void;
+  clientInfo(): ClientInfo;
+  /** Every client of every worker (asks the other workers through the supervisor). */
+  listClients(): Promise<ClientInfo[]>;
 }

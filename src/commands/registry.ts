@@ -18,12 +18,18 @@ export interface CommandSpec {
    * spaces). Otherwise the rest of the line is split into space-separated words.
    */
   readonly restOfLine: boolean;
+  /** Only on RESP connections (Redis compatibility commands); the line protocol does not know them. */
+  readonly respOnly: boolean;
+  /** For COMMAND DOCS: "connection", "server", "generic" … */
+  readonly group: string;
+  /** For COMMAND: Redis command flags such as "fast", "loading", "stale". */
+  readonly flags: readonly string[];
   /** May return a promise; replies still go out in request order. Throwing replies "Internal error". */
   readonly run: (ctx: CommandContext, args: Buffer[]) => Reply | Promise<Reply>;
 }
 
-export type CommandDefinition = Omit<CommandSpec, 'restOfLine' | 'maxArgs' | 'minArgs'> &
-  Partial<Pick<CommandSpec, 'restOfLine' | 'maxArgs' | 'minArgs'>>;
+type Defaulted = 'restOfLine' | 'maxArgs' | 'minArgs' | 'respOnly' | 'group' | 'flags';
+export type CommandDefinition = Omit<CommandSpec, Defaulted> & Partial<Pick<CommandSpec, Defaulted>>;
 
 const NAME = /^[A-Z][A-Z0-9_.-]{0,63}$/;
 
@@ -49,6 +55,9 @@ export function defineCommand(def: CommandDefinition): CommandSpec {
     minArgs,
     maxArgs,
     restOfLine: def.restOfLine === true,
+    respOnly: def.respOnly === true,
+    group: typeof def.group === 'string' ? def.group : 'generic',
+    flags: Array.isArray(def.flags) ? Object.freeze([...def.flags]) : [],
     run: def.run,
   });
 }
@@ -68,9 +77,16 @@ export class Registry {
     return this.byName.get(name) ?? this.byName.get(name.toUpperCase());
   }
 
-  list(): CommandSpec[] {
-    return [...this.byName.values()];
+  /** The commands a protocol offers, in registration order. */
+  list(protocol: 'line' | 'resp' = 'resp'): CommandSpec[] {
+    const all = [...this.byName.values()];
+    return protocol === 'resp' ? all : all.filter((c) => !c.respOnly);
   }
+}
+
+/** Redis's arity: the argument count including the name, negative when it is a minimum. */
+export function redisArity(spec: CommandSpec): number {
+  return spec.minArgs === spec.maxArgs ? spec.minArgs + 1 : -(spec.minArgs + 1);
 }
 
 /** The arity error for `spec`, or null when `count` arguments are acceptable. */

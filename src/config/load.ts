@@ -105,5 +105,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       origin[key] = value.origin;
     }
   }
-  return { config: config as unknown as Config, origin, file, warnings };
+  const result = config as unknown as Config;
+  if (result.MAX_REQUEST_BYTES < result.MAX_BULK_BYTES) {
+    throw new ConfigError(
+      codes.ERR_CONFIG_VALUE,
+      `Invalid MAX_REQUEST_BYTES "${result.MAX_REQUEST_BYTES}" (${describeOrigin('MAX_REQUEST_BYTES', origin.MAX_REQUEST_BYTES)}): ` +
+        `must be at least MAX_BULK_BYTES (${result.MAX_BULK_BYTES}, ${describeOrigin('MAX_BULK_BYTES', origin.MAX_BULK_BYTES)})`,
+    );
+  }
+  return { config: result, origin, file, warnings };
 }

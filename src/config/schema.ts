@@ -13,6 +13,9 @@ export interface Config {
   THREAD_POOL_SIZE: number;
   MAX_CONNECTIONS: number;
   MAX_LINE_BYTES: number;
+  MAX_BULK_BYTES: number;
+  MAX_ARGS: number;
+  MAX_REQUEST_BYTES: number;
   OUTPUT_HIGH_WATER_BYTES: number;
   SHUTDOWN_TIMEOUT_MS: number;
   LOG_LEVEL: LogLevel;
@@ -88,8 +91,26 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   MAX_LINE_BYTES: {
     default: () => 65536,
     allowed: 'an integer from 16 to 67108864',
-    help: 'longest request line; a longer one is refused and the connection closed',
+    help: 'longest request line (and RESP length line); a longer one is refused and the connection closed',
     parse: integer(16, 64 * MiB),
+  },
+  MAX_BULK_BYTES: {
+    default: () => 16 * MiB,
+    allowed: 'an integer from 1 to 536870912',
+    help: 'largest RESP bulk string (an argument); a larger one is a protocol error',
+    parse: integer(1, 512 * MiB),
+  },
+  MAX_ARGS: {
+    default: () => 1_048_576,
+    allowed: 'an integer from 1 to 2147483647',
+    help: 'most arguments in one RESP request (the multibulk count)',
+    parse: integer(1, 2 ** 31 - 1),
+  },
+  MAX_REQUEST_BYTES: {
+    default: () => 64 * MiB,
+    allowed: 'an integer from 1 to 4294967296, and at least MAX_BULK_BYTES',
+    help: 'largest RESP request, all its arguments together',
+    parse: integer(1, 4096 * MiB),
   },
   OUTPUT_HIGH_WATER_BYTES: {
     default: () => 262144,

@@ -1,13 +1,77 @@
-// What a command handler returns. One handler serves every protocol; each encoder turns these
-// values into its own bytes (see line.ts).
+// What a command handler returns. One handler serves every protocol; each encoder (line.ts,
+// resp.ts) turns these values into its own bytes.
 import type { ReplyError } from '../errors.ts';
 
+/** RESP3 map (RESP2: a flat array of keys and values; line: "k=v k=v"). */
+export class RespMap {
+  readonly entries: readonly (readonly [Reply, Reply])[];
+  constructor(entries: readonly (readonly [Reply, Reply])[]) {
+    this.entries = entries;
+  }
+  static from(obj: Record<string, Reply>): RespMap {
+    return new RespMap(Object.entries(obj));
+  }
+}
+
+/** RESP3 set (RESP2 and line: a list). */
+export class RespSet {
+  readonly items: readonly Reply[];
+  constructor(items: readonly Reply[]) {
+    this.items = items;
+  }
+}
+
+/** RESP3 verbatim string, e.g. INFO's text (RESP2: a bulk string). */
+export class Verbatim {
+  readonly format: string;
+  readonly text: string;
+  constructor(text: string, format = 'txt') {
+    this.format = format;
+    this.text = text;
+  }
+}
+
+/** A floating-point number, even when its value is whole (RESP3 double; RESP2 bulk string). */
+export class Double {
+  readonly value: number;
+  constructor(value: number) {
+    this.value = value;
+  }
+}
+
+/** A simple string even inside an aggregate, where plain strings become bulk strings (COMMAND flags). */
+export class Status {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
+/** RESP3 out-of-band push (RESP2: an array). Reserved: no built-in command sends one yet. */
+export class Push {
+  readonly items: readonly Reply[];
+  constructor(items: readonly Reply[]) {
+    this.items = items;
+  }
+}
+
 /**
- * - string: text (a status or a human-readable value)
- * - Buffer: bytes returned exactly as they are (ECHO)
- * - number: an integer
- * - null: no value
- * - ReplyError: an error reply
- * - Reply[]: a list
+ * - string: a status or text (RESP simple string, or bulk if it holds a newline)
+ * - Buffer: bytes returned exactly as they are (RESP bulk string)
+ * - number: an integer (a non-integer is sent as a double)
+ * - boolean, null, ReplyError, lists, and the RESP3 shapes above
  */
-export type Reply = string | Buffer | number | null | ReplyError | readonly Reply[];
+export type Reply =
+  | string
+  | Buffer
+  | number
+  | boolean
+  | null
+  | ReplyError
+  | RespMap
+  | RespSet
+  | Verbatim
+  | Double
+  | Push
+  | Status
+  | readonly Reply[];

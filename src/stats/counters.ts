@@ -1,13 +1,14 @@
 // Counters shared by the supervisor and every worker: one SharedArrayBuffer updated with Atomics,
 // the lock-free form of the original's mutex-protected client counter.
 //
-// Layout: Int32 gauges [activeTotal, restarts, active(w0), active(w1), …], then 64-bit counters
+// Layout: Int32 gauges [activeTotal, restarts, lastClientId, active(w0), active(w1), …], then 64-bit counters
 // per worker [connections, commands, rejected]. Totals are sums over the workers' rows, so a row
 // keeps counting across a restart of its worker.
 
 const ACTIVE_TOTAL = 0;
 const RESTARTS = 1;
-const GAUGE_HEADER = 2;
+const LAST_CLIENT_ID = 2;
+const GAUGE_HEADER = 3;
 const CONNECTIONS = 0;
 const COMMANDS = 1;
 const REJECTED = 2;
@@ -68,6 +69,11 @@ export class SharedStats {
 
   addCommands(w: number, n: number): void {
     Atomics.add(this.counters, w * COUNTERS_PER_WORKER + COMMANDS, BigInt(n));
+  }
+
+  /** A client id unique across all workers (CLIENT ID). */
+  nextClientId(): number {
+    return Atomics.add(this.gauges, LAST_CLIENT_ID, 1) + 1;
   }
 
   activeClients(): number {

@@ -8,7 +8,8 @@ import type { Config } from '../config/schema.ts';
 import { listenError, TcpoolError, codes } from '../errors.ts';
 import type { Logger, LogSink } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
-import type { FromWorker, ToWorker, WorkerData } from './messages.ts';
+import { VERSION } from '../version.ts';
+import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
 
 // Next to this file in both layouts: src/ (.ts, run directly) and dist/ (.js, built).
 const WORKER_URL = new URL(`../worker/main${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
@@ -36,6 +37,16 @@ interface Slot {
   restartTimer: NodeJS.Timeout | null;
 }
 
+interface Query {
+  askerSlot: number;
+  askerId: number;
+  remaining: number;
+  results: unknown[];
+  timer: NodeJS.Timeout;
+}
+
+/** A worker that does not answer a query in time is left out of the result. */
+const QUERY_TIMEOUT_MS = 1000;
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 10_000;
 
@@ -47,6 +58,9 @@ export class Supervisor {
   private readonly write: LogSink;
   private readonly slots: Slot[];
   private shuttingDown = false;
+  private readonly startedAt = Date.now();
+  private readonly queries = new Map<number, Query>();
+  private lastQueryId = 0;
 
   constructor(config: Config, logger: Logger, write: LogSink) {
     this.config = config;
@@ -76,7 +90,14 @@ export class Supervisor {
   }
 
   private spawn(i: number): Promise<void> {
-    const data: WorkerData = { config: this.config, port: this.port, workerId: i, statsBuffer: this.stats.buffer };
+    const data: WorkerData = {
+      config: this.config,
+      startedAt: this.startedAt,
+      version: VERSION,
+      port: this.port,
+      workerId: i,
+      statsBuffer: this.stats.buffer,
+    };
     const worker = new Worker(WORKER_URL, { workerData: data, stdout: false, stderr: false });
     const slot = this.slots[i];
     slot.worker = worker;
@@ -102,6 +123,12 @@ export class Supervisor {
           case 'drained':
             slot.drained?.();
             break;
+          case 'query':
+            this.ask(i, msg.id, msg.kind);
+            break;
+          case 'query-reply':
+            this.answer(msg.id, msg.result);
+            break;
         }
       });
       worker.on('error', (err) => {
@@ -118,6 +145,31 @@ export class Supervisor {
         }
       });
     });
+  }
+
+  /** Puts worker `askerSlot`'s question to every live worker (itself included) and gathers the answers. */
+  private ask(askerSlot: number, askerId: number, kind: QueryKind): void {
+    const live = this.slots.filter((s) => s.worker !== null);
+    const id = ++this.lastQueryId;
+    const timer = setTimeout(() => this.finishQuery(id), QUERY_TIMEOUT_MS);
+    this.queries.set(id, { askerSlot, askerId, remaining: live.length, results: [], timer });
+    for (const slot of live) slot.worker!.postMessage({ type: 'query', id, kind } satisfies ToWorker);
+  }
+
+  private answer(id: number, result: unknown): void {
+    const query = this.queries.get(id);
+    if (query === undefined) return;
+    query.results.push(result);
+    if (--query.remaining === 0) this.finishQuery(id);
+  }
+
+  private finishQuery(id: number): void {
+    const query = this.queries.get(id);
+    if (query === undefined) return;
+    clearTimeout(query.timer);
+    this.queries.delete(id);
+    const msg: ToWorker = { type: 'query-result', id: query.askerId, results: query.results };
+    this.slots[query.askerSlot].worker?.postMessage(msg);
   }
 
   /** A worker died: its clients are gone, the others keep serving; start a new one in its place. */

@@ -1,11 +1,14 @@
-// One client connection: framing, command execution in order, back-pressure and closing.
+// One client connection: protocol detection, framing, command execution in order, back-pressure
+// and closing. The codecs it drives are socket-free (src/protocol/).
 import type { Socket } from 'node:net';
-import type { CommandContext } from '../commands/context.ts';
-import { checkArity, type Registry } from '../commands/registry.ts';
-import { ReplyError, replyErrors } from '../errors.ts';
+import type { ClientInfo, CommandContext, ServerInfo } from '../commands/context.ts';
+import { checkArity, type CommandSpec, type Registry } from '../commands/registry.ts';
+import { ReplyError, replyErrors, unknownRespCommand } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { detectProtocol, type Protocol } from '../protocol/detect.ts';
 import { encodeLineReply, LineDecoder, splitLine, splitWords } from '../protocol/line.ts';
 import type { Reply } from '../protocol/reply.ts';
+import { encodeResp, RespDecoder, type RespLimits } from '../protocol/resp.ts';
 import type { SharedStats } from '../stats/counters.ts';
 
 /** What every connection of a worker shares. */
@@ -13,11 +16,14 @@ export interface ConnectionOwner {
   readonly registry: Registry;
   readonly stats: SharedStats;
   readonly logger: Logger;
+  readonly server: ServerInfo;
   readonly workerId: number;
   readonly maxLineBytes: number;
+  readonly respLimits: RespLimits;
   readonly outputHighWater: number;
   readonly shuttingDown: boolean;
   connectionClosed(conn: Connection): void;
+  listClients(): Promise<ClientInfo[]>;
 }
 
 const NO_ARGS: Buffer[] = [];
@@ -25,8 +31,17 @@ const NO_ARGS: Buffer[] = [];
 export class Connection implements CommandContext {
   readonly socket: Socket;
   readonly peer: string;
+  readonly clientId: number;
+  respVersion: 2 | 3 = 2;
+  clientName = '';
+  libName = '';
+  libVer = '';
   private readonly owner: ConnectionOwner;
-  private readonly decoder: LineDecoder;
+  private readonly createdAt = Date.now();
+  private lastCommandAt = this.createdAt;
+  private lastCommand = 'NULL';
+  /** Chosen from the first byte received; null until then. */
+  private decoder: LineDecoder | RespDecoder | null = null;
   /** Set by QUIT (through closeAfterReply) or a fatal request error: no more input is read. */
   private closing = false;
   private closeRequested = false;
@@ -39,7 +54,7 @@ export class Connection implements CommandContext {
     this.socket = socket;
     this.peer = peer;
     this.owner = owner;
-    this.decoder = new LineDecoder(owner.maxLineBytes);
+    this.clientId = owner.stats.nextClientId();
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('error', this.onError);
@@ -52,12 +67,43 @@ export class Connection implements CommandContext {
   get stats(): SharedStats {
     return this.owner.stats;
   }
+  get server(): ServerInfo {
+    return this.owner.server;
+  }
   get workerId(): number {
     return this.owner.workerId;
+  }
+  get protocol(): Protocol {
+    return this.decoder instanceof RespDecoder ? 'resp' : 'line';
   }
 
   closeAfterReply(): void {
     this.closeRequested = true;
+  }
+
+  listClients(): Promise<ClientInfo[]> {
+    return this.owner.listClients();
+  }
+
+  clientInfo(): ClientInfo {
+    const now = Date.now();
+    const socket = this.socket;
+    return {
+      id: this.clientId,
+      addr: this.peer,
+      laddr: socket.localAddress === undefined ? '' : `${socket.localAddress.replace(/^::ffff:(?=\d)/, '')}:${socket.localPort}`,
+      name: this.clientName,
+      age: Math.floor((now - this.createdAt) / 1000),
+      idle: Math.floor((now - this.lastCommandAt) / 1000),
+      cmd: this.lastCommand.toLowerCase(),
+      protocol: this.protocol,
+      resp: this.respVersion,
+      worker: this.owner.workerId,
+      libName: this.libName,
+      libVer: this.libVer,
+      qbuf: socket.readableLength,
+      omem: socket.writableLength,
+    };
   }
 
   /**
@@ -65,7 +111,7 @@ export class Connection implements CommandContext {
    * Unsent replies alone do not count: end() flushes them before closing.
    */
   get busy(): boolean {
-    return this.waiting || this.paused || this.decoder.pending;
+    return this.waiting || this.paused || (this.decoder?.pending ?? false);
   }
 
   /** Shutdown began: an idle connection closes now, a busy one once it has caught up. */
@@ -75,16 +121,13 @@ export class Connection implements CommandContext {
 
   private onData = (chunk: Buffer): void => {
     if (this.closing) return;
+    if (this.decoder === null) {
+      this.decoder =
+        detectProtocol(chunk[0]) === 'resp'
+          ? new RespDecoder(this.owner.respLimits)
+          : new LineDecoder(this.owner.maxLineBytes);
+    }
     this.decoder.push(chunk);
-    this.process();
-  };
-
-  /** Every reply written before the pause has reached the kernel: read again. */
-  private onFlushed = (): void => {
-    if (!this.paused) return;
-    this.paused = false;
-    if (this.closing) return;
-    this.socket.resume();
     this.process();
   };
 
@@ -98,30 +141,44 @@ export class Connection implements CommandContext {
     this.owner.connectionClosed(this);
   };
 
+  /** Every reply written before the pause has reached the kernel: read again. */
+  private onFlushed = (): void => {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.closing) return;
+    this.socket.resume();
+    this.process();
+  };
+
+  private encode(reply: Reply): string | Buffer {
+    return this.decoder instanceof RespDecoder ? encodeResp(reply, this.respVersion) : encodeLineReply(reply);
+  }
+
   /** Runs every complete request received so far, unless a reply limit or async command stops it. */
   private process(): void {
-    if (this.closing || this.waiting || this.paused) return;
+    const decoder = this.decoder;
+    if (this.closing || this.waiting || this.paused || decoder === null) return;
     const socket = this.socket;
     let commands = 0;
     socket.cork();
     try {
       for (;;) {
-        const line = this.decoder.next();
-        if (line === null) break;
-        if (line instanceof ReplyError) {
-          // The decoder's errors (line too long) leave the stream unframed: close after the reply.
-          socket.write(encodeLineReply(line));
+        const request = decoder.next();
+        if (request === null) break;
+        if (request instanceof ReplyError) {
+          // A framing error leaves the stream unreadable: reply, then close once it is flushed.
+          socket.write(this.encode(request));
           this.end();
           break;
         }
         commands++;
-        const reply = this.execute(line);
+        const reply = Array.isArray(request) ? this.executeResp(request) : this.executeLine(request);
         if (reply instanceof Promise) {
           this.waiting = true;
           reply.then(this.afterAsync, this.afterAsyncFailure);
           break;
         }
-        const out = encodeLineReply(reply);
+        const out = this.encode(reply);
         if (socket.writableLength + out.length > this.owner.outputHighWater) {
           // Back-pressure: stop reading until the client has taken its replies. The callback
           // runs once this reply and all before it are handed to the kernel.
@@ -140,18 +197,34 @@ export class Connection implements CommandContext {
     } finally {
       socket.uncork();
     }
-    if (commands > 0) this.owner.stats.addCommands(this.owner.workerId, commands);
+    if (commands > 0) {
+      this.lastCommandAt = Date.now();
+      this.owner.stats.addCommands(this.owner.workerId, commands);
+    }
     if (this.owner.shuttingDown && !this.closing && !this.busy) this.end();
   }
 
-  private execute(line: Buffer): Reply | Promise<Reply> {
+  private executeLine(line: Buffer): Reply | Promise<Reply> {
     const { name, rest } = splitLine(line);
     const spec = this.owner.registry.lookup(name);
-    if (spec === undefined) return replyErrors.unknownCommand;
+    if (spec === undefined || spec.respOnly) return replyErrors.unknownCommand;
     let args: Buffer[];
     if (!spec.restOfLine) args = splitWords(rest);
     else if (rest === null || (rest.length === 0 && spec.minArgs === 0)) args = NO_ARGS;
     else args = [rest];
+    return this.run(spec, args);
+  }
+
+  private executeResp(argv: Buffer[]): Reply | Promise<Reply> {
+    const name = argv[0];
+    const spec = this.owner.registry.lookup(name.toString('latin1'));
+    const args = argv.length === 1 ? NO_ARGS : argv.slice(1);
+    if (spec === undefined) return unknownRespCommand(name, args);
+    return this.run(spec, args);
+  }
+
+  private run(spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
+    this.lastCommand = spec.name;
     const arityError = checkArity(spec, args.length);
     if (arityError !== null) return arityError;
     try {
@@ -172,13 +245,13 @@ export class Connection implements CommandContext {
   private afterAsync = (reply: Reply): void => {
     this.waiting = false;
     if (this.closing) return;
-    this.socket.write(encodeLineReply(reply));
+    this.socket.write(this.encode(reply));
     if (this.closeRequested) this.end();
     else this.process();
   };
 
   private afterAsyncFailure = (err: unknown): void => {
-    this.afterAsync(this.internalError('(async)', err));
+    this.afterAsync(this.internalError(this.lastCommand, err));
   };
 
   /** Closes once every queued reply is flushed; input that arrives meanwhile is ignored. */

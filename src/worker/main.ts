@@ -1,5 +1,6 @@
 // Worker thread entry: its own registry, listener and event loop; it reports to the supervisor.
 import { parentPort, workerData } from 'node:worker_threads';
+import type { ClientInfo } from '../commands/context.ts';
 import { createRegistry } from '../commands/load.ts';
 import { batchingSink, Logger } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
@@ -15,18 +16,44 @@ const stats = new SharedStats(data.statsBuffer, config.THREAD_POOL_SIZE);
 const logs = batchingSink((text) => post({ type: 'log', text }));
 const logger = new Logger(config.LOG_LEVEL, config.LOG_FORMAT, logs.sink, workerId);
 
+/** Questions this worker asked the others, by id. */
+const pending = new Map<number, (results: unknown[]) => void>();
+let lastQueryId = 0;
+
 try {
   const registry = await createRegistry(config.COMMANDS_MODULE);
-  const server = new WorkerServer(config, workerId, registry, stats, logger);
+  const server = new WorkerServer(
+    { config, port: data.port, startedAt: data.startedAt, version: data.version },
+    workerId,
+    registry,
+    stats,
+    logger,
+  );
+  server.gatherClients = () =>
+    new Promise((resolve) => {
+      const id = ++lastQueryId;
+      pending.set(id, (results) => resolve((results as ClientInfo[][]).flat().sort((a, b) => a.id - b.id)));
+      post({ type: 'query', id, kind: 'clients' });
+    });
   await server.listen(config.HOST, data.port);
   port.on('message', (msg: ToWorker) => {
-    if (msg.type === 'shutdown') {
-      const drained = server.shutdown(msg.timeoutMs);
-      post({ type: 'stopped-accepting' });
-      void drained.then(() => {
-        logs.flush();
-        post({ type: 'drained' });
-      });
+    switch (msg.type) {
+      case 'shutdown': {
+        const drained = server.shutdown(msg.timeoutMs);
+        post({ type: 'stopped-accepting' });
+        void drained.then(() => {
+          logs.flush();
+          post({ type: 'drained' });
+        });
+        break;
+      }
+      case 'query':
+        post({ type: 'query-reply', id: msg.id, result: server.localClients() });
+        break;
+      case 'query-result':
+        pending.get(msg.id)?.(msg.results);
+        pending.delete(msg.id);
+        break;
     }
   });
   post({ type: 'ready' });

@@ -8,15 +8,28 @@ import { ReplyError, TcpoolError } from '../../src/errors.ts';
 import { encodeLineReply } from '../../src/protocol/line.ts';
 import type { Reply } from '../../src/protocol/reply.ts';
 import { SharedStats } from '../../src/stats/counters.ts';
+import { loadConfig } from '../../src/config/load.ts';
 
-function context(registry: Registry, stats = SharedStats.create(2)) {
+function context(registry: Registry, stats = SharedStats.create(2), protocol: 'line' | 'resp' = 'line') {
   let closeRequested = false;
   const ctx: CommandContext = {
     registry,
     stats,
+    server: { config: loadConfig({ env: {} }).config, port: 7000, startedAt: Date.now() - 5000, version: '9.9.9' },
     workerId: 1,
     peer: '127.0.0.1:5555',
+    protocol,
+    clientId: 42,
+    respVersion: 2,
+    clientName: '',
+    libName: '',
+    libVer: '',
     closeAfterReply: () => (closeRequested = true),
+    clientInfo: () => ({
+      id: 42, addr: '127.0.0.1:5555', laddr: '127.0.0.1:7000', name: ctx.clientName, age: 1, idle: 0, cmd: 'client',
+      protocol, resp: ctx.respVersion, worker: 1, libName: ctx.libName, libVer: ctx.libVer, qbuf: 0, omem: 0,
+    }),
+    listClients: async () => [ctx.clientInfo()],
   };
   return { ctx, closed: () => closeRequested };
 }

@@ -45,6 +45,9 @@ describe('config loading', () => {
       THREAD_POOL_SIZE: availableParallelism(),
       MAX_CONNECTIONS: 10000,
       MAX_LINE_BYTES: 65536,
+      MAX_BULK_BYTES: 16777216,
+      MAX_ARGS: 1048576,
+      MAX_REQUEST_BYTES: 67108864,
       OUTPUT_HIGH_WATER_BYTES: 262144,
       SHUTDOWN_TIMEOUT_MS: 5000,
       LOG_LEVEL: 'INFO',
@@ -105,6 +108,14 @@ describe('config loading', () => {
     assert.equal(failure(() => loadConfig({ file: file('=5\n'), env: {} })).code, 'ERR_CONFIG_SYNTAX');
   });
 
+  test('MAX_REQUEST_BYTES below MAX_BULK_BYTES is refused, naming both', () => {
+    const path = file('MAX_REQUEST_BYTES=1000\n');
+    assert.equal(
+      failure(() => loadConfig({ file: path, env: { MAX_BULK_BYTES: '2000' } })).message,
+      `Invalid MAX_REQUEST_BYTES "1000" (at ${path}:1): must be at least MAX_BULK_BYTES (2000, from environment variable MAX_BULK_BYTES)`,
+    );
+  });
+
   const badValues: [string, string, string][] = [
     ['PORT', '65536', 'an integer from 0 to 65535 (0 picks a free port)'],
     ['PORT', '-1', 'an integer from 0 to 65535 (0 picks a free port)'],
@@ -115,6 +126,8 @@ describe('config loading', () => {
     ['MAX_CONNECTIONS', '0', 'an integer from 1 to 1000000'],
     ['MAX_LINE_BYTES', '8', 'an integer from 16 to 67108864'],
     ['OUTPUT_HIGH_WATER_BYTES', '1000', 'an integer from 1024 to 1073741824'],
+    ['MAX_BULK_BYTES', '0', 'an integer from 1 to 536870912'],
+    ['MAX_ARGS', '1e6', 'an integer from 1 to 2147483647'],
     ['SHUTDOWN_TIMEOUT_MS', 'soon', 'an integer from 0 to 3600000'],
     ['LOG_LEVEL', 'LOUD', 'one of DEBUG, INFO, WARN, ERROR'],
     ['LOG_FORMAT', 'xml', 'one of text, json'],

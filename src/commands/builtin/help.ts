@@ -5,14 +5,19 @@ export default defineCommand({
   name: 'HELP',
   usage: 'HELP [command]',
   summary: 'Lists the commands, or describes one.',
+  group: 'server',
+  flags: ['loading', 'stale', 'fast', 'no_auth'],
   minArgs: 0,
   maxArgs: 1,
   run: (ctx, args) => {
     if (args.length === 0) {
-      return `Commands: ${ctx.registry.list().map((c) => c.usage).join(', ')}`;
+      return `Commands: ${ctx.registry.list(ctx.protocol).map((c) => c.usage).join(', ')}`;
     }
-    const spec = ctx.registry.lookup(args[0].toString('latin1'));
-    if (!spec) return new ReplyError(codes.ERR_UNKNOWN_COMMAND, `Unknown command '${args[0].toString('latin1')}'`);
+    const name = args[0].toString('latin1');
+    const spec = ctx.registry.lookup(name);
+    if (!spec || (spec.respOnly && ctx.protocol === 'line')) {
+      return new ReplyError(codes.ERR_UNKNOWN_COMMAND, `Unknown command '${name}'`);
+    }
     return spec.summary === '' ? spec.usage : `${spec.usage}: ${spec.summary}`;
   },
 });

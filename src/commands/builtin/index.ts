@@ -1,10 +1,33 @@
 import type { CommandSpec } from '../registry.ts';
+import client from './client.ts';
+import command from './command.ts';
+import config from './config.ts';
 import echo from './echo.ts';
+import hello from './hello.ts';
 import help from './help.ts';
+import info from './info.ts';
 import ping from './ping.ts';
 import quit from './quit.ts';
+import reset from './reset.ts';
+import select from './select.ts';
 import stats from './stats.ts';
 import time from './time.ts';
+import { unsupported } from './unsupported.ts';
 
-/** The built-in commands, in the order HELP lists them. */
-export const builtins: readonly CommandSpec[] = [ping, echo, time, stats, quit, help];
+/** The built-in commands, in the order HELP lists them; the line protocol sees the first six. */
+export const builtins: readonly CommandSpec[] = [
+  ping,
+  echo,
+  time,
+  stats,
+  quit,
+  help,
+  hello,
+  client,
+  info,
+  command,
+  config,
+  select,
+  reset,
+  ...unsupported,
+];

@@ -4,6 +4,8 @@ export default defineCommand({
   name: 'PING',
   usage: 'PING [message]',
   summary: 'Replies PONG, or the message when one is given.',
+  group: 'connection',
+  flags: ['fast', 'stale', 'loading'],
   minArgs: 0,
   maxArgs: 1,
   restOfLine: true,

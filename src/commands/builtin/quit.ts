@@ -3,9 +3,11 @@ import { defineCommand } from '../registry.ts';
 export default defineCommand({
   name: 'QUIT',
   usage: 'QUIT',
-  summary: 'Replies Goodbye and closes the connection.',
+  summary: 'Replies Goodbye (over RESP: OK) and closes the connection.',
+  group: 'connection',
+  flags: ['allow_busy', 'noscript', 'loading', 'stale', 'fast', 'no_auth'],
   run: (ctx) => {
     ctx.closeAfterReply();
-    return 'Goodbye';
+    return ctx.protocol === 'line' ? 'Goodbye' : 'OK';
   },
 });

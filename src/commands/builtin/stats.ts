@@ -5,6 +5,8 @@ export default defineCommand({
   name: 'STATS',
   usage: 'STATS [FULL]',
   summary: 'Active clients across all workers; FULL adds every counter, per worker too.',
+  group: 'server',
+  flags: ['loading', 'stale', 'fast'],
   minArgs: 0,
   maxArgs: 1,
   run: (ctx, args) => {

@@ -1,0 +1,15 @@
+import { defineCommand } from '../registry.ts';
+
+export default defineCommand({
+  name: 'RESET',
+  usage: 'RESET',
+  summary: 'Resets the connection: RESP2, no name.',
+  group: 'connection',
+  flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
+  respOnly: true,
+  run: (ctx) => {
+    ctx.respVersion = 2;
+    ctx.clientName = '';
+    return 'RESET';
+  },
+});

@@ -1,0 +1,263 @@
+// RESP, the Redis protocol: requests are arrays of bulk strings ("*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n"),
+// replies are RESP2, or RESP3 after HELLO 3. No sockets here: bytes go in through push(), requests
+// come out of next(), and every length is checked against its limit before anything is buffered.
+import { protocolError, ReplyError } from '../errors.ts';
+import { Double, Push, type Reply, RespMap, RespSet, Status, Verbatim } from './reply.ts';
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+export interface RespLimits {
+  /** Longest "*<count>" or "$<length>" line. */
+  maxLine: number;
+  /** Largest bulk string. */
+  maxBulk: number;
+  /** Most arguments in one request. */
+  maxArgs: number;
+  /** Largest request, all its bulk strings together. */
+  maxRequest: number;
+}
+
+const State = { ArrayHeader: 0, BulkHeader: 1, BulkBody: 2 } as const;
+type State = (typeof State)[keyof typeof State];
+
+/** Parses a decimal integer line; NaN unless it is digits with an optional leading "-". */
+function parseInteger(buf: Buffer, start: number, end: number): number {
+  if (start >= end || end - start > 18) return NaN;
+  let i = start;
+  const negative = buf[i] === 0x2d;
+  if (negative && ++i === end) return NaN;
+  let n = 0;
+  for (; i < end; i++) {
+    const d = buf[i] - 0x30;
+    if (d < 0 || d > 9) return NaN;
+    n = n * 10 + d;
+  }
+  return negative ? -n : n;
+}
+
+function show(byte: number): string {
+  return byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+}
+
+export class RespDecoder {
+  private readonly limits: RespLimits;
+  private chunks: Buffer[] = [];
+  /** Read position in chunks[0]. */
+  private pos = 0;
+  /** Bytes held in chunks from pos on. */
+  private held = 0;
+  private state: State = State.ArrayHeader;
+  private argc = 0;
+  private args: Buffer[] = [];
+  private bulkLen = 0;
+  private requestBytes = 0;
+  private failed = false;
+
+  constructor(limits: RespLimits) {
+    this.limits = limits;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failed || chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+  }
+
+  /** True while part of a request is held. */
+  get pending(): boolean {
+    return this.held > 0 || this.state !== State.ArrayHeader;
+  }
+
+  /**
+   * The next request's arguments (command name first), `null` when more bytes are needed, or a
+   * protocol error, after which the decoder accepts nothing more.
+   */
+  next(): Buffer[] | ReplyError | null {
+    while (!this.failed) {
+      if (this.state === State.BulkBody) {
+        if (this.held < this.bulkLen + 2) return null;
+        const body = this.take(this.bulkLen);
+        const cr = this.byteAt(0);
+        const lf = this.byteAt(1);
+        if (cr !== CR || lf !== LF) {
+          return this.fail(`expected CRLF after bulk string, got '${show(cr !== CR ? cr : lf)}'`);
+        }
+        this.skip(2);
+        this.args.push(body);
+        if (this.args.length < this.argc) {
+          this.state = State.BulkHeader;
+          continue;
+        }
+        const args = this.args;
+        this.args = [];
+        this.state = State.ArrayHeader;
+        return args;
+      }
+
+      const line = this.line();
+      if (line === null) {
+        if (this.held > this.limits.maxLine) {
+          return this.fail(this.state === State.ArrayHeader ? 'too big mbulk count string' : 'too big bulk count string');
+        }
+        return null;
+      }
+      const [buf, start, end] = line;
+      if (this.state === State.ArrayHeader) {
+        if (buf[start] !== 0x2a) return this.fail(`expected '*', got '${show(buf[start] ?? LF)}'`);
+        const count = parseInteger(buf, start + 1, end);
+        if (Number.isNaN(count) || count > this.limits.maxArgs || count < -1) return this.fail('invalid multibulk length');
+        if (count <= 0) continue; // "*0" and "*-1" (empty and null arrays) are no-ops, as in Redis
+        this.argc = count;
+        this.requestBytes = 0;
+        this.state = State.BulkHeader;
+      } else {
+        if (buf[start] !== 0x24) return this.fail(`expected '$', got '${show(buf[start] ?? LF)}'`);
+        const len = parseInteger(buf, start + 1, end);
+        if (Number.isNaN(len) || len < 0 || len > this.limits.maxBulk) return this.fail('invalid bulk length');
+        this.requestBytes += len;
+        if (this.requestBytes > this.limits.maxRequest) return this.fail('request larger than MAX_REQUEST_BYTES');
+        this.bulkLen = len;
+        this.state = State.BulkBody;
+      }
+    }
+    return null;
+  }
+
+  /** A header line without its CRLF as [buffer, start, end], or null if its "\n" has not arrived. */
+  private line(): [Buffer, number, number] | null {
+    const first = this.chunks[0];
+    if (first === undefined) return null;
+    let nl = first.indexOf(LF, this.pos);
+    let buf: Buffer;
+    let start: number;
+    if (nl !== -1) {
+      buf = first;
+      start = this.pos;
+    } else {
+      // The line spans chunks: join them (header lines are short, and bounded by maxLine).
+      if (this.chunks.length === 1) return null;
+      const joined = Buffer.concat([first.subarray(this.pos), ...this.chunks.slice(1)]);
+      this.chunks = [joined];
+      this.pos = 0;
+      nl = joined.indexOf(LF);
+      if (nl === -1) return null;
+      buf = joined;
+      start = 0;
+    }
+    const end = nl > start && buf[nl - 1] === CR ? nl - 1 : nl;
+    this.skip(nl + 1 - start);
+    return [buf, start, end];
+  }
+
+  private byteAt(offset: number): number {
+    let pos = this.pos + offset;
+    for (const chunk of this.chunks) {
+      if (pos < chunk.length) return chunk[pos];
+      pos -= chunk.length;
+    }
+    return -1;
+  }
+
+  /** Removes `n` held bytes and returns them, without copying when they lie in one chunk. */
+  private take(n: number): Buffer {
+    const first = this.chunks[0];
+    if (first !== undefined && first.length - this.pos >= n) {
+      const out = first.subarray(this.pos, this.pos + n);
+      this.skip(n);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.chunks[0];
+      const count = Math.min(n - filled, chunk.length - this.pos);
+      chunk.copy(out, filled, this.pos, this.pos + count);
+      filled += count;
+      this.skip(count);
+    }
+    return out;
+  }
+
+  private skip(n: number): void {
+    this.held -= n;
+    this.pos += n;
+    while (this.chunks.length > 0 && this.pos >= this.chunks[0].length) {
+      this.pos -= this.chunks[0].length;
+      this.chunks.shift();
+    }
+  }
+
+  private fail(what: string): ReplyError {
+    this.failed = true;
+    this.chunks = [];
+    this.args = [];
+    this.held = 0;
+    this.state = State.ArrayHeader;
+    return protocolError(what);
+  }
+}
+
+const CRLF = '\r\n';
+
+/** The bytes of one reply in RESP2 or RESP3. */
+export function encodeResp(reply: Reply, version: 2 | 3): string | Buffer {
+  const parts: (string | Buffer)[] = [];
+  let hasBuffer = false;
+  const bulk = (b: Buffer): void => {
+    parts.push(`$${b.length}\r\n`, b, CRLF);
+    hasBuffer = true;
+  };
+  const text = (s: string): string => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+  const aggregate = (type: string, items: readonly Reply[]): void => {
+    parts.push(`${type}${items.length}\r\n`);
+    for (const item of items) put(item, true);
+  };
+  // A string is a simple string ("+OK") at the top level and a bulk string inside aggregates, as
+  // Redis sends them (redis-cli relies on it for COMMAND DOCS).
+  const put = (r: Reply, nested = false): void => {
+    if (typeof r === 'string') {
+      parts.push(nested || r.includes('\r') || r.includes('\n') ? text(r) : `+${r}\r\n`);
+    } else if (r instanceof Buffer) {
+      bulk(r);
+    } else if (typeof r === 'number') {
+      if (Number.isSafeInteger(r)) parts.push(`:${r}\r\n`);
+      else put(new Double(r));
+    } else if (typeof r === 'boolean') {
+      parts.push(version === 3 ? (r ? '#t\r\n' : '#f\r\n') : r ? ':1\r\n' : ':0\r\n');
+    } else if (r === null) {
+      parts.push(version === 3 ? '_\r\n' : '$-1\r\n');
+    } else if (r instanceof ReplyError) {
+      parts.push(`-${r.resp.replace(/[\r\n]+/g, ' ')}\r\n`);
+    } else if (r instanceof RespMap) {
+      parts.push(version === 3 ? `%${r.entries.length}\r\n` : `*${r.entries.length * 2}\r\n`);
+      for (const [k, v] of r.entries) (put(k, true), put(v, true));
+    } else if (r instanceof RespSet) {
+      aggregate(version === 3 ? '~' : '*', r.items);
+    } else if (r instanceof Push) {
+      aggregate(version === 3 ? '>' : '*', r.items);
+    } else if (r instanceof Status) {
+      parts.push(/[\r\n]/.test(r.text) ? text(r.text) : `+${r.text}\r\n`);
+    } else if (r instanceof Verbatim) {
+      parts.push(version === 3 ? `=${Buffer.byteLength(r.text) + 4}\r\n${r.format}:${r.text}\r\n` : text(r.text));
+    } else if (r instanceof Double) {
+      const v = Number.isNaN(r.value) ? 'nan' : r.value === Infinity ? 'inf' : r.value === -Infinity ? '-inf' : String(r.value);
+      parts.push(version === 3 ? `,${v}\r\n` : text(v));
+    } else {
+      aggregate('*', r as readonly Reply[]);
+    }
+  };
+  put(reply);
+  if (parts.length === 1) return parts[0];
+  if (!hasBuffer) return parts.join('');
+  return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+}
+
+/** A request as a client sends it: an array of bulk strings. */
+export function encodeRespRequest(args: readonly (string | Buffer)[]): Buffer {
+  const out = encodeResp(
+    args.map((a) => (typeof a === 'string' ? Buffer.from(a) : a)),
+    2,
+  );
+  return typeof out === 'string' ? Buffer.from(out) : out;
+}
