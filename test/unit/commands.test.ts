@@ -9,6 +9,9 @@ import { encodeLineReply } from '../../src/protocol/line.ts';
 import type { Reply } from '../../src/protocol/reply.ts';
 import { SharedStats } from '../../src/stats/counters.ts';
 import { loadConfig } from '../../src/config/load.ts';
+import { encodeResp } from '../../src/protocol/resp.ts';
+import type { RespMap, Verbatim } from '../../src/protocol/reply.ts';
+import { availableParallelism } from 'node:os';
 
 function context(registry: Registry, stats = SharedStats.create(2), protocol: 'line' | 'resp' = 'line') {
   let closeRequested = false;
@@ -149,5 +152,66 @@ describe('registry', () => {
     const r = run('ECHO');
     assert.ok(r instanceof ReplyError);
     assert.equal(r.code, 'ERR_WRONG_ARITY');
+  });
+});
+
+describe('Redis compatibility commands (RESP only)', () => {
+  const respRun = (name: string, args: string[] = [], ctx = context(registry, SharedStats.create(2), 'resp').ctx) => {
+    const spec = registry.lookup(name)!;
+    assert.equal(spec.respOnly, true);
+    return (checkArity(spec, args.length) ?? spec.run(ctx, args.map((a) => Buffer.from(a)))) as Reply;
+  };
+  const resp2 = (r: Reply) => encodeResp(r, 2).toString();
+
+  test('the line protocol does not list them', () => {
+    assert.deepEqual(
+      registry.list('line').map((c) => c.name),
+      ['PING', 'ECHO', 'TIME', 'STATS', 'QUIT', 'HELP'],
+    );
+    assert.ok(registry.list('resp').length > 6);
+  });
+
+  test('COMMAND COUNT, INFO and DOCS describe the registry', () => {
+    assert.equal(respRun('COMMAND', ['COUNT']), registry.list('resp').length);
+    assert.equal(
+      resp2(respRun('COMMAND', ['INFO', 'echo', 'nope'])),
+      '*2\r\n*10\r\n$4\r\necho\r\n:2\r\n*3\r\n+fast\r\n+stale\r\n+loading\r\n:0\r\n:0\r\n:0\r\n*1\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n$-1\r\n',
+    );
+    assert.match(resp2(respRun('COMMAND', ['DOCS', 'ping'])), /^\*2\r\n\$4\r\nping\r\n\*10\r\n\$7\r\nsummary\r\n/);
+    assert.match(resp2(respRun('COMMAND', ['DOCS', 'ping'])), /\$5\r\nflags\r\n\*1\r\n\+optional\r\n/);
+    assert.equal(resp2(respRun('COMMAND', ['NOPE'])), "-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n");
+  });
+
+  test('CONFIG GET matches globs over tcpool and Redis names; CONFIG SET is refused', () => {
+    assert.equal(resp2(respRun('CONFIG', ['GET', 'maxclients'])), '*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n');
+    assert.equal(resp2(respRun('CONFIG', ['GET', 'thread_pool_*'])), `*2\r\n$16\r\nthread_pool_size\r\n$${String(availableParallelism()).length}\r\n${availableParallelism()}\r\n`);
+    assert.equal(resp2(respRun('CONFIG', ['GET', 'appendonly', 'save'])), '*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n');
+    assert.match(resp2(respRun('CONFIG', ['SET', 'port', '1'])), /^-ERR CONFIG SET is not supported/);
+  });
+
+  test('CLIENT names are validated as in Redis', () => {
+    const { ctx } = context(registry, SharedStats.create(2), 'resp');
+    assert.equal(respRun('CLIENT', ['SETNAME', 'ok-name'], ctx), 'OK');
+    assert.equal(respRun('CLIENT', ['GETNAME'], ctx), 'ok-name');
+    assert.equal(resp2(respRun('CLIENT', ['SETNAME', 'two words'], ctx)), '-ERR Client names cannot contain spaces, newlines or special characters.\r\n');
+    assert.equal(respRun('CLIENT', ['ID'], ctx), 42);
+    assert.equal(resp2(respRun('CLIENT', ['NOPE'], ctx)), "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n");
+  });
+
+  test('INFO keeps only the sections asked for', () => {
+    const text = (respRun('INFO', ['clients']) as Verbatim).text;
+    assert.equal(text, `# Clients\r\nconnected_clients:0\r\nmaxclients:10000\r\n`);
+    assert.equal((respRun('INFO', ['nosuchsection']) as Verbatim).text, '');
+    assert.match((respRun('INFO') as Verbatim).text, /^# Server\r\n[\s\S]*\r\n\r\n# Clients\r\n[\s\S]*# Persistence\r\nloading:0\r\n\r\n# Stats\r\n/);
+  });
+
+  test('HELLO switches the protocol version and validates its options', () => {
+    const { ctx } = context(registry, SharedStats.create(2), 'resp');
+    assert.equal(resp2(respRun('HELLO', ['x'], ctx)), '-ERR Protocol version is not an integer or out of range\r\n');
+    assert.equal(resp2(respRun('HELLO', ['3', 'BOGUS'], ctx)), "-ERR Syntax error in HELLO option 'BOGUS'\r\n");
+    const map = respRun('HELLO', ['3', 'AUTH', 'default', 'pw', 'SETNAME', 'me'], ctx) as RespMap;
+    assert.equal(ctx.respVersion, 3);
+    assert.equal(ctx.clientName, 'me');
+    assert.deepEqual(Object.fromEntries(map.entries as [string, Reply][]).proto, 3);
   });
 });
