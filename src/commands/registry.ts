@@ -64,12 +64,35 @@ export function defineCommand(def: CommandDefinition): CommandSpec {
 
 export class Registry {
   private readonly byName = new Map<string, CommandSpec>();
+  /** For lookups straight from request bytes: specs and their upper-case names, by name length. */
+  private readonly byLength: { spec: CommandSpec; name: Buffer }[][] = [];
 
   register(spec: CommandSpec): void {
     if (this.byName.has(spec.name)) {
       throw new TcpoolError(codes.ERR_COMMAND_DEFINITION, `Command ${spec.name} is already registered`);
     }
     this.byName.set(spec.name, spec);
+    const name = Buffer.from(spec.name, 'latin1');
+    (this.byLength[name.length] ??= []).push({ spec, name });
+  }
+
+  /**
+   * Case-insensitive lookup of the name in buf[start, end) without making a string: the hot path
+   * of every request.
+   */
+  lookupBytes(buf: Buffer, start: number, end: number): CommandSpec | undefined {
+    const candidates = this.byLength[end - start];
+    if (candidates === undefined) return undefined;
+    next: for (let c = 0; c < candidates.length; c++) {
+      const name = candidates[c].name;
+      for (let i = 0, j = start; j < end; i++, j++) {
+        let b = buf[j];
+        if (b >= 0x61 && b <= 0x7a) b -= 0x20; // a-z → A-Z
+        if (b !== name[i]) continue next;
+      }
+      return candidates[c].spec;
+    }
+    return undefined;
   }
 
   /** Case-insensitive; upper-case names (what clients usually send) skip the case conversion. */

@@ -2,19 +2,30 @@
 // one reply line. No sockets here: bytes go in through push() and requests come out of next(), so
 // tests can feed any split of the input and the connection can stop pulling under back-pressure.
 import { ReplyError, replyErrors } from '../errors.ts';
-import { Double, Push, type Reply, RespMap, RespSet, Status, Verbatim } from './reply.ts';
+import { Output, type ReplySink } from './output.ts';
+import { Double, Preencoded, Push, type Reply, RespMap, RespSet, Status, Verbatim } from './reply.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
 const SPACE = 0x20;
+const EMPTY = Buffer.alloc(0);
+
+/** step() results. */
+export const NEED_MORE = 0;
+export const LINE = 1;
+export const TOO_LONG = 2;
 
 export class LineDecoder {
   readonly maxLine: number;
+  /** After step() returned LINE: the line is buf[start, end), without its terminator. */
+  buf: Buffer = EMPTY;
+  start = 0;
+  end = 0;
   /** Received bytes not yet split into lines; the first is read from `pos`. */
-  private chunks: Buffer[] = [];
+  private chunks: Buffer[] | null = null;
   private pos = 0;
   /** The start of a line whose "\n" has not arrived yet. */
-  private partial: Buffer[] = [];
+  private partial: Buffer[] | null = null;
   private partialLen = 0;
   private failed = false;
 
@@ -23,77 +34,81 @@ export class LineDecoder {
   }
 
   push(chunk: Buffer): void {
-    if (!this.failed && chunk.length > 0) this.chunks.push(chunk);
+    if (this.failed || chunk.length === 0) return;
+    if (this.chunks === null) this.chunks = [chunk];
+    else this.chunks.push(chunk);
   }
 
   /** True while bytes of an unfinished or unread request are held. */
   get pending(): boolean {
-    return this.chunks.length > 0 || this.partialLen > 0;
+    return (this.chunks !== null && this.chunks.length > 0) || this.partialLen > 0;
   }
 
   /**
-   * The next complete line without its terminator, `null` when more bytes are needed, or the
-   * line-too-long error, after which the decoder accepts nothing more. The limit is checked as
-   * bytes arrive, so an over-long line is refused before it is ever held whole.
+   * Finds the next complete line: LINE (see buf/start/end, valid until the next call), NEED_MORE,
+   * or TOO_LONG, after which the decoder accepts nothing more. The limit is checked as bytes
+   * arrive, so an over-long line is refused before it is ever held whole. Nothing is allocated
+   * for a line that lies within one chunk.
    */
-  next(): Buffer | ReplyError | null {
-    while (this.chunks.length > 0 && !this.failed) {
-      const buf = this.chunks[0];
+  step(): typeof NEED_MORE | typeof LINE | typeof TOO_LONG {
+    const chunks = this.chunks;
+    while (chunks !== null && chunks.length > 0 && !this.failed) {
+      const buf = chunks[0];
       const nl = buf.indexOf(LF, this.pos);
       if (nl === -1) {
         const tail = this.pos === 0 ? buf : buf.subarray(this.pos);
-        this.chunks.shift();
+        chunks.shift();
         this.pos = 0;
         this.partialLen += tail.length;
         // One byte over the limit is allowed only if it may be the "\r" of a "\r\n".
         const over = this.partialLen - this.maxLine;
         if (over > 1 || (over === 1 && tail[tail.length - 1] !== CR)) return this.fail();
-        this.partial.push(tail);
+        if (this.partial === null) this.partial = [tail];
+        else this.partial.push(tail);
         continue;
       }
-      let line: Buffer;
-      if (this.partialLen === 0) {
-        line = buf.subarray(this.pos, nl);
-      } else {
-        this.partial.push(buf.subarray(this.pos, nl));
-        line = Buffer.concat(this.partial, this.partialLen + nl - this.pos);
-        this.partial = [];
+      let line = buf;
+      let start = this.pos;
+      let end = nl;
+      if (this.partialLen > 0) {
+        const partial = this.partial!;
+        partial.push(buf.subarray(this.pos, nl));
+        line = Buffer.concat(partial, this.partialLen + nl - this.pos);
+        start = 0;
+        end = line.length;
+        this.partial = null;
         this.partialLen = 0;
       }
       this.pos = nl + 1;
       if (this.pos === buf.length) {
-        this.chunks.shift();
+        chunks.shift();
         this.pos = 0;
       }
-      const len = line.length;
-      if (len > 0 && line[len - 1] === CR) line = line.subarray(0, len - 1);
-      if (line.length > this.maxLine) return this.fail();
-      return line;
+      if (end > start && line[end - 1] === CR) end--;
+      if (end - start > this.maxLine) return this.fail();
+      this.buf = line;
+      this.start = start;
+      this.end = end;
+      return LINE;
     }
-    return null;
+    return NEED_MORE;
   }
 
-  private fail(): ReplyError {
+  /** step() as a value: the line (a view, not a copy), null when more bytes are needed, or the error. */
+  next(): Buffer | ReplyError | null {
+    const r = this.step();
+    if (r === LINE) return this.buf.subarray(this.start, this.end);
+    return r === TOO_LONG ? replyErrors.lineTooLong : null;
+  }
+
+  private fail(): typeof TOO_LONG {
     this.failed = true;
-    this.chunks = [];
-    this.partial = [];
+    this.chunks = null;
+    this.partial = null;
     this.partialLen = 0;
-    return replyErrors.lineTooLong;
+    this.buf = EMPTY;
+    return TOO_LONG;
   }
-}
-
-export interface LineCommand {
-  /** The command name as sent (any case). */
-  name: string;
-  /** Everything after the first space, byte for byte, or null when there is no space. */
-  rest: Buffer | null;
-}
-
-/** Splits a request line into its name and the rest of the line. */
-export function splitLine(line: Buffer): LineCommand {
-  const sp = line.indexOf(SPACE);
-  if (sp === -1) return { name: line.toString('latin1'), rest: null };
-  return { name: line.toString('latin1', 0, sp), rest: line.subarray(sp + 1) };
 }
 
 /** Space-separated words of the rest of a line; runs of spaces count as one. */
@@ -113,21 +128,30 @@ export function splitWords(rest: Buffer | null): Buffer[] {
   return words;
 }
 
-const NEWLINE = Buffer.from('\n');
-
 /**
- * One reply line, always ending in "\n". A newline inside a value becomes a space, so that one
- * request line always gets exactly one reply line whatever a handler returns.
+ * Writes one reply line, always ending in "\n". A newline inside a value becomes a space, so that
+ * one request line always gets exactly one reply line whatever a handler returns.
  */
-export function encodeLineReply(reply: Reply): string | Buffer {
-  if (reply instanceof Buffer) {
+export function writeLineReply(reply: Reply, out: ReplySink): void {
+  if (reply instanceof Preencoded) {
+    out.text(reply.line);
+  } else if (reply instanceof Buffer) {
     if (reply.indexOf(LF) !== -1) {
       reply = Buffer.from(reply);
       for (let i = 0; i < reply.length; i++) if (reply[i] === LF) reply[i] = SPACE;
     }
-    return Buffer.concat([reply, NEWLINE]);
+    if (reply.length > 0) out.bytes(reply);
+    out.text('\n');
+  } else {
+    out.text(lineText(reply) + '\n');
   }
-  return lineText(reply) + '\n';
+}
+
+/** One reply line as a string (text) or Buffer (bytes). */
+export function encodeLineReply(reply: Reply): string | Buffer {
+  const out = new Output();
+  writeLineReply(reply, out);
+  return out.take();
 }
 
 function lineText(reply: Reply): string {
@@ -138,7 +162,7 @@ function lineText(reply: Reply): string {
   if (reply instanceof Buffer) return lineText(reply.toString('utf8'));
   if (reply instanceof RespMap) return reply.entries.map(([k, v]) => `${lineText(k)}=${lineText(v)}`).join(' ');
   if (reply instanceof RespSet || reply instanceof Push) return reply.items.map(lineText).join(' ');
-  if (reply instanceof Verbatim || reply instanceof Status) return lineText(reply.text);
+  if (reply instanceof Verbatim || reply instanceof Status || reply instanceof Preencoded) return lineText(reply.text);
   if (reply instanceof Double) return String(reply.value);
   return (reply as readonly Reply[]).map(lineText).join(' ');
 }

@@ -47,6 +47,22 @@ export class Status {
   }
 }
 
+/**
+ * A constant reply encoded once for each protocol (PONG, OK): returning the same instance costs
+ * no encoding and no allocation per request.
+ */
+export class Preencoded {
+  readonly text: string;
+  readonly line: string;
+  readonly resp: string;
+  constructor(text: string) {
+    if (/[\r\n]/.test(text)) throw new Error('a preencoded reply is one line of text');
+    this.text = text;
+    this.line = `${text}\n`;
+    this.resp = `+${text}\r\n`;
+  }
+}
+
 /** RESP3 out-of-band push (RESP2: an array). Reserved: no built-in command sends one yet. */
 export class Push {
   readonly items: readonly Reply[];
@@ -74,4 +90,5 @@ export type Reply =
   | Double
   | Push
   | Status
+  | Preencoded
   | readonly Reply[];

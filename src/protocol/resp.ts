@@ -2,7 +2,8 @@
 // replies are RESP2, or RESP3 after HELLO 3. No sockets here: bytes go in through push(), requests
 // come out of next(), and every length is checked against its limit before anything is buffered.
 import { protocolError, ReplyError } from '../errors.ts';
-import { Double, Push, type Reply, RespMap, RespSet, Status, Verbatim } from './reply.ts';
+import { Output, type ReplySink } from './output.ts';
+import { Double, Preencoded, Push, type Reply, RespMap, RespSet, Status, Verbatim } from './reply.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -53,6 +54,9 @@ export class RespDecoder {
   private bulkLen = 0;
   private requestBytes = 0;
   private failed = false;
+  private lineBuf: Buffer = Buffer.alloc(0);
+  private lineStart = 0;
+  private lineEnd = 0;
 
   constructor(limits: RespLimits) {
     this.limits = limits;
@@ -95,14 +99,15 @@ export class RespDecoder {
         return args;
       }
 
-      const line = this.line();
-      if (line === null) {
+      if (!this.line()) {
         if (this.held > this.limits.maxLine) {
           return this.fail(this.state === State.ArrayHeader ? 'too big mbulk count string' : 'too big bulk count string');
         }
         return null;
       }
-      const [buf, start, end] = line;
+      const buf = this.lineBuf;
+      const start = this.lineStart;
+      const end = this.lineEnd;
       if (this.state === State.ArrayHeader) {
         if (buf[start] !== 0x2a) return this.fail(`expected '*', got '${show(buf[start] ?? LF)}'`);
         const count = parseInteger(buf, start + 1, end);
@@ -124,10 +129,10 @@ export class RespDecoder {
     return null;
   }
 
-  /** A header line without its CRLF as [buffer, start, end], or null if its "\n" has not arrived. */
-  private line(): [Buffer, number, number] | null {
+  /** Reads a header line into lineBuf[lineStart, lineEnd) without its CRLF; false if its "\n" has not arrived. */
+  private line(): boolean {
     const first = this.chunks[0];
-    if (first === undefined) return null;
+    if (first === undefined) return false;
     let nl = first.indexOf(LF, this.pos);
     let buf: Buffer;
     let start: number;
@@ -136,18 +141,20 @@ export class RespDecoder {
       start = this.pos;
     } else {
       // The line spans chunks: join them (header lines are short, and bounded by maxLine).
-      if (this.chunks.length === 1) return null;
+      if (this.chunks.length === 1) return false;
       const joined = Buffer.concat([first.subarray(this.pos), ...this.chunks.slice(1)]);
       this.chunks = [joined];
       this.pos = 0;
       nl = joined.indexOf(LF);
-      if (nl === -1) return null;
+      if (nl === -1) return false;
       buf = joined;
       start = 0;
     }
-    const end = nl > start && buf[nl - 1] === CR ? nl - 1 : nl;
+    this.lineBuf = buf;
+    this.lineStart = start;
+    this.lineEnd = nl > start && buf[nl - 1] === CR ? nl - 1 : nl;
     this.skip(nl + 1 - start);
-    return [buf, start, end];
+    return true;
   }
 
   private byteAt(offset: number): number {
@@ -200,57 +207,72 @@ export class RespDecoder {
 
 const CRLF = '\r\n';
 
-/** The bytes of one reply in RESP2 or RESP3. */
-export function encodeResp(reply: Reply, version: 2 | 3): string | Buffer {
-  const parts: (string | Buffer)[] = [];
-  let hasBuffer = false;
-  const bulk = (b: Buffer): void => {
-    parts.push(`$${b.length}\r\n`, b, CRLF);
-    hasBuffer = true;
-  };
-  const text = (s: string): string => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
-  const aggregate = (type: string, items: readonly Reply[]): void => {
-    parts.push(`${type}${items.length}\r\n`);
-    for (const item of items) put(item, true);
-  };
-  // A string is a simple string ("+OK") at the top level and a bulk string inside aggregates, as
-  // Redis sends them (redis-cli relies on it for COMMAND DOCS).
-  const put = (r: Reply, nested = false): void => {
-    if (typeof r === 'string') {
-      parts.push(nested || r.includes('\r') || r.includes('\n') ? text(r) : `+${r}\r\n`);
-    } else if (r instanceof Buffer) {
-      bulk(r);
-    } else if (typeof r === 'number') {
-      if (Number.isSafeInteger(r)) parts.push(`:${r}\r\n`);
-      else put(new Double(r));
-    } else if (typeof r === 'boolean') {
-      parts.push(version === 3 ? (r ? '#t\r\n' : '#f\r\n') : r ? ':1\r\n' : ':0\r\n');
-    } else if (r === null) {
-      parts.push(version === 3 ? '_\r\n' : '$-1\r\n');
-    } else if (r instanceof ReplyError) {
-      parts.push(`-${r.resp.replace(/[\r\n]+/g, ' ')}\r\n`);
-    } else if (r instanceof RespMap) {
-      parts.push(version === 3 ? `%${r.entries.length}\r\n` : `*${r.entries.length * 2}\r\n`);
-      for (const [k, v] of r.entries) (put(k, true), put(v, true));
-    } else if (r instanceof RespSet) {
-      aggregate(version === 3 ? '~' : '*', r.items);
-    } else if (r instanceof Push) {
-      aggregate(version === 3 ? '>' : '*', r.items);
-    } else if (r instanceof Status) {
-      parts.push(/[\r\n]/.test(r.text) ? text(r.text) : `+${r.text}\r\n`);
-    } else if (r instanceof Verbatim) {
-      parts.push(version === 3 ? `=${Buffer.byteLength(r.text) + 4}\r\n${r.format}:${r.text}\r\n` : text(r.text));
-    } else if (r instanceof Double) {
-      const v = Number.isNaN(r.value) ? 'nan' : r.value === Infinity ? 'inf' : r.value === -Infinity ? '-inf' : String(r.value);
-      parts.push(version === 3 ? `,${v}\r\n` : text(v));
-    } else {
-      aggregate('*', r as readonly Reply[]);
+function bulkText(s: string, out: ReplySink): void {
+  out.text(`$${Buffer.byteLength(s)}\r\n${s}\r\n`);
+}
+
+function doubleText(v: number): string {
+  return Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : String(v);
+}
+
+/**
+ * Writes one reply in RESP2 or RESP3. A string is a simple string ("+OK") at the top level and a
+ * bulk string inside aggregates, as Redis sends them (redis-cli relies on it for COMMAND DOCS).
+ */
+export function writeResp(r: Reply, version: 2 | 3, out: ReplySink, nested = false): void {
+  if (r instanceof Preencoded) {
+    if (nested) bulkText(r.text, out);
+    else out.text(r.resp);
+  } else if (typeof r === 'string') {
+    if (nested || r.includes('\r') || r.includes('\n')) bulkText(r, out);
+    else out.text(`+${r}\r\n`);
+  } else if (r instanceof Buffer) {
+    out.text(`$${r.length}\r\n`);
+    if (r.length > 0) out.bytes(r);
+    out.text(CRLF);
+  } else if (typeof r === 'number') {
+    if (Number.isSafeInteger(r)) out.text(`:${r}\r\n`);
+    else writeResp(new Double(r), version, out);
+  } else if (typeof r === 'boolean') {
+    out.text(version === 3 ? (r ? '#t\r\n' : '#f\r\n') : r ? ':1\r\n' : ':0\r\n');
+  } else if (r === null) {
+    out.text(version === 3 ? '_\r\n' : '$-1\r\n');
+  } else if (r instanceof ReplyError) {
+    out.text(`-${r.resp.replace(/[\r\n]+/g, ' ')}\r\n`);
+  } else if (r instanceof RespMap) {
+    out.text(version === 3 ? `%${r.entries.length}\r\n` : `*${r.entries.length * 2}\r\n`);
+    for (const [k, v] of r.entries) {
+      writeResp(k, version, out, true);
+      writeResp(v, version, out, true);
     }
-  };
-  put(reply);
-  if (parts.length === 1) return parts[0];
-  if (!hasBuffer) return parts.join('');
-  return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+  } else if (r instanceof RespSet) {
+    writeAggregate(version === 3 ? '~' : '*', r.items, version, out);
+  } else if (r instanceof Push) {
+    writeAggregate(version === 3 ? '>' : '*', r.items, version, out);
+  } else if (r instanceof Status) {
+    if (/[\r\n]/.test(r.text)) bulkText(r.text, out);
+    else out.text(`+${r.text}\r\n`);
+  } else if (r instanceof Verbatim) {
+    if (version === 3) out.text(`=${Buffer.byteLength(r.text) + 4}\r\n${r.format}:${r.text}\r\n`);
+    else bulkText(r.text, out);
+  } else if (r instanceof Double) {
+    if (version === 3) out.text(`,${doubleText(r.value)}\r\n`);
+    else bulkText(doubleText(r.value), out);
+  } else {
+    writeAggregate('*', r as readonly Reply[], version, out);
+  }
+}
+
+function writeAggregate(type: string, items: readonly Reply[], version: 2 | 3, out: ReplySink): void {
+  out.text(`${type}${items.length}\r\n`);
+  for (const item of items) writeResp(item, version, out, true);
+}
+
+/** The bytes of one reply, as a string (text only) or a Buffer. */
+export function encodeResp(reply: Reply, version: 2 | 3): string | Buffer {
+  const out = new Output();
+  writeResp(reply, version, out);
+  return out.take();
 }
 
 /** A request as a client sends it: an array of bulk strings. */

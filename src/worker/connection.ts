@@ -6,9 +6,10 @@ import { checkArity, type CommandSpec, type Registry } from '../commands/registr
 import { ReplyError, replyErrors, unknownRespCommand } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { detectProtocol, type Protocol } from '../protocol/detect.ts';
-import { encodeLineReply, LineDecoder, splitLine, splitWords } from '../protocol/line.ts';
+import { LINE, LineDecoder, NEED_MORE, splitWords, writeLineReply } from '../protocol/line.ts';
+import type { Output } from '../protocol/output.ts';
 import type { Reply } from '../protocol/reply.ts';
-import { encodeResp, RespDecoder, type RespLimits } from '../protocol/resp.ts';
+import { RespDecoder, type RespLimits, writeResp } from '../protocol/resp.ts';
 import type { SharedStats } from '../stats/counters.ts';
 
 /** What every connection of a worker shares. */
@@ -22,11 +23,31 @@ export interface ConnectionOwner {
   readonly respLimits: RespLimits;
   readonly outputHighWater: number;
   readonly shuttingDown: boolean;
+  /** One per worker: processing a batch is synchronous, so all connections can share it. */
+  readonly output: Output;
   connectionClosed(conn: Connection): void;
   listClients(): Promise<ClientInfo[]>;
 }
 
 const NO_ARGS: Buffer[] = [];
+const SPACE = 0x20;
+
+// The socket listeners are shared by every connection (no closures per client): each finds its
+// connection through this property of the socket.
+const kConnection = Symbol('connection');
+type OwnedSocket = Socket & { [kConnection]: Connection };
+
+function onData(this: OwnedSocket, chunk: Buffer): void {
+  this[kConnection].onData(chunk);
+}
+function onError(this: OwnedSocket, err: NodeJS.ErrnoException): void {
+  // Resets and broken pipes are how clients leave; 'close' follows and does the bookkeeping.
+  const conn = this[kConnection];
+  conn.owner.logger.debug(`Client error: ${conn.peer}: ${err.code ?? err.message}`);
+}
+function onClose(this: OwnedSocket): void {
+  this[kConnection].onClose();
+}
 
 export class Connection implements CommandContext {
   readonly socket: Socket;
@@ -36,7 +57,7 @@ export class Connection implements CommandContext {
   clientName = '';
   libName = '';
   libVer = '';
-  private readonly owner: ConnectionOwner;
+  readonly owner: ConnectionOwner;
   private readonly createdAt = Date.now();
   private lastCommandAt = this.createdAt;
   private lastCommand = 'NULL';
@@ -55,10 +76,10 @@ export class Connection implements CommandContext {
     this.peer = peer;
     this.owner = owner;
     this.clientId = owner.stats.nextClientId();
-    socket.setNoDelay(true);
-    socket.on('data', this.onData);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
+    (socket as OwnedSocket)[kConnection] = this;
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
   }
 
   get registry(): Registry {
@@ -119,7 +140,7 @@ export class Connection implements CommandContext {
     if (!this.busy) this.end();
   }
 
-  private onData = (chunk: Buffer): void => {
+  onData(chunk: Buffer): void {
     if (this.closing) return;
     if (this.decoder === null) {
       this.decoder =
@@ -129,95 +150,104 @@ export class Connection implements CommandContext {
     }
     this.decoder.push(chunk);
     this.process();
-  };
+  }
 
-  private onError = (err: NodeJS.ErrnoException): void => {
-    // Resets and broken pipes are how clients leave; 'close' follows and does the bookkeeping.
-    this.owner.logger.debug(`Client error: ${this.peer}: ${err.code ?? err.message}`);
-  };
-
-  private onClose = (): void => {
+  onClose(): void {
     this.closing = true;
     this.owner.connectionClosed(this);
-  };
+  }
 
   /** Every reply written before the pause has reached the kernel: read again. */
-  private onFlushed = (): void => {
+  private onFlushed(): void {
     if (!this.paused) return;
     this.paused = false;
     if (this.closing) return;
     this.socket.resume();
     this.process();
-  };
-
-  private encode(reply: Reply): string | Buffer {
-    return this.decoder instanceof RespDecoder ? encodeResp(reply, this.respVersion) : encodeLineReply(reply);
   }
 
-  /** Runs every complete request received so far, unless a reply limit or async command stops it. */
+  private write(reply: Reply, out: Output): void {
+    if (this.decoder instanceof RespDecoder) writeResp(reply, this.respVersion, out);
+    else writeLineReply(reply, out);
+  }
+
+  /**
+   * Runs every complete request received so far, unless back-pressure or an async command stops
+   * it. The replies of the batch leave in one write.
+   */
   private process(): void {
     const decoder = this.decoder;
     if (this.closing || this.waiting || this.paused || decoder === null) return;
-    const socket = this.socket;
+    const out = this.owner.output;
+    const limit = this.owner.outputHighWater - this.socket.writableLength;
     let commands = 0;
-    socket.cork();
-    try {
-      for (;;) {
+    let stop = false;
+    while (!stop) {
+      let reply: Reply | Promise<Reply>;
+      if (decoder instanceof LineDecoder) {
+        const r = decoder.step();
+        if (r === NEED_MORE) break;
+        if (r !== LINE) {
+          // A framing error leaves the stream unreadable: reply, then close once it is flushed.
+          this.write(replyErrors.lineTooLong, out);
+          this.closeRequested = true;
+          break;
+        }
+        reply = this.executeLine(decoder.buf, decoder.start, decoder.end);
+      } else {
         const request = decoder.next();
         if (request === null) break;
         if (request instanceof ReplyError) {
-          // A framing error leaves the stream unreadable: reply, then close once it is flushed.
-          socket.write(this.encode(request));
-          this.end();
+          this.write(request, out);
+          this.closeRequested = true;
           break;
         }
-        commands++;
-        const reply = Array.isArray(request) ? this.executeResp(request) : this.executeLine(request);
-        if (reply instanceof Promise) {
-          this.waiting = true;
-          reply.then(this.afterAsync, this.afterAsyncFailure);
-          break;
-        }
-        const out = this.encode(reply);
-        if (socket.writableLength + out.length > this.owner.outputHighWater) {
-          // Back-pressure: stop reading until the client has taken its replies. The callback
-          // runs once this reply and all before it are handed to the kernel.
-          socket.write(out, this.onFlushed);
-          this.paused = true;
-          socket.pause();
-          if (this.closeRequested) this.end();
-          break;
-        }
-        socket.write(out);
-        if (this.closeRequested) {
-          this.end();
-          break;
-        }
+        reply = this.executeResp(request);
       }
-    } finally {
-      socket.uncork();
+      commands++;
+      if (reply instanceof Promise) {
+        this.waiting = true;
+        reply.then(
+          (r) => this.afterAsync(r),
+          (err: unknown) => this.afterAsync(this.internalError(this.lastCommand, err)),
+        );
+        break;
+      }
+      this.write(reply, out);
+      stop = this.closeRequested;
+      if (out.size > limit) {
+        // Back-pressure: stop reading until the client has taken its replies.
+        this.paused = true;
+        this.socket.pause();
+        stop = true;
+      }
     }
+    if (!out.empty) out.flushTo(this.socket, this.paused ? () => this.onFlushed() : undefined);
     if (commands > 0) {
       this.lastCommandAt = Date.now();
       this.owner.stats.addCommands(this.owner.workerId, commands);
     }
-    if (this.owner.shuttingDown && !this.closing && !this.busy) this.end();
+    if (this.closeRequested || (this.owner.shuttingDown && !this.busy)) this.end();
   }
 
-  private executeLine(line: Buffer): Reply | Promise<Reply> {
-    const { name, rest } = splitLine(line);
-    const spec = this.owner.registry.lookup(name);
+  private executeLine(line: Buffer, start: number, end: number): Reply | Promise<Reply> {
+    let sp = start;
+    while (sp < end && line[sp] !== SPACE) sp++;
+    const spec = this.owner.registry.lookupBytes(line, start, sp);
     if (spec === undefined || spec.respOnly) return replyErrors.unknownCommand;
-    let args: Buffer[];
-    if (!spec.restOfLine) args = splitWords(rest);
-    else if (rest === null || (rest.length === 0 && spec.minArgs === 0)) args = NO_ARGS;
-    else args = [rest];
+    let args = NO_ARGS;
+    if (sp < end) {
+      // Everything after the first space, byte for byte (possibly empty: "ECHO " echoes "").
+      const rest = line.subarray(sp + 1, end);
+      if (!spec.restOfLine) args = splitWords(rest);
+      else if (rest.length > 0 || spec.minArgs > 0) args = [rest];
+    }
     return this.run(spec, args);
   }
 
   private executeResp(argv: Buffer[]): Reply | Promise<Reply> {
     const name = argv[0];
-    const spec = this.owner.registry.lookup(name.toString('latin1'));
+    const spec = this.owner.registry.lookupBytes(name, 0, name.length);
     const args = argv.length === 1 ? NO_ARGS : argv.slice(1);
     if (spec === undefined) return unknownRespCommand(name, args);
     return this.run(spec, args);
@@ -242,17 +272,15 @@ export class Connection implements CommandContext {
     return replyErrors.internal;
   }
 
-  private afterAsync = (reply: Reply): void => {
+  private afterAsync(reply: Reply): void {
     this.waiting = false;
     if (this.closing) return;
-    this.socket.write(this.encode(reply));
+    const out = this.owner.output;
+    this.write(reply, out);
+    out.flushTo(this.socket);
     if (this.closeRequested) this.end();
     else this.process();
-  };
-
-  private afterAsyncFailure = (err: unknown): void => {
-    this.afterAsync(this.internalError(this.lastCommand, err));
-  };
+  }
 
   /** Closes once every queued reply is flushed; input that arrives meanwhile is ignored. */
   private end(): void {

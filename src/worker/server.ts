@@ -6,6 +6,7 @@ import type { Registry } from '../commands/registry.ts';
 import type { Config } from '../config/schema.ts';
 import { encodeLineReply } from '../protocol/line.ts';
 import { detectProtocol } from '../protocol/detect.ts';
+import { Output } from '../protocol/output.ts';
 import { encodeResp, type RespLimits } from '../protocol/resp.ts';
 import { listenError, replyErrors } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
@@ -34,6 +35,7 @@ export class WorkerServer implements ConnectionOwner {
   readonly respLimits: RespLimits;
   readonly outputHighWater: number;
   shuttingDown = false;
+  readonly output = new Output();
   /** Asks every worker for its clients (set by the worker entry, which talks to the supervisor). */
   gatherClients: () => Promise<ClientInfo[]> = async () => this.localClients();
   private readonly maxConnections: number;

@@ -1,4 +1,7 @@
+import { Preencoded } from '../../protocol/reply.ts';
 import { defineCommand } from '../registry.ts';
+
+const PONG = new Preencoded('PONG');
 
 export default defineCommand({
   name: 'PING',
@@ -9,5 +12,5 @@ export default defineCommand({
   minArgs: 0,
   maxArgs: 1,
   restOfLine: true,
-  run: (_ctx, args) => (args.length === 0 ? 'PONG' : args[0]),
+  run: (_ctx, args) => (args.length === 0 ? PONG : args[0]),
 });
