@@ -18,6 +18,7 @@ export interface Config {
   MAX_REQUEST_BYTES: number;
   OUTPUT_HIGH_WATER_BYTES: number;
   SHUTDOWN_TIMEOUT_MS: number;
+  WORKER_YOUNG_GENERATION_MB: number;
   LOG_LEVEL: LogLevel;
   LOG_FILE: string;
   LOG_FORMAT: LogFormat;
@@ -123,6 +124,12 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     allowed: 'an integer from 0 to 3600000',
     help: 'how long busy connections may take to finish on shutdown',
     parse: integer(0, 3_600_000),
+  },
+  WORKER_YOUNG_GENERATION_MB: {
+    default: () => 8,
+    allowed: 'an integer from 1 to 1024',
+    help: "each worker's V8 young generation: small keeps memory per connection low",
+    parse: integer(1, 1024),
   },
   LOG_LEVEL: {
     default: () => 'INFO',

@@ -98,7 +98,14 @@ export class Supervisor {
       workerId: i,
       statsBuffer: this.stats.buffer,
     };
-    const worker = new Worker(WORKER_URL, { workerData: data, stdout: false, stderr: false });
+    const worker = new Worker(WORKER_URL, {
+      workerData: data,
+      stdout: false,
+      stderr: false,
+      // A small young generation keeps idle connections cheap: V8 otherwise grows it to tens of
+      // MiB per worker under load (measured in docs/PERFORMANCE.md).
+      resourceLimits: { maxYoungGenerationSizeMb: this.config.WORKER_YOUNG_GENERATION_MB },
+    });
     const slot = this.slots[i];
     slot.worker = worker;
     let ready = false;

@@ -50,6 +50,7 @@ describe('config loading', () => {
       MAX_REQUEST_BYTES: 67108864,
       OUTPUT_HIGH_WATER_BYTES: 262144,
       SHUTDOWN_TIMEOUT_MS: 5000,
+      WORKER_YOUNG_GENERATION_MB: 8,
       LOG_LEVEL: 'INFO',
       LOG_FILE: '',
       LOG_FORMAT: 'text',
