@@ -47,6 +47,36 @@ export function clientHelp(): string {
   ].join('\n');
 }
 
+export function benchHelp(): string {
+  const row = (flag: string, text: string) => `${flag.padEnd(36)}${text}`;
+  return [
+    'Usage: tcpool bench [options]',
+    '',
+    'Loads a server with requests and reports throughput and latency percentiles (HDR histogram).',
+    'Closed loop by default: each connection keeps --pipeline requests in flight. With --rate, an',
+    'open loop sends on a fixed schedule and measures latency from the intended send time, so a',
+    'stall cannot hide (no coordinated omission). A stalled or closed connection ends the run with',
+    'exit code 1; so do error replies.',
+    '',
+    'Options:',
+    row('  --host <host>', 'server address (default: 127.0.0.1)'),
+    row('  --port <port>', 'server port (default: 8080)'),
+    row('  -c, --connections <n>', 'active connections (default: 50)'),
+    row('  -P, --pipeline <n>', 'requests in flight per connection, closed loop (default: 1)'),
+    row('  -n, --requests <n>', 'total requests (default: 100000, or unlimited with --duration)'),
+    row('  -d, --duration <s>', 'stop sending after this many seconds (at most 3600)'),
+    row('  --protocol <line|resp>', 'line protocol or RESP arrays (default: line)'),
+    row('  --command <text>', 'the request; RESP sends its words as an array (default: PING)'),
+    row('  -t, --threads <n>', 'client worker threads (default: 1)'),
+    row('  --rate <n>', 'open loop: requests per second across all connections'),
+    row('  --idle <n>', 'extra idle connections, opened first and checked after the run (default: 0)'),
+    row('  --stall-timeout <ms>', 'no reply for this long with requests outstanding = stalled (default: 5000)'),
+    row('  --json', 'print the result as JSON'),
+    row('  --chart <file.svg>', 'write a latency-by-percentile chart'),
+    row('  -h, --help', 'show this help'),
+  ].join('\n');
+}
+
 export function mainHelp(version: string): string {
   return [
     `tcpool ${version}: a multi-client TCP command server (supervisor + worker-thread pool)`,
@@ -56,11 +86,14 @@ export function mainHelp(version: string): string {
     'Commands:',
     '  serve     run the server (npm start)',
     '  client    talk to a server: one command, piped commands, or an interactive prompt',
+    '  bench     load a server and report throughput and latency percentiles',
     '',
     'Options: -h, --help (this text), -v, --version',
     '',
     serveHelp(),
     '',
     clientHelp(),
+    '',
+    benchHelp(),
   ].join('\n');
 }

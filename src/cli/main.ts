@@ -1,4 +1,5 @@
 // `tcpool` entry: dispatches to a subcommand.
+import { bench } from './bench.ts';
 import { client } from './client.ts';
 import { mainHelp } from './help.ts';
 import { serve } from './serve.ts';
@@ -12,6 +13,8 @@ export async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case 'client':
       return client(rest);
+    case 'bench':
+      return bench(rest);
     case '-v':
     case '--version':
       process.stdout.write(`${VERSION}\n`);

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { ReplyError, replyErrors, wrongArity } from '../../src/errors.ts';
 import { Double, Push, RespMap, RespSet, Status, Verbatim } from '../../src/protocol/reply.ts';
 import { encodeResp, encodeRespRequest, RespDecoder, type RespLimits } from '../../src/protocol/resp.ts';
+import { scanReply } from '../../src/protocol/resp-reply.ts';
 
 const limits: RespLimits = { maxLine: 64, maxBulk: 1024, maxArgs: 16, maxRequest: 4096 };
 type Out = string[] | string;
@@ -173,5 +174,42 @@ describe('encodeResp', () => {
   test('bulk bytes are sent exactly', () => {
     const bytes = Buffer.from([0, 13, 10, 255]);
     assert.deepEqual(encodeResp(bytes, 2), Buffer.concat([Buffer.from('$4\r\n'), bytes, Buffer.from('\r\n')]));
+  });
+});
+
+describe('scanReply (the client side)', () => {
+  const values = fc.letrec((tie) => ({
+    reply: fc.oneof(
+      { depthSize: 'small' },
+      fc.string().map((s) => s),
+      fc.uint8Array({ maxLength: 20 }).map((a) => Buffer.from(a)),
+      fc.integer(),
+      fc.double({ noNaN: true }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.string().map((s) => new Verbatim(s)),
+      fc.string().map((s) => new ReplyError('ERR_INTERNAL', s, false, `ERR ${s}`)),
+      fc.array(tie('reply'), { maxLength: 4 }),
+      fc.array(fc.tuple(fc.string(), tie('reply')), { maxLength: 3 }).map((e) => new RespMap(e as [string, never][])),
+      fc.array(tie('reply'), { maxLength: 3 }).map((i) => new RespSet(i as never[])),
+    ),
+  }));
+
+  test('property: every encoded reply, RESP2 and RESP3, frames exactly and is incomplete when cut short', () => {
+    fc.assert(
+      fc.property(fc.array(values.reply, { minLength: 1, maxLength: 4 }), fc.constantFrom(2, 3), (replies, v) => {
+        const parts = replies.map((r) => Buffer.from(encodeResp(r as never, v as 2 | 3)));
+        const all = Buffer.concat(parts);
+        let at = 0;
+        for (const p of parts) {
+          const end = scanReply(all, at);
+          assert.equal(end, at + p.length);
+          for (let cut = at; cut < end; cut++) assert.equal(scanReply(all.subarray(0, cut), at), -1);
+          at = end;
+        }
+        assert.equal(at, all.length);
+      }),
+      { numRuns: 200 },
+    );
   });
 });

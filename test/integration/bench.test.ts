@@ -1,0 +1,88 @@
+// `tcpool bench` against a real server: both protocols, open loop, idle connections, the chart,
+// and that it never hangs: a stalled or closed connection ends the run with exit code 1.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
+
+const COMMANDS = new URL('../fixtures/commands.js', import.meta.url).pathname;
+let server: ServerProcess;
+before(async () => {
+  server = await startServer({ env: { COMMANDS_MODULE: COMMANDS } });
+});
+after(async () => {
+  await server.kill();
+});
+
+const bench = (...args: string[]) => runTcpool(['bench', '--port', String(server.port), ...args], { timeoutMs: 60_000 });
+
+describe('tcpool bench', () => {
+  test('line protocol, closed loop, JSON result', async () => {
+    const r = await bench('-c', '10', '-P', '4', '-n', '20000', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.requests, 20000);
+    assert.equal(result.errors, 0);
+    assert.ok(result.rps > 0);
+    for (const k of ['p50', 'p90', 'p99', 'p99.9', 'max']) assert.ok(result.latencyUs[k] > 0, k);
+    assert.ok(result.latencyUs.p50 <= result.latencyUs.p99 && result.latencyUs.p99 <= result.latencyUs.max);
+    assert.deepEqual(result.problems, []);
+  });
+
+  test('RESP with two client threads, and a text report', async () => {
+    const r = await bench('-c', '8', '-P', '8', '-n', '16000', '--protocol', 'resp', '--command', 'ECHO hello', '-t', '2');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^target {6}127\.0\.0\.1:\d+ \(resp\) "ECHO hello"$/m);
+    assert.match(r.stdout, /^requests {4}16000 in [\d.]+ s = \d+ req\/s, errors 0$/m);
+    assert.match(r.stdout, /^latency {5}p50 \S+ {2}p90 \S+ {2}p99 \S+ {2}p99\.9 \S+ {2}max \S+$/m);
+  });
+
+  test('open loop at a fixed rate, with idle connections that must still answer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpool-bench-'));
+    const chart = join(dir, 'latency.svg');
+    const r = await bench('-c', '5', '--rate', '2000', '-d', '1', '--idle', '200', '--json', '--chart', chart);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.ok(result.requests >= 1500 && result.requests <= 2100, `sent on schedule: ${result.requests}`);
+    assert.deepEqual(result.idle, { requested: 200, open: 200, answered: 200 });
+    const svg = readFileSync(chart, 'utf8');
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.match(svg, /<path d="M[\d.]+,[\d.]+( L[\d.]+,[\d.]+)+"/);
+    assert.match(svg, />99\.9%</);
+  });
+
+  test('error replies are counted and fail the run', async () => {
+    const r = await bench('-c', '2', '-n', '100', '--command', 'NOSUCH', '--json');
+    assert.equal(r.code, 1);
+    assert.equal(JSON.parse(r.stdout).errors, 100);
+  });
+
+  test('a stalled server is reported, not waited on forever', async () => {
+    const r = await bench('-c', '2', '-n', '4', '--command', 'SLOWECHO 60000 x', '--stall-timeout', '300', '--json');
+    assert.equal(r.code, 1);
+    const result = JSON.parse(r.stdout);
+    assert.match(result.problems.join(' '), /stalled: no reply for 300 ms with 2 request\(s\) outstanding/);
+  });
+
+  test('a server that closes connections is reported', async () => {
+    const closer = createServer((s) => s.destroy());
+    await new Promise<void>((r) => closer.listen(0, '127.0.0.1', r));
+    const port = (closer.address() as { port: number }).port;
+    try {
+      const r = await runTcpool(['bench', '--port', String(port), '-c', '2', '-n', '10', '--json'], { timeoutMs: 30_000 });
+      assert.equal(r.code, 1);
+      assert.match(JSON.parse(r.stdout).problems.join(' '), /closed a connection|connection error/);
+    } finally {
+      closer.close();
+    }
+  });
+
+  test('bad options exit 2 with a message', async () => {
+    const r = await bench('--protocol', 'http');
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, 'tcpool: Invalid --protocol "http": must be line or resp\n');
+  });
+});
