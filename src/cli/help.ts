@@ -1,6 +1,11 @@
 // --help texts, generated from the config schema so they always match the code.
 import { configKeys, flagName, schema } from '../config/schema.ts';
 
+/** An option row: the flag, then its text in a column (one space at least). */
+function row(flag: string, text: string): string {
+  return `${flag.padEnd(35)} ${text}`;
+}
+
 function defaultText(key: (typeof configKeys)[number]): string {
   if (key === 'THREAD_POOL_SIZE') return 'number of CPUs';
   const d = schema[key].default();
@@ -10,10 +15,7 @@ function defaultText(key: (typeof configKeys)[number]): string {
 export function serveHelp(): string {
   const rows = configKeys.map((key) => {
     const flag = `  --${flagName(key)} <value>`;
-    return (
-      `${flag.padEnd(36)}${schema[key].help}\n` +
-      `${''.padEnd(36)}env ${key}, default ${defaultText(key)}; ${schema[key].allowed}`
-    );
+    return `${row(flag, schema[key].help)}\n${row('', `env ${key}, default ${defaultText(key)}; ${schema[key].allowed}`)}`;
   });
   return [
     'Usage: tcpool serve [options] [config-file]',
@@ -24,9 +26,9 @@ export function serveHelp(): string {
     'config-file argument or --config, ./config.txt is read when it exists.',
     '',
     'Options:',
-    `${'  -c, --config <file>'.padEnd(36)}config file (default: ./config.txt if present)`,
+    row('  -c, --config <file>', 'config file (default: ./config.txt if present)'),
     ...rows,
-    `${'  -h, --help'.padEnd(36)}show this help`,
+    row('  -h, --help', 'show this help'),
     '',
     'SIGINT or SIGTERM shuts down gracefully; a second signal exits at once.',
   ].join('\n');
@@ -40,15 +42,14 @@ export function clientHelp(): string {
     'line and prints the replies in order. On a terminal, opens a prompt with history (Ctrl-D quits).',
     '',
     'Options:',
-    `${'  --host <host>'.padEnd(34)}server address (default: 127.0.0.1)`,
-    `${'  --port <port>'.padEnd(34)}server port (default: 8080)`,
-    `${'  --timeout <ms>'.padEnd(34)}give up when connecting or waiting for a reply takes longer (default: 5000)`,
-    `${'  -h, --help'.padEnd(34)}show this help`,
+    row('  --host <host>', 'server address (default: 127.0.0.1)'),
+    row('  --port <port>', 'server port (default: 8080)'),
+    row('  --timeout <ms>', 'give up when connecting or waiting for a reply takes longer (default: 5000)'),
+    row('  -h, --help', 'show this help'),
   ].join('\n');
 }
 
 export function benchHelp(): string {
-  const row = (flag: string, text: string) => `${flag.padEnd(36)}${text}`;
   return [
     'Usage: tcpool bench [options]',
     '',
