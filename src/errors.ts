@@ -11,6 +11,13 @@ export const codes = {
   ERR_NOT_SUPPORTED: 'ERR_NOT_SUPPORTED',
   ERR_TOO_MANY_CONNECTIONS: 'ERR_TOO_MANY_CONNECTIONS',
   ERR_INTERNAL: 'ERR_INTERNAL',
+  ERR_AUTH_REQUIRED: 'ERR_AUTH_REQUIRED',
+  ERR_AUTH_INVALID: 'ERR_AUTH_INVALID',
+  ERR_AUTH_BLOCKED: 'ERR_AUTH_BLOCKED',
+  ERR_AUTH_NOT_CONFIGURED: 'ERR_AUTH_NOT_CONFIGURED',
+  ERR_RATE_LIMIT: 'ERR_RATE_LIMIT',
+  ERR_LIMIT_CONNECTIONS_PER_IP: 'ERR_LIMIT_CONNECTIONS_PER_IP',
+  ERR_PROTECTED_MODE: 'ERR_PROTECTED_MODE',
   // Start-up and configuration.
   ERR_CONFIG_VALUE: 'ERR_CONFIG_VALUE',
   ERR_CONFIG_SYNTAX: 'ERR_CONFIG_SYNTAX',
@@ -75,6 +82,40 @@ export const replyErrors = {
     'ERR max number of clients reached',
   ),
   internal: new ReplyError(codes.ERR_INTERNAL, 'Internal error'),
+  authRequired: new ReplyError(codes.ERR_AUTH_REQUIRED, 'Authentication required', false, 'NOAUTH Authentication required.'),
+  authInvalid: new ReplyError(
+    codes.ERR_AUTH_INVALID,
+    'Invalid token',
+    false,
+    'WRONGPASS invalid username-password pair or user is disabled.',
+  ),
+  authBlocked: new ReplyError(
+    codes.ERR_AUTH_BLOCKED,
+    'Too many failed authentication attempts from your address, try again later',
+    false,
+    'ERR too many failed authentication attempts from your address, try again later',
+  ),
+  authNotConfigured: new ReplyError(
+    codes.ERR_AUTH_NOT_CONFIGURED,
+    'AUTH is not configured on this server',
+    false,
+    'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
+  ),
+  rateLimited: new ReplyError(codes.ERR_RATE_LIMIT, 'Rate limit exceeded', false, 'ERR rate limit exceeded'),
+  tooManyFromAddress: new ReplyError(
+    codes.ERR_LIMIT_CONNECTIONS_PER_IP,
+    'Too many connections from your address',
+    true,
+    'ERR max number of clients per address reached',
+  ),
+  protectedMode: new ReplyError(
+    codes.ERR_PROTECTED_MODE,
+    'Protected mode: tcpool listens on a public address without AUTH, so only local clients are served. ' +
+      'Set AUTH_TOKENS (see tcpool hash-token), bind HOST to 127.0.0.1, or set PROTECTED_MODE=no',
+    true,
+    'DENIED tcpool is running in protected mode: it listens on a public address without AUTH, so only local clients are served. ' +
+      'Set AUTH_TOKENS (see tcpool hash-token), bind HOST to 127.0.0.1, or set PROTECTED_MODE=no',
+  ),
 } as const;
 
 export function wrongArity(name: string, usage: string): ReplyError {

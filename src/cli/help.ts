@@ -1,5 +1,6 @@
 // --help texts, generated from the config schema so they always match the code.
 import { configKeys, flagName, schema } from '../config/schema.ts';
+import { hashTokenHelp } from './hash-token.ts';
 
 /** An option row: the flag, then its text in a column (one space at least). */
 function row(flag: string, text: string): string {
@@ -9,7 +10,8 @@ function row(flag: string, text: string): string {
 function defaultText(key: (typeof configKeys)[number]): string {
   if (key === 'THREAD_POOL_SIZE') return 'number of CPUs';
   const d = schema[key].default();
-  return d === '' ? 'empty' : String(d);
+  if (typeof d === 'boolean') return d ? 'yes' : 'no';
+  return d === '' || (Array.isArray(d) && d.length === 0) ? 'empty' : String(d);
 }
 
 export function serveHelp(): string {
@@ -88,6 +90,7 @@ export function mainHelp(version: string): string {
     '  serve     run the server (npm start)',
     '  client    talk to a server: one command, piped commands, or an interactive prompt',
     '  bench     load a server and report throughput and latency percentiles',
+    '  hash-token  hash a token for AUTH_TOKENS (--generate makes one)',
     '',
     'Options: -h, --help (this text), -v, --version',
     '',
@@ -96,5 +99,7 @@ export function mainHelp(version: string): string {
     clientHelp(),
     '',
     benchHelp(),
+    '',
+    hashTokenHelp(),
   ].join('\n');
 }

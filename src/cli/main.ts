@@ -1,6 +1,7 @@
 // `tcpool` entry: dispatches to a subcommand.
 import { bench } from './bench.ts';
 import { client } from './client.ts';
+import { hashToken } from './hash-token.ts';
 import { mainHelp } from './help.ts';
 import { serve } from './serve.ts';
 import { VERSION } from '../version.ts';
@@ -15,6 +16,8 @@ export async function main(argv: string[]): Promise<number> {
       return client(rest);
     case 'bench':
       return bench(rest);
+    case 'hash-token':
+      return hashToken(rest);
     case '-v':
     case '--version':
       process.stdout.write(`${VERSION}\n`);

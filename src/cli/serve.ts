@@ -50,6 +50,14 @@ export async function serve(argv: string[]): Promise<number> {
     logger.info(`Server starting on port ${config.PORT}`);
     logger.info(`Thread pool size: ${config.THREAD_POOL_SIZE}`);
     logger.info(`Max connections: ${config.MAX_CONNECTIONS}`);
+    const publicHost = !['127.0.0.1', '::1', 'localhost'].includes(config.HOST) && !config.HOST.startsWith('127.');
+    if (config.AUTH_TOKENS.length > 0) {
+      logger.info(`AUTH required: ${config.AUTH_TOKENS.length} token hash(es)`);
+    } else if (!config.PROTECTED_MODE) {
+      logger.warn('Protected mode is off: any client that can reach this port is served without AUTH');
+    } else if (publicHost) {
+      logger.info(`Protected mode: no AUTH on ${config.HOST}, so only loopback clients are served (set AUTH_TOKENS, or PROTECTED_MODE=no)`);
+    }
     supervisor = new Supervisor(config, logger, writer.write);
   } catch (err) {
     if (err instanceof TcpoolError) return fail(err.message, 2);

@@ -47,9 +47,16 @@ export interface CommandContext {
   readonly clientId: number;
   /** RESP version in use (HELLO 3 switches to 3); 2 on the line protocol. */
   respVersion: 2 | 3;
+  /** False until AUTH succeeds when AUTH_TOKENS are set (and the client's network is not exempt). */
+  readonly authenticated: boolean;
   clientName: string;
   libName: string;
   libVer: string;
+  /**
+   * Checks an AUTH token ("default" is the only user): 'ok' authenticates the connection;
+   * failures count against the client's IP across workers.
+   */
+  authenticate(token: Buffer, user: string | null): Promise<'ok' | 'invalid' | 'blocked' | 'not-configured'>;
   /** Close the connection once this command's reply has been sent; later input is ignored. */
   closeAfterReply(): void;
   clientInfo(): ClientInfo;

@@ -24,11 +24,13 @@ export interface CommandSpec {
   readonly group: string;
   /** For COMMAND: Redis command flags such as "fast", "loading", "stale". */
   readonly flags: readonly string[];
+  /** Runs before AUTH (the "no_auth" flag): AUTH, HELLO, QUIT and HELP. */
+  readonly noAuth: boolean;
   /** May return a promise; replies still go out in request order. Throwing replies "Internal error". */
   readonly run: (ctx: CommandContext, args: Buffer[]) => Reply | Promise<Reply>;
 }
 
-type Defaulted = 'restOfLine' | 'maxArgs' | 'minArgs' | 'respOnly' | 'group' | 'flags';
+type Defaulted = 'restOfLine' | 'maxArgs' | 'minArgs' | 'respOnly' | 'group' | 'flags' | 'noAuth';
 export type CommandDefinition = Omit<CommandSpec, Defaulted> & Partial<Pick<CommandSpec, Defaulted>>;
 
 const NAME = /^[A-Z][A-Z0-9_.-]{0,63}$/;
@@ -58,6 +60,7 @@ export function defineCommand(def: CommandDefinition): CommandSpec {
     respOnly: def.respOnly === true,
     group: typeof def.group === 'string' ? def.group : 'generic',
     flags: Array.isArray(def.flags) ? Object.freeze([...def.flags]) : [],
+    noAuth: Array.isArray(def.flags) && def.flags.includes('no_auth'),
     run: def.run,
   });
 }

@@ -1,7 +1,7 @@
 // One config loader: flags, then environment variables, then a KEY=VALUE file, then defaults.
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, codes } from '../errors.ts';
-import { type Config, type ConfigKey, configKeys, flagName, InvalidValue, isConfigKey, schema } from './schema.ts';
+import { type Config, type ConfigKey, configKeys, flagName, InvalidValue, isConfigKey, schema, TOKEN_HASH } from './schema.ts';
 
 export interface LoadOptions {
   /** Raw flag values by key, as given on the command line. */
@@ -70,14 +70,33 @@ function parseValue<K extends ConfigKey>(key: K, value: RawValue): Config[K] {
   }
 }
 
-function readFile(path: string): string {
+function readFile(path: string, what = 'config file'): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    throw new ConfigError(codes.ERR_CONFIG_FILE, `Cannot read config file ${path}: ${why}`);
+    throw new ConfigError(codes.ERR_CONFIG_FILE, `Cannot read ${what} ${path}: ${why}`);
   }
+}
+
+/** One token hash a line; "#" comments and blank lines skipped; a bad line is named by file:line. */
+function readTokenFile(path: string): string[] {
+  const hashes: string[] = [];
+  readFile(path, 'AUTH_TOKENS_FILE')
+    .split(/\r?\n/)
+    .forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return;
+      if (!TOKEN_HASH.test(line)) {
+        throw new ConfigError(
+          codes.ERR_CONFIG_VALUE,
+          `${path}:${i + 1}: not a token hash (make one with tcpool hash-token; plain tokens are refused)`,
+        );
+      }
+      hashes.push(line);
+    });
+  return hashes;
 }
 
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
@@ -106,6 +125,16 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     }
   }
   const result = config as unknown as Config;
+  if (result.AUTH_TOKENS_FILE !== '') {
+    result.AUTH_TOKENS = [...result.AUTH_TOKENS, ...readTokenFile(result.AUTH_TOKENS_FILE)];
+  }
+  if (result.PROXY_PROTOCOL !== 'off' && result.TRUSTED_PROXIES.length === 0) {
+    throw new ConfigError(
+      codes.ERR_CONFIG_VALUE,
+      `Invalid PROXY_PROTOCOL "${result.PROXY_PROTOCOL}" (${describeOrigin('PROXY_PROTOCOL', origin.PROXY_PROTOCOL)}): ` +
+        'needs TRUSTED_PROXIES, the addresses of the proxies allowed to send PROXY headers',
+    );
+  }
   if (result.MAX_REQUEST_BYTES < result.MAX_BULK_BYTES) {
     throw new ConfigError(
       codes.ERR_CONFIG_VALUE,

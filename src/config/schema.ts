@@ -1,10 +1,13 @@
 // Every configuration key, its default, how a raw string becomes a value, and its help text.
 // Flags, environment variables, the config file and `--help` are all derived from this table.
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['text', 'json'] as const;
+export const PROXY_MODES = ['off', 'v1', 'v2', 'auto'] as const;
+export type ProxyMode = (typeof PROXY_MODES)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Config {
@@ -23,6 +26,21 @@ export interface Config {
   LOG_FILE: string;
   LOG_FORMAT: LogFormat;
   COMMANDS_MODULE: string;
+  AUTH_TOKENS: string[];
+  AUTH_TOKENS_FILE: string;
+  AUTH_MAX_FAILURES: number;
+  AUTH_FAILURE_WINDOW_MS: number;
+  AUTH_EXEMPT_NETWORKS: string[];
+  PROTECTED_MODE: boolean;
+  MAX_CONNECTIONS_PER_IP: number;
+  RATE_LIMIT: number;
+  RATE_LIMIT_BURST: number;
+  IDLE_TIMEOUT_MS: number;
+  REQUEST_TIMEOUT_MS: number;
+  OUTPUT_BUFFER_LIMIT: number;
+  PROXY_PROTOCOL: ProxyMode;
+  TRUSTED_PROXIES: string[];
+  IP_TABLE_SLOTS: number;
 }
 
 export type ConfigKey = keyof Config;
@@ -56,6 +74,37 @@ function oneOf<T extends string>(values: readonly T[], normalise: (s: string) =>
 }
 
 const text = (raw: string): string => raw;
+
+function yesNo(raw: string): boolean {
+  const v = raw.toLowerCase();
+  if (['yes', 'true', 'on', '1'].includes(v)) return true;
+  if (['no', 'false', 'off', '0'].includes(v)) return false;
+  throw new InvalidValue();
+}
+
+const list = (raw: string): string[] => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+
+/** "10.0.0.0/8, ::1, 192.168.1.7": addresses or CIDR blocks, normalised to "addr/prefix". */
+export function cidrList(raw: string): string[] {
+  return list(raw).map((item) => {
+    const [addr, prefix, extra] = item.split('/');
+    const family = isIP(addr);
+    if (family === 0 || extra !== undefined) throw new InvalidValue();
+    const max = family === 4 ? 32 : 128;
+    if (prefix === undefined) return `${addr}/${max}`;
+    if (!/^[0-9]{1,3}$/.test(prefix) || Number(prefix) > max) throw new InvalidValue();
+    return `${addr}/${prefix}`;
+  });
+}
+
+/** Hashes made by `tcpool hash-token`; a plain token is refused so none is ever stored. */
+export const TOKEN_HASH = /^(sha256:[0-9a-f]{64}|scrypt:[0-9]+:[0-9]+:[0-9]+:[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2})$/;
+
+function tokenHashes(raw: string): string[] {
+  const hashes = list(raw);
+  if (!hashes.every((h) => TOKEN_HASH.test(h))) throw new InvalidValue();
+  return hashes;
+}
 
 function host(raw: string): string {
   if (raw === '' || /\s/.test(raw)) throw new InvalidValue();
@@ -154,6 +203,96 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     allowed: 'a path to an ES module, or empty',
     help: 'module whose default export lists extra commands, loaded in every worker',
     parse: text,
+  },
+  AUTH_TOKENS: {
+    default: () => [],
+    allowed: 'a comma-separated list of token hashes made by `tcpool hash-token` (sha256:… or scrypt:…); plain tokens are refused',
+    help: 'tokens that AUTH accepts, as hashes; set means every client must authenticate',
+    parse: tokenHashes,
+  },
+  AUTH_TOKENS_FILE: {
+    default: () => '',
+    allowed: 'a path to a file of token hashes, one a line (# comments), or empty',
+    help: 'more token hashes, read from a file at start-up',
+    parse: text,
+  },
+  AUTH_MAX_FAILURES: {
+    default: () => 10,
+    allowed: 'an integer from 0 to 1000000 (0 = no limit)',
+    help: 'failed AUTH attempts per client IP, across workers, before further attempts are refused',
+    parse: integer(0, 1_000_000),
+  },
+  AUTH_FAILURE_WINDOW_MS: {
+    default: () => 60_000,
+    allowed: 'an integer from 1000 to 86400000',
+    help: 'the window AUTH_MAX_FAILURES is counted over',
+    parse: integer(1000, 86_400_000),
+  },
+  AUTH_EXEMPT_NETWORKS: {
+    default: () => [],
+    allowed: 'a comma-separated list of IP addresses or CIDR blocks, e.g. 127.0.0.1/32, ::1',
+    help: 'clients from these networks need no AUTH (e.g. a local monitoring agent)',
+    parse: cidrList,
+  },
+  PROTECTED_MODE: {
+    default: () => true,
+    allowed: 'yes or no',
+    help: 'without AUTH on a non-loopback HOST, refuse non-loopback clients (as Redis does)',
+    parse: yesNo,
+  },
+  MAX_CONNECTIONS_PER_IP: {
+    default: () => 0,
+    allowed: 'an integer from 0 to 1000000 (0 = no limit)',
+    help: 'connections from one client IP at once, across all workers',
+    parse: integer(0, 1_000_000),
+  },
+  RATE_LIMIT: {
+    default: () => 0,
+    allowed: 'an integer from 0 to 1000000000 (0 = off)',
+    help: 'commands per second per client IP, across all workers (token bucket)',
+    parse: integer(0, 1_000_000_000),
+  },
+  RATE_LIMIT_BURST: {
+    default: () => 0,
+    allowed: 'an integer from 0 to 1000000000 (0 = RATE_LIMIT)',
+    help: 'commands a client IP may send at once before RATE_LIMIT applies',
+    parse: integer(0, 1_000_000_000),
+  },
+  IDLE_TIMEOUT_MS: {
+    default: () => 0,
+    allowed: 'an integer from 0 to 2147483647 (0 = off)',
+    help: 'close a client that sent nothing for this long',
+    parse: integer(0, 2 ** 31 - 1),
+  },
+  REQUEST_TIMEOUT_MS: {
+    default: () => 10_000,
+    allowed: 'an integer from 0 to 2147483647 (0 = off)',
+    help: 'close a client whose request stays incomplete this long (slowloris defence)',
+    parse: integer(0, 2 ** 31 - 1),
+  },
+  OUTPUT_BUFFER_LIMIT: {
+    default: () => 64 * MiB,
+    allowed: 'an integer from 0 to 4294967296 (0 = no limit)',
+    help: "disconnect a client whose unsent replies pass this many bytes (Redis's client-output-buffer-limit)",
+    parse: integer(0, 4096 * MiB),
+  },
+  PROXY_PROTOCOL: {
+    default: () => 'off',
+    allowed: `one of ${PROXY_MODES.join(', ')}`,
+    help: 'expect a PROXY protocol header (HAProxy, nginx, ELB) from TRUSTED_PROXIES',
+    parse: oneOf(PROXY_MODES, (s) => s.toLowerCase()),
+  },
+  TRUSTED_PROXIES: {
+    default: () => [],
+    allowed: 'a comma-separated list of IP addresses or CIDR blocks',
+    help: 'proxies whose PROXY headers are believed; others may not send one',
+    parse: cidrList,
+  },
+  IP_TABLE_SLOTS: {
+    default: () => 65536,
+    allowed: 'an integer from 64 to 16777216',
+    help: 'client IPs tracked at once for the per-IP limits (shared by all workers)',
+    parse: integer(64, 16_777_216),
   },
 };
 

@@ -1,18 +1,33 @@
 // Counters shared by the supervisor and every worker: one SharedArrayBuffer updated with Atomics,
 // the lock-free form of the original's mutex-protected client counter.
 //
-// Layout: Int32 gauges [activeTotal, restarts, lastClientId, active(w0), active(w1), …], then 64-bit counters
-// per worker [connections, commands, rejected]. Totals are sums over the workers' rows, so a row
+// Layout: Int32 gauges [activeTotal, restarts, lastClientId, active(w0), active(w1), …], then
+// 64-bit counters per worker (COUNTERS below). Totals are sums over the workers' rows, so a row
 // keeps counting across a restart of its worker.
 
 const ACTIVE_TOTAL = 0;
 const RESTARTS = 1;
 const LAST_CLIENT_ID = 2;
 const GAUGE_HEADER = 3;
-const CONNECTIONS = 0;
-const COMMANDS = 1;
-const REJECTED = 2;
-const COUNTERS_PER_WORKER = 3;
+
+/** Every event tcpool counts, per worker; STATS FULL and INFO show the totals under these names. */
+export const COUNTERS = [
+  'connections',
+  'commands',
+  'rejected',
+  'rejected_per_ip',
+  'protected_mode_rejections',
+  'auth_failures',
+  'rate_limited',
+  'idle_timeouts',
+  'request_timeouts',
+  'output_limit_disconnects',
+  'proxy_rejections',
+  'tls_handshake_failures',
+] as const;
+export type Counter = (typeof COUNTERS)[number];
+const INDEX = Object.fromEntries(COUNTERS.map((name, i) => [name, i])) as Record<Counter, number>;
+const PER_WORKER = COUNTERS.length;
 
 export interface WorkerFigures {
   active: number;
@@ -24,6 +39,12 @@ export interface WorkerFigures {
 export interface StatsSnapshot extends WorkerFigures {
   restarts: number;
   workers: WorkerFigures[];
+  /** Every counter, summed over the workers. */
+  totals: Record<Counter, number>;
+}
+
+function gaugeBytes(workers: number): number {
+  return Math.ceil(((GAUGE_HEADER + workers) * 4) / 8) * 8;
 }
 
 export class SharedStats {
@@ -33,16 +54,14 @@ export class SharedStats {
   private readonly counters: BigInt64Array;
 
   static create(workers: number): SharedStats {
-    const gaugeBytes = Math.ceil(((GAUGE_HEADER + workers) * 4) / 8) * 8;
-    return new SharedStats(new SharedArrayBuffer(gaugeBytes + workers * COUNTERS_PER_WORKER * 8), workers);
+    return new SharedStats(new SharedArrayBuffer(gaugeBytes(workers) + workers * PER_WORKER * 8), workers);
   }
 
   constructor(buffer: SharedArrayBuffer, workers: number) {
     this.buffer = buffer;
     this.workers = workers;
-    const gaugeBytes = Math.ceil(((GAUGE_HEADER + workers) * 4) / 8) * 8;
     this.gauges = new Int32Array(buffer, 0, GAUGE_HEADER + workers);
-    this.counters = new BigInt64Array(buffer, gaugeBytes, workers * COUNTERS_PER_WORKER);
+    this.counters = new BigInt64Array(buffer, gaugeBytes(workers), workers * PER_WORKER);
   }
 
   /**
@@ -53,11 +72,11 @@ export class SharedStats {
     const active = Atomics.add(this.gauges, ACTIVE_TOTAL, 1) + 1;
     if (active > max) {
       Atomics.sub(this.gauges, ACTIVE_TOTAL, 1);
-      Atomics.add(this.counters, w * COUNTERS_PER_WORKER + REJECTED, 1n);
+      this.count(w, 'rejected');
       return 0;
     }
     Atomics.add(this.gauges, GAUGE_HEADER + w, 1);
-    Atomics.add(this.counters, w * COUNTERS_PER_WORKER + CONNECTIONS, 1n);
+    this.count(w, 'connections');
     return active;
   }
 
@@ -67,8 +86,12 @@ export class SharedStats {
     return Atomics.sub(this.gauges, ACTIVE_TOTAL, 1) - 1;
   }
 
+  count(w: number, counter: Counter, n = 1): void {
+    Atomics.add(this.counters, w * PER_WORKER + INDEX[counter], BigInt(n));
+  }
+
   addCommands(w: number, n: number): void {
-    Atomics.add(this.counters, w * COUNTERS_PER_WORKER + COMMANDS, BigInt(n));
+    Atomics.add(this.counters, w * PER_WORKER + INDEX.commands, BigInt(n));
   }
 
   /** A client id unique across all workers (CLIENT ID). */
@@ -90,21 +113,25 @@ export class SharedStats {
 
   snapshot(): StatsSnapshot {
     const workers: WorkerFigures[] = [];
-    const total: WorkerFigures = { active: 0, connections: 0, commands: 0, rejected: 0 };
+    const totals = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<Counter, number>;
     for (let w = 0; w < this.workers; w++) {
-      const base = w * COUNTERS_PER_WORKER;
-      const row: WorkerFigures = {
+      const base = w * PER_WORKER;
+      for (const c of COUNTERS) totals[c] += Number(Atomics.load(this.counters, base + INDEX[c]));
+      workers.push({
         active: Atomics.load(this.gauges, GAUGE_HEADER + w),
-        connections: Number(Atomics.load(this.counters, base + CONNECTIONS)),
-        commands: Number(Atomics.load(this.counters, base + COMMANDS)),
-        rejected: Number(Atomics.load(this.counters, base + REJECTED)),
-      };
-      workers.push(row);
-      total.connections += row.connections;
-      total.commands += row.commands;
-      total.rejected += row.rejected;
+        connections: Number(Atomics.load(this.counters, base + INDEX.connections)),
+        commands: Number(Atomics.load(this.counters, base + INDEX.commands)),
+        rejected: Number(Atomics.load(this.counters, base + INDEX.rejected)),
+      });
     }
-    total.active = Atomics.load(this.gauges, ACTIVE_TOTAL);
-    return { ...total, restarts: Atomics.load(this.gauges, RESTARTS), workers };
+    return {
+      active: Atomics.load(this.gauges, ACTIVE_TOTAL),
+      connections: totals.connections,
+      commands: totals.commands,
+      rejected: totals.rejected,
+      restarts: Atomics.load(this.gauges, RESTARTS),
+      workers,
+      totals,
+    };
   }
 }

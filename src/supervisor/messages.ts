@@ -10,6 +10,8 @@ export interface WorkerData {
   port: number;
   workerId: number;
   statsBuffer: SharedArrayBuffer;
+  /** Per-client-IP state (connections, AUTH failures, rate buckets); null when no per-IP limit is on. */
+  ipTableBuffer: SharedArrayBuffer | null;
 }
 
 /** A question every worker answers for its own clients (CLIENT LIST); the supervisor gathers. */

@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.ts';
 import { listenError, TcpoolError, codes } from '../errors.ts';
 import type { Logger, LogSink } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
+import { IpTable } from '../stats/ip-table.ts';
 import { VERSION } from '../version.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
 
@@ -53,6 +54,8 @@ const MAX_BACKOFF_MS = 10_000;
 export class Supervisor {
   readonly config: Config;
   readonly stats: SharedStats;
+  /** Shared by the workers when a per-IP limit needs it. */
+  readonly ipTable: IpTable | null;
   port = 0;
   private readonly logger: Logger;
   private readonly write: LogSink;
@@ -67,6 +70,8 @@ export class Supervisor {
     this.logger = logger;
     this.write = write;
     this.stats = SharedStats.create(config.THREAD_POOL_SIZE);
+    const perIp = config.MAX_CONNECTIONS_PER_IP > 0 || config.RATE_LIMIT > 0 || config.AUTH_TOKENS.length > 0;
+    this.ipTable = perIp ? IpTable.create(config.IP_TABLE_SLOTS) : null;
     this.slots = Array.from({ length: config.THREAD_POOL_SIZE }, () => ({
       worker: null,
       stoppedAccepting: null,
@@ -97,6 +102,7 @@ export class Supervisor {
       port: this.port,
       workerId: i,
       statsBuffer: this.stats.buffer,
+      ipTableBuffer: this.ipTable?.buffer ?? null,
     };
     const worker = new Worker(WORKER_URL, {
       workerData: data,

@@ -10,10 +10,37 @@ import { LINE, LineDecoder, NEED_MORE, splitWords, writeLineReply } from '../pro
 import type { Output } from '../protocol/output.ts';
 import type { Reply } from '../protocol/reply.ts';
 import { RespDecoder, type RespLimits, writeResp } from '../protocol/resp.ts';
-import type { SharedStats } from '../stats/counters.ts';
+import type { TokenVerifier } from '../auth/tokens.ts';
+import type { LogThrottle } from '../log/throttle.ts';
+import { startsWithProxyHeader } from '../protocol/proxy.ts';
+import type { Counter, SharedStats } from '../stats/counters.ts';
+import type { IpLimits, IpTable } from '../stats/ip-table.ts';
+
+/** What admission decided about a client (see WorkerServer.admit). */
+export interface Admission {
+  /** The client's real address (from the PROXY header when there was one). */
+  ip: string;
+  /** Its slot in the per-IP table, -1 when none. */
+  slot: number;
+  /** No AUTH configured, or the client's network is exempt. */
+  authenticated: boolean;
+  /** PROXY protocol is on but this peer is not a trusted proxy: a PROXY header from it is refused. */
+  refuseProxyHeader: boolean;
+}
+
+export type AuthOutcome = 'ok' | 'invalid' | 'blocked' | 'not-configured';
 
 /** What every connection of a worker shares. */
 export interface ConnectionOwner {
+  readonly tokens: TokenVerifier;
+  readonly ipTable: IpTable | null;
+  readonly ipLimits: IpLimits;
+  /** RATE_LIMIT is on (and the per-IP table exists). */
+  readonly rateLimited: boolean;
+  /** OUTPUT_BUFFER_LIMIT; 0 = none. */
+  readonly outputLimit: number;
+  readonly throttle: LogThrottle;
+  count(counter: Counter): void;
   readonly registry: Registry;
   readonly stats: SharedStats;
   readonly logger: Logger;
@@ -52,7 +79,15 @@ function onClose(this: OwnedSocket): void {
 export class Connection implements CommandContext {
   readonly socket: Socket;
   readonly peer: string;
+  readonly ip: string;
+  readonly ipSlot: number;
   readonly clientId: number;
+  authenticated: boolean;
+  private refuseProxyHeader: boolean;
+  /** Date.now() of the last bytes received (IDLE_TIMEOUT_MS). */
+  private lastDataAt = Date.now();
+  /** Date.now() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
+  private partialSince = 0;
   respVersion: 2 | 3 = 2;
   clientName = '';
   libName = '';
@@ -71,10 +106,14 @@ export class Connection implements CommandContext {
   /** An asynchronous command is running; later requests wait for it, to keep replies in order. */
   private waiting = false;
 
-  constructor(socket: Socket, peer: string, owner: ConnectionOwner) {
+  constructor(socket: Socket, peer: string, owner: ConnectionOwner, admission: Admission) {
     this.socket = socket;
     this.peer = peer;
     this.owner = owner;
+    this.ip = admission.ip;
+    this.ipSlot = admission.slot;
+    this.authenticated = admission.authenticated;
+    this.refuseProxyHeader = admission.refuseProxyHeader;
     this.clientId = owner.stats.nextClientId();
     (socket as OwnedSocket)[kConnection] = this;
     socket.on('data', onData);
@@ -142,7 +181,14 @@ export class Connection implements CommandContext {
 
   onData(chunk: Buffer): void {
     if (this.closing) return;
+    this.lastDataAt = Date.now();
     if (this.decoder === null) {
+      if (this.refuseProxyHeader && startsWithProxyHeader(chunk)) {
+        this.owner.count('proxy_rejections');
+        this.owner.throttle.warn('PROXY header rejected', `PROXY header rejected from untrusted ${this.peer} (not in TRUSTED_PROXIES)`);
+        this.socket.destroy();
+        return;
+      }
       this.decoder =
         detectProtocol(chunk[0]) === 'resp'
           ? new RespDecoder(this.owner.respLimits)
@@ -222,10 +268,16 @@ export class Connection implements CommandContext {
         stop = true;
       }
     }
-    if (!out.empty) out.flushTo(this.socket, this.paused ? () => this.onFlushed() : undefined);
+    if (!out.empty) {
+      out.flushTo(this.socket, this.paused ? () => this.onFlushed() : undefined);
+      if (this.owner.outputLimit > 0 && this.socket.writableLength > this.owner.outputLimit) return this.overLimit();
+    }
     if (commands > 0) {
-      this.lastCommandAt = Date.now();
+      this.lastCommandAt = this.lastDataAt;
       this.owner.stats.addCommands(this.owner.workerId, commands);
+      this.partialSince = decoder.pending ? this.lastDataAt : 0;
+    } else if (this.partialSince === 0 && decoder.pending) {
+      this.partialSince = this.lastDataAt;
     }
     if (this.closeRequested || (this.owner.shuttingDown && !this.busy)) this.end();
   }
@@ -255,6 +307,12 @@ export class Connection implements CommandContext {
 
   private run(spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
     this.lastCommand = spec.name;
+    if (!this.authenticated && !spec.noAuth) return replyErrors.authRequired;
+    if (this.owner.rateLimited && !this.owner.ipTable!.takeToken(this.ipSlot, this.owner.ipLimits, Date.now())) {
+      this.owner.count('rate_limited');
+      this.owner.throttle.warn('Rate limit', `Rate limit exceeded: ${this.peer} (RATE_LIMIT ${this.owner.ipLimits.rate}/s per IP)`);
+      return replyErrors.rateLimited;
+    }
     const arityError = checkArity(spec, args.length);
     if (arityError !== null) return arityError;
     try {
@@ -278,8 +336,50 @@ export class Connection implements CommandContext {
     const out = this.owner.output;
     this.write(reply, out);
     out.flushTo(this.socket);
+    if (this.owner.outputLimit > 0 && this.socket.writableLength > this.owner.outputLimit) return this.overLimit();
     if (this.closeRequested) this.end();
     else this.process();
+  }
+
+  /** Checks a token (AUTH, HELLO … AUTH); failures are counted per IP across workers. */
+  async authenticate(token: Buffer, user: string | null): Promise<AuthOutcome> {
+    const owner = this.owner;
+    if (!owner.tokens.enabled) return 'not-configured';
+    const table = owner.ipTable;
+    if (table !== null && table.authBlocked(this.ipSlot, owner.ipLimits)) {
+      owner.throttle.warn('AUTH blocked', `AUTH refused for ${this.peer}: too many failed attempts`);
+      return 'blocked';
+    }
+    // One user, "default", as Redis without ACLs; the token is checked whatever the user, so
+    // a wrong user name takes as long as a wrong token.
+    const ok = (await owner.tokens.verify(token)) && (user === null || user === 'default');
+    if (ok) {
+      this.authenticated = true;
+      return 'ok';
+    }
+    owner.count('auth_failures');
+    const failures = table?.authFailed(this.ipSlot, owner.ipLimits) ?? 0;
+    owner.throttle.warn('AUTH failed', `AUTH failed for ${this.peer} (${failures} in the current window)`);
+    return 'invalid';
+  }
+
+  /** Which timeout, if any, this client has run past (the worker's sweep asks). */
+  expired(now: number, idleMs: number, requestMs: number): 'idle' | 'request' | null {
+    if (this.closing || this.waiting) return null;
+    if (idleMs > 0 && now - this.lastDataAt > idleMs) return 'idle';
+    if (requestMs > 0 && this.partialSince > 0 && !this.paused && now - this.partialSince > requestMs) return 'request';
+    return null;
+  }
+
+  /** Unsent replies passed OUTPUT_BUFFER_LIMIT: the client is cut off (Redis's client-output-buffer-limit). */
+  private overLimit(): void {
+    this.owner.count('output_limit_disconnects');
+    this.owner.throttle.warn(
+      'Output buffer limit',
+      `Client ${this.peer} disconnected: ${this.socket.writableLength} unsent reply bytes (OUTPUT_BUFFER_LIMIT ${this.owner.outputLimit})`,
+    );
+    this.closing = true;
+    this.socket.destroy();
   }
 
   /** Closes once every queued reply is flushed; input that arrives meanwhile is ignored. */

@@ -28,6 +28,7 @@ try {
     registry,
     stats,
     logger,
+    data.ipTableBuffer,
   );
   server.gatherClients = () =>
     new Promise((resolve) => {

@@ -1,56 +1,102 @@
 // A worker's own listener on the shared port (SO_REUSEPORT: the kernel spreads new connections over
-// the workers) and the set of connections it serves on its event loop.
-import { createServer, type Server, type Socket } from 'node:net';
+// the workers), the admission of each client (PROXY header, protected mode, connection limits),
+// the connections it serves, and the coarse timer that enforces idle and request timeouts.
+import { BlockList, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { TokenVerifier } from '../auth/tokens.ts';
 import type { ClientInfo, ServerInfo } from '../commands/context.ts';
 import type { Registry } from '../commands/registry.ts';
 import type { Config } from '../config/schema.ts';
-import { encodeLineReply } from '../protocol/line.ts';
-import { detectProtocol } from '../protocol/detect.ts';
-import { Output } from '../protocol/output.ts';
-import { encodeResp, type RespLimits } from '../protocol/resp.ts';
-import { listenError, replyErrors } from '../errors.ts';
+import { listenError, type ReplyError, replyErrors } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-import type { SharedStats } from '../stats/counters.ts';
+import { LogThrottle } from '../log/throttle.ts';
+import { detectProtocol } from '../protocol/detect.ts';
+import { encodeLineReply } from '../protocol/line.ts';
+import { Output } from '../protocol/output.ts';
+import { parseProxyHeader } from '../protocol/proxy.ts';
+import { encodeResp, type RespLimits } from '../protocol/resp.ts';
+import type { Counter, SharedStats } from '../stats/counters.ts';
+import { type IpLimits, IpTable } from '../stats/ip-table.ts';
 import { Connection, type ConnectionOwner } from './connection.ts';
 
-const TOO_MANY_LINE = encodeLineReply(replyErrors.tooManyConnections);
-const TOO_MANY_RESP = encodeResp(replyErrors.tooManyConnections, 2);
 /** How long a refused client has to say which protocol it speaks, so it can be refused in it. */
 const REFUSAL_WAIT_MS = 200;
+/** How long a trusted proxy has to send its PROXY header. */
+const PROXY_HEADER_TIMEOUT_MS = 5000;
 
-/** "ip:port", with IPv4-mapped IPv6 addresses shown as plain IPv4 and IPv6 in brackets. */
-export function peerName(socket: Socket): string {
-  let ip = socket.remoteAddress ?? 'unknown';
-  if (ip.startsWith('::ffff:') && ip.includes('.')) ip = ip.slice(7);
-  return ip.includes(':') ? `[${ip}]:${socket.remotePort}` : `${ip}:${socket.remotePort}`;
+/** "ip" without the IPv4-mapped prefix Node shows on dual-stack sockets. */
+export function plainIp(ip: string | undefined): string {
+  if (ip === undefined) return 'unknown';
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
+
+/** "ip:port", IPv6 in brackets. */
+export function formatPeer(ip: string, port: number | undefined): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+function blockList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [addr, prefix] = cidr.split('/');
+    list.addSubnet(addr, Number(prefix), isIPv6(addr) ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+function inList(list: BlockList, ip: string): boolean {
+  try {
+    return list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+  } catch {
+    return false;
+  }
+}
+
+const LOOPBACK = blockList(['127.0.0.0/8', '::1/128']);
 
 export class WorkerServer implements ConnectionOwner {
   readonly registry: Registry;
   readonly stats: SharedStats;
   readonly logger: Logger;
+  readonly throttle: LogThrottle;
   readonly server: ServerInfo;
   readonly workerId: number;
   readonly maxLineBytes: number;
   readonly respLimits: RespLimits;
   readonly outputHighWater: number;
+  readonly outputLimit: number;
+  readonly tokens: TokenVerifier;
+  readonly ipTable: IpTable | null;
+  readonly ipLimits: IpLimits;
+  readonly rateLimited: boolean;
   shuttingDown = false;
   readonly output = new Output();
   /** Asks every worker for its clients (set by the worker entry, which talks to the supervisor). */
   gatherClients: () => Promise<ClientInfo[]> = async () => this.localClients();
-  private readonly maxConnections: number;
+  private readonly config: Config;
   private readonly listener: Server;
   private readonly connections = new Set<Connection>();
+  private readonly trustedProxies: BlockList;
+  private readonly authExempt: BlockList;
+  /** Protected mode applies: no AUTH, bound beyond loopback, not switched off. */
+  private readonly protectedMode: boolean;
+  private sweepTimer: NodeJS.Timeout | null = null;
   private onDrained: (() => void) | null = null;
-  private rejectedUnlogged = 0;
-  private rejectLogTimer: NodeJS.Timeout | null = null;
 
-  constructor(server: ServerInfo, workerId: number, registry: Registry, stats: SharedStats, logger: Logger) {
+  constructor(
+    server: ServerInfo,
+    workerId: number,
+    registry: Registry,
+    stats: SharedStats,
+    logger: Logger,
+    ipTableBuffer: SharedArrayBuffer | null,
+  ) {
     const config: Config = server.config;
+    this.config = config;
     this.server = server;
     this.registry = registry;
     this.stats = stats;
     this.logger = logger;
+    this.throttle = new LogThrottle(logger);
     this.workerId = workerId;
     this.maxLineBytes = config.MAX_LINE_BYTES;
     this.respLimits = {
@@ -60,7 +106,19 @@ export class WorkerServer implements ConnectionOwner {
       maxRequest: config.MAX_REQUEST_BYTES,
     };
     this.outputHighWater = config.OUTPUT_HIGH_WATER_BYTES;
-    this.maxConnections = config.MAX_CONNECTIONS;
+    this.outputLimit = config.OUTPUT_BUFFER_LIMIT;
+    this.tokens = new TokenVerifier(config.AUTH_TOKENS);
+    this.ipTable = ipTableBuffer === null ? null : new IpTable(ipTableBuffer);
+    this.ipLimits = {
+      rate: config.RATE_LIMIT,
+      rateBurst: config.RATE_LIMIT_BURST || Math.max(1, config.RATE_LIMIT),
+      authMaxFailures: config.AUTH_MAX_FAILURES,
+      authWindowS: Math.ceil(config.AUTH_FAILURE_WINDOW_MS / 1000),
+    };
+    this.rateLimited = config.RATE_LIMIT > 0 && this.ipTable !== null;
+    this.trustedProxies = blockList(config.TRUSTED_PROXIES);
+    this.authExempt = blockList(config.AUTH_EXEMPT_NETWORKS);
+    this.protectedMode = config.PROTECTED_MODE && !this.tokens.enabled && !inList(LOOPBACK, config.HOST) && config.HOST !== 'localhost';
     this.listener = createServer({ noDelay: true }, this.onConnection);
   }
 
@@ -71,34 +129,96 @@ export class WorkerServer implements ConnectionOwner {
       this.listener.listen({ host, port, reusePort: true, backlog: 4096 }, () => {
         this.listener.off('error', onError);
         this.listener.on('error', (err) => this.logger.error(`Worker ${this.workerId} listener error: ${err.message}`));
+        this.startSweep();
         resolve();
       });
     });
   }
 
+  count(counter: Counter): void {
+    this.stats.count(this.workerId, counter);
+  }
+
   private onConnection = (socket: Socket): void => {
-    const peer = peerName(socket);
-    const active = this.stats.acquireConnection(this.workerId, this.maxConnections);
-    if (active === 0) {
-      this.refuse(socket);
-      this.logRejection(peer);
-      return;
+    socket.on('error', () => {}); // until a Connection owns it
+    const ip = plainIp(socket.remoteAddress);
+    if (this.config.PROXY_PROTOCOL !== 'off' && inList(this.trustedProxies, ip)) {
+      this.readProxyHeader(socket, ip);
+    } else {
+      this.admit(socket, ip, socket.remotePort ?? 0, null, this.config.PROXY_PROTOCOL !== 'off');
     }
-    const conn = new Connection(socket, peer, this);
-    this.connections.add(conn);
-    this.logger.info(`Client connected: ${peer} (Active: ${active})`);
   };
 
+  /** A trusted proxy speaks first: its header names the real client. */
+  private readProxyHeader(socket: Socket, proxyIp: string): void {
+    let buf: Buffer = Buffer.alloc(0);
+    const fail = (reason: string): void => {
+      this.count('proxy_rejections');
+      this.throttle.warn('PROXY header rejected', `PROXY header rejected from ${formatPeer(proxyIp, socket.remotePort)}: ${reason}`);
+      socket.destroy();
+    };
+    const timer = setTimeout(() => fail('no header within 5 s'), PROXY_HEADER_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const verdict = parseProxyHeader(buf, this.config.PROXY_PROTOCOL as 'v1' | 'v2' | 'auto');
+      if (verdict.kind === 'more') return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      if (verdict.kind === 'error') return fail(verdict.reason);
+      const source = verdict.source ?? { address: proxyIp, port: socket.remotePort ?? 0 };
+      const rest = verdict.consumed < buf.length ? buf.subarray(verdict.consumed) : null;
+      this.admit(socket, plainIp(source.address), source.port, rest, false);
+    };
+    socket.on('data', onData);
+    socket.on('close', () => clearTimeout(timer));
+  }
+
+  /** Decides whether a client is served, then hands it to a Connection. */
+  private admit(socket: Socket, ip: string, port: number, firstBytes: Buffer | null, refuseProxyHeader: boolean): void {
+    const peer = formatPeer(ip, port);
+    if (this.protectedMode && !inList(LOOPBACK, ip)) {
+      this.count('protected_mode_rejections');
+      this.throttle.warn('Protected mode', `Connection refused by protected mode: ${peer} (no AUTH, HOST ${this.config.HOST})`);
+      return this.refuse(socket, replyErrors.protectedMode, firstBytes);
+    }
+    let slot = -1;
+    if (this.ipTable !== null) {
+      const s = this.ipTable.connect(ip, this.config.MAX_CONNECTIONS_PER_IP, this.ipLimits);
+      if (s === null) {
+        this.count('rejected_per_ip');
+        this.throttle.warn(
+          'Connection rejected per IP',
+          `Connection rejected: ${peer} (Too many connections from this address, limit ${this.config.MAX_CONNECTIONS_PER_IP})`,
+        );
+        return this.refuse(socket, replyErrors.tooManyFromAddress, firstBytes);
+      }
+      slot = s;
+    }
+    const active = this.stats.acquireConnection(this.workerId, this.config.MAX_CONNECTIONS);
+    if (active === 0) {
+      this.ipTable?.disconnect(slot);
+      this.throttle.warn('Connection rejected', `Connection rejected: ${peer} (Too many connections, limit ${this.config.MAX_CONNECTIONS})`);
+      return this.refuse(socket, replyErrors.tooManyConnections, firstBytes);
+    }
+    socket.removeAllListeners('error');
+    const authenticated = !this.tokens.enabled || inList(this.authExempt, ip);
+    const conn = new Connection(socket, peer, this, { ip, slot, authenticated, refuseProxyHeader });
+    this.connections.add(conn);
+    this.logger.info(`Client connected: ${peer} (Active: ${active})`);
+    if (firstBytes !== null) conn.onData(firstBytes);
+  }
+
   /** Refuses in the client's own protocol when it speaks at once (Redis clients do), else in line mode. */
-  private refuse(socket: Socket): void {
-    socket.on('error', () => {});
-    const timer = setTimeout(() => send(TOO_MANY_LINE), REFUSAL_WAIT_MS);
-    const send = (reply: string | Buffer): void => {
+  private refuse(socket: Socket, error: ReplyError, firstBytes: Buffer | null): void {
+    const send = (first: Buffer | null): void => {
       clearTimeout(timer);
       socket.removeAllListeners('data');
-      socket.end(reply, () => socket.destroy());
+      const resp = first !== null && first.length > 0 && detectProtocol(first[0]) === 'resp';
+      socket.end(resp ? encodeResp(error, 2) : encodeLineReply(error), () => socket.destroy());
     };
-    socket.once('data', (chunk: Buffer) => send(detectProtocol(chunk[0]) === 'resp' ? TOO_MANY_RESP : TOO_MANY_LINE));
+    if (firstBytes !== null) return send(firstBytes);
+    const timer = setTimeout(() => send(null), REFUSAL_WAIT_MS);
+    socket.once('data', send);
   }
 
   localClients(): ClientInfo[] {
@@ -109,28 +229,37 @@ export class WorkerServer implements ConnectionOwner {
     return this.gatherClients();
   }
 
-  /** Rejections come in floods; the first is logged at once, the rest summed once a second. */
-  private logRejection(peer: string): void {
-    if (this.rejectLogTimer !== null) {
-      this.rejectedUnlogged++;
-      return;
-    }
-    this.logger.warn(`Connection rejected: ${peer} (Too many connections, limit ${this.maxConnections})`);
-    this.rejectLogTimer = setTimeout(() => {
-      this.rejectLogTimer = null;
-      if (this.rejectedUnlogged > 0) {
-        this.logger.warn(`Connections rejected: ${this.rejectedUnlogged} more (Too many connections)`);
-        this.rejectedUnlogged = 0;
-      }
-    }, 1000);
-    this.rejectLogTimer.unref();
-  }
-
   connectionClosed(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
+    this.ipTable?.disconnect(conn.ipSlot);
     const active = this.stats.releaseConnection(this.workerId);
     this.logger.info(`Client disconnected: ${conn.peer} (Active: ${active})`);
     if (this.shuttingDown && this.connections.size === 0) this.onDrained?.();
+  }
+
+  /** One coarse timer per worker enforces IDLE_TIMEOUT_MS and REQUEST_TIMEOUT_MS: no timer per client. */
+  private startSweep(): void {
+    const idle = this.config.IDLE_TIMEOUT_MS;
+    const request = this.config.REQUEST_TIMEOUT_MS;
+    const shortest = Math.min(idle || Infinity, request || Infinity);
+    if (shortest === Infinity) return;
+    const every = Math.max(50, Math.min(1000, Math.floor(shortest / 4)));
+    this.sweepTimer = setInterval(() => {
+      const now = Date.now();
+      for (const conn of this.connections) {
+        const expired = conn.expired(now, idle, request);
+        if (expired === 'idle') {
+          this.count('idle_timeouts');
+          this.throttle.warn('Idle timeout', `Client idle for ${idle} ms, closed: ${conn.peer}`);
+          conn.socket.destroy();
+        } else if (expired === 'request') {
+          this.count('request_timeouts');
+          this.throttle.warn('Request timeout', `Incomplete request for ${request} ms, closed: ${conn.peer}`);
+          conn.socket.destroy();
+        }
+      }
+    }, every);
+    this.sweepTimer.unref();
   }
 
   /** Stops accepting, lets busy connections finish for up to `timeoutMs`, then closes the rest. */
@@ -141,6 +270,7 @@ export class WorkerServer implements ConnectionOwner {
       let timer: NodeJS.Timeout | null = null;
       this.onDrained = () => {
         if (timer !== null) clearTimeout(timer);
+        if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
         resolve();
       };
       if (this.connections.size === 0) return this.onDrained();

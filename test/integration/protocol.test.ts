@@ -57,7 +57,7 @@ describe('framing', () => {
     assert.deepEqual(await c.readLines(3), [
       'PONG',
       'Mixed Case',
-      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command]',
+      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command], AUTH [username] <token>',
     ]);
     c.close();
   });

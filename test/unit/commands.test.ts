@@ -24,6 +24,8 @@ function context(registry: Registry, stats = SharedStats.create(2), protocol: 'l
     protocol,
     clientId: 42,
     respVersion: 2,
+    authenticated: true,
+    authenticate: async () => 'not-configured',
     clientName: '',
     libName: '',
     libVer: '',
@@ -84,7 +86,9 @@ describe('built-in commands', () => {
     assert.equal(run('STATS', [], ctx), 'Active clients: 3');
     assert.equal(
       run('STATS', ['full'], ctx),
-      'active=3 connections=3 commands=5 rejected=0 restarts=0 workers=2 worker=1 w0=1/1/0/0 w1=2/2/5/0',
+      'active=3 connections=3 commands=5 rejected=0 restarts=0 workers=2 worker=1 w0=1/1/0/0 w1=2/2/5/0 ' +
+        'rejected_per_ip=0 protected_mode_rejections=0 auth_failures=0 rate_limited=0 idle_timeouts=0 ' +
+        'request_timeouts=0 output_limit_disconnects=0 proxy_rejections=0 tls_handshake_failures=0',
     );
     assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
   });
@@ -98,7 +102,7 @@ describe('built-in commands', () => {
   test('HELP lists every command on one line, or describes one', () => {
     assert.equal(
       run('HELP'),
-      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command]',
+      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command], AUTH [username] <token>',
     );
     assert.equal(run('HELP', ['echo']), 'ECHO <message>: Replies the message, byte for byte.');
     assert.equal(line(run('HELP', ['nope'])), "ERROR: Unknown command 'nope'\n");
@@ -166,7 +170,7 @@ describe('Redis compatibility commands (RESP only)', () => {
   test('the line protocol does not list them', () => {
     assert.deepEqual(
       registry.list('line').map((c) => c.name),
-      ['PING', 'ECHO', 'TIME', 'STATS', 'QUIT', 'HELP'],
+      ['PING', 'ECHO', 'TIME', 'STATS', 'QUIT', 'HELP', 'AUTH'],
     );
     assert.ok(registry.list('resp').length > 6);
   });
@@ -205,11 +209,11 @@ describe('Redis compatibility commands (RESP only)', () => {
     assert.match((respRun('INFO') as Verbatim).text, /^# Server\r\n[\s\S]*\r\n\r\n# Clients\r\n[\s\S]*# Persistence\r\nloading:0\r\n\r\n# Stats\r\n/);
   });
 
-  test('HELLO switches the protocol version and validates its options', () => {
+  test('HELLO switches the protocol version and validates its options', async () => {
     const { ctx } = context(registry, SharedStats.create(2), 'resp');
-    assert.equal(resp2(respRun('HELLO', ['x'], ctx)), '-ERR Protocol version is not an integer or out of range\r\n');
-    assert.equal(resp2(respRun('HELLO', ['3', 'BOGUS'], ctx)), "-ERR Syntax error in HELLO option 'BOGUS'\r\n");
-    const map = respRun('HELLO', ['3', 'AUTH', 'default', 'pw', 'SETNAME', 'me'], ctx) as RespMap;
+    assert.equal(resp2(await respRun('HELLO', ['x'], ctx)), '-ERR Protocol version is not an integer or out of range\r\n');
+    assert.equal(resp2(await respRun('HELLO', ['3', 'BOGUS'], ctx)), "-ERR Syntax error in HELLO option 'BOGUS'\r\n");
+    const map = (await respRun('HELLO', ['3', 'AUTH', 'default', 'pw', 'SETNAME', 'me'], ctx)) as RespMap;
     assert.equal(ctx.respVersion, 3);
     assert.equal(ctx.clientName, 'me');
     assert.deepEqual(Object.fromEntries(map.entries as [string, Reply][]).proto, 3);

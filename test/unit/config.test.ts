@@ -55,6 +55,21 @@ describe('config loading', () => {
       LOG_FILE: '',
       LOG_FORMAT: 'text',
       COMMANDS_MODULE: '',
+      AUTH_TOKENS: [],
+      AUTH_TOKENS_FILE: '',
+      AUTH_MAX_FAILURES: 10,
+      AUTH_FAILURE_WINDOW_MS: 60000,
+      AUTH_EXEMPT_NETWORKS: [],
+      PROTECTED_MODE: true,
+      MAX_CONNECTIONS_PER_IP: 0,
+      RATE_LIMIT: 0,
+      RATE_LIMIT_BURST: 0,
+      IDLE_TIMEOUT_MS: 0,
+      REQUEST_TIMEOUT_MS: 10000,
+      OUTPUT_BUFFER_LIMIT: 67108864,
+      PROXY_PROTOCOL: 'off',
+      TRUSTED_PROXIES: [],
+      IP_TABLE_SLOTS: 65536,
     });
     assert.equal(origin.PORT, 'default');
   });

@@ -16,14 +16,21 @@ test('listen failures become one-line reasons', () => {
   assert.ok(!other.message.includes('\n'));
 });
 
-test('reply errors have stable codes and say whether the connection closes', () => {
+test('reply errors have stable codes, Redis texts over RESP, and say whether the connection closes', () => {
   assert.deepEqual(
-    Object.values(replyErrors).map((e) => [e.code, e.message, e.close]),
+    Object.values(replyErrors).map((e) => [e.code, e.message.split(':')[0], e.resp.split(' ')[0], e.close]),
     [
-      ['ERR_UNKNOWN_COMMAND', 'Unknown command', false],
-      ['ERR_LINE_TOO_LONG', 'Line too long', true],
-      ['ERR_TOO_MANY_CONNECTIONS', 'Too many connections', true],
-      ['ERR_INTERNAL', 'Internal error', false],
+      ['ERR_UNKNOWN_COMMAND', 'Unknown command', 'ERR', false],
+      ['ERR_LINE_TOO_LONG', 'Line too long', 'ERR', true],
+      ['ERR_TOO_MANY_CONNECTIONS', 'Too many connections', 'ERR', true],
+      ['ERR_INTERNAL', 'Internal error', 'ERR', false],
+      ['ERR_AUTH_REQUIRED', 'Authentication required', 'NOAUTH', false],
+      ['ERR_AUTH_INVALID', 'Invalid token', 'WRONGPASS', false],
+      ['ERR_AUTH_BLOCKED', 'Too many failed authentication attempts from your address, try again later', 'ERR', false],
+      ['ERR_AUTH_NOT_CONFIGURED', 'AUTH is not configured on this server', 'ERR', false],
+      ['ERR_RATE_LIMIT', 'Rate limit exceeded', 'ERR', false],
+      ['ERR_LIMIT_CONNECTIONS_PER_IP', 'Too many connections from your address', 'ERR', true],
+      ['ERR_PROTECTED_MODE', 'Protected mode', 'DENIED', true],
     ],
   );
 });

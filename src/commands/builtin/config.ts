@@ -9,7 +9,9 @@ import { defineCommand } from '../registry.ts';
 function settings(ctx: CommandContext): [string, string][] {
   const c = ctx.server.config;
   return [
-    ...configKeys.map((k) => [k.toLowerCase(), String(c[k])] as [string, string]),
+    ...configKeys
+      .filter((k) => k !== 'AUTH_TOKENS') // never hand out the token hashes
+      .map((k) => [k.toLowerCase(), String(c[k])] as [string, string]),
     ['port', String(ctx.server.port)],
     ['bind', c.HOST],
     ['maxclients', String(c.MAX_CONNECTIONS)],

@@ -1,4 +1,5 @@
-import { badArgument, codes, ReplyError } from '../../errors.ts';
+import { badArgument, codes, ReplyError, replyErrors } from '../../errors.ts';
+import { authReply } from './auth.ts';
 import { RespMap } from '../../protocol/reply.ts';
 import { integerArg, keyword } from '../args.ts';
 import type { CommandContext } from '../context.ts';
@@ -30,7 +31,7 @@ export default defineCommand({
   respOnly: true,
   minArgs: 0,
   maxArgs: 6,
-  run: (ctx, args) => {
+  run: async (ctx, args) => {
     let version = ctx.respVersion;
     if (args.length > 0) {
       const v = integerArg(args[0]);
@@ -43,11 +44,13 @@ export default defineCommand({
       version = v;
     }
     let name: string | null = null;
+    let credentials: [string, Buffer] | null = null;
     for (let i = 1; i < args.length; i++) {
       const option = keyword(args[i]);
       const left = args.length - i - 1;
       if (option === 'AUTH' && left >= 2) {
-        i += 2; // No AUTH is configured, so every user and password is accepted, as Redis's default user.
+        credentials = [args[i + 1].toString('utf8'), args[i + 2]];
+        i += 2;
       } else if (option === 'SETNAME' && left >= 1) {
         name = args[++i].toString('utf8');
         if (!validClientName(name)) {
@@ -58,6 +61,12 @@ export default defineCommand({
         return badArgument(`Syntax error in HELLO option '${text}'`, `ERR Syntax error in HELLO option '${text}'`);
       }
     }
+    if (credentials !== null) {
+      const refused = await authReply(ctx, credentials[1], credentials[0]);
+      // Without configured AUTH, Redis's default user takes any password: so does tcpool.
+      if (refused !== null && refused !== replyErrors.authNotConfigured) return refused;
+    }
+    if (!ctx.authenticated) return replyErrors.authRequired;
     ctx.respVersion = version;
     if (name !== null) ctx.clientName = name;
     return helloMap(ctx);

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../registry.ts';
+import auth from './auth.ts';
 import client from './client.ts';
 import command from './command.ts';
 import config from './config.ts';
@@ -14,7 +15,7 @@ import stats from './stats.ts';
 import time from './time.ts';
 import { unsupported } from './unsupported.ts';
 
-/** The built-in commands, in the order HELP lists them; the line protocol sees the first six. */
+/** The built-in commands, in the order HELP lists them; the line protocol sees the first seven. */
 export const builtins: readonly CommandSpec[] = [
   ping,
   echo,
@@ -22,6 +23,7 @@ export const builtins: readonly CommandSpec[] = [
   stats,
   quit,
   help,
+  auth,
   hello,
   client,
   info,

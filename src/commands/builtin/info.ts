@@ -1,5 +1,6 @@
 import { arch, release, type as osType } from 'node:os';
 import { Verbatim } from '../../protocol/reply.ts';
+import { COUNTERS } from '../../stats/counters.ts';
 import type { CommandContext } from '../context.ts';
 import { defineCommand } from '../registry.ts';
 import { REDIS_COMPAT_VERSION } from './hello.ts';
@@ -37,6 +38,7 @@ const sections: Record<string, Section> = {
       `total_commands_processed:${s.commands}`,
       `rejected_connections:${s.rejected}`,
       `worker_restarts:${s.restarts}`,
+      ...COUNTERS.slice(3).map((c) => `${c}:${s.totals[c]}`),
       ...s.workers.map(
         (w, i) => `worker${i}:active=${w.active},connections=${w.connections},commands=${w.commands},rejected=${w.rejected}`,
       ),

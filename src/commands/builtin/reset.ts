@@ -5,7 +5,7 @@ export default defineCommand({
   usage: 'RESET',
   summary: 'Resets the connection: RESP2, no name.',
   group: 'connection',
-  flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
+  flags: ['noscript', 'loading', 'stale', 'fast', 'allow_busy'],
   respOnly: true,
   run: (ctx) => {
     ctx.respVersion = 2;
