@@ -269,8 +269,12 @@ export class Connection implements CommandContext {
       }
     }
     if (!out.empty) {
+      // A batch that would take the unsent replies past OUTPUT_BUFFER_LIMIT is never queued.
+      if (this.owner.outputLimit > 0 && this.socket.writableLength + out.size > this.owner.outputLimit) {
+        out.take();
+        return this.overLimit();
+      }
       out.flushTo(this.socket, this.paused ? () => this.onFlushed() : undefined);
-      if (this.owner.outputLimit > 0 && this.socket.writableLength > this.owner.outputLimit) return this.overLimit();
     }
     if (commands > 0) {
       this.lastCommandAt = this.lastDataAt;
@@ -335,8 +339,11 @@ export class Connection implements CommandContext {
     if (this.closing) return;
     const out = this.owner.output;
     this.write(reply, out);
+    if (this.owner.outputLimit > 0 && this.socket.writableLength + out.size > this.owner.outputLimit) {
+      out.take();
+      return this.overLimit();
+    }
     out.flushTo(this.socket);
-    if (this.owner.outputLimit > 0 && this.socket.writableLength > this.owner.outputLimit) return this.overLimit();
     if (this.closeRequested) this.end();
     else this.process();
   }
@@ -376,7 +383,7 @@ export class Connection implements CommandContext {
     this.owner.count('output_limit_disconnects');
     this.owner.throttle.warn(
       'Output buffer limit',
-      `Client ${this.peer} disconnected: ${this.socket.writableLength} unsent reply bytes (OUTPUT_BUFFER_LIMIT ${this.owner.outputLimit})`,
+      `Client ${this.peer} disconnected: its unsent replies would pass OUTPUT_BUFFER_LIMIT (${this.owner.outputLimit} bytes)`,
     );
     this.closing = true;
     this.socket.destroy();

@@ -210,6 +210,7 @@ export class WorkerServer implements ConnectionOwner {
 
   /** Refuses in the client's own protocol when it speaks at once (Redis clients do), else in line mode. */
   private refuse(socket: Socket, error: ReplyError, firstBytes: Buffer | null): void {
+    let timer: NodeJS.Timeout | undefined;
     const send = (first: Buffer | null): void => {
       clearTimeout(timer);
       socket.removeAllListeners('data');
@@ -217,7 +218,7 @@ export class WorkerServer implements ConnectionOwner {
       socket.end(resp ? encodeResp(error, 2) : encodeLineReply(error), () => socket.destroy());
     };
     if (firstBytes !== null) return send(firstBytes);
-    const timer = setTimeout(() => send(null), REFUSAL_WAIT_MS);
+    timer = setTimeout(() => send(null), REFUSAL_WAIT_MS);
     socket.once('data', send);
   }
 
