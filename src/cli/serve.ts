@@ -1,6 +1,7 @@
 // `tcpool serve`: load the config, start the supervisor, handle signals.
 import { createRegistry } from '../commands/load.ts';
 import { loadConfig } from '../config/load.ts';
+import { loadTls } from '../config/tls.ts';
 import { type ConfigKey, configKeys, flagName } from '../config/schema.ts';
 import { ConfigError, codes, TcpoolError } from '../errors.ts';
 import { Logger } from '../log/logger.ts';
@@ -43,11 +44,12 @@ export async function serve(argv: string[]): Promise<number> {
     const loaded = loadConfig({ flags, file, defaultFile: file === undefined ? 'config.txt' : undefined });
     const { config } = loaded;
     await createRegistry(config.COMMANDS_MODULE); // refuse a broken module before any worker starts
+    const tls = loadTls(config);
     writer = new LogWriter(config.LOG_FILE);
     logger = new Logger(config.LOG_LEVEL, config.LOG_FORMAT, writer.write);
     for (const warning of loaded.warnings) logger.warn(warning);
     if (loaded.file !== null) logger.info(`Config loaded from ${loaded.file}`);
-    logger.info(`Server starting on port ${config.PORT}`);
+    logger.info(`Server starting on port ${config.PORT === -1 ? 'off (TLS only)' : config.PORT}`);
     logger.info(`Thread pool size: ${config.THREAD_POOL_SIZE}`);
     logger.info(`Max connections: ${config.MAX_CONNECTIONS}`);
     const publicHost = !['127.0.0.1', '::1', 'localhost'].includes(config.HOST) && !config.HOST.startsWith('127.');
@@ -58,7 +60,7 @@ export async function serve(argv: string[]): Promise<number> {
     } else if (publicHost) {
       logger.info(`Protected mode: no AUTH on ${config.HOST}, so only loopback clients are served (set AUTH_TOKENS, or PROTECTED_MODE=no)`);
     }
-    supervisor = new Supervisor(config, logger, writer.write);
+    supervisor = new Supervisor(config, logger, writer.write, tls);
   } catch (err) {
     if (err instanceof TcpoolError) return fail(err.message, 2);
     throw err;
@@ -88,7 +90,12 @@ export async function serve(argv: string[]): Promise<number> {
     throw err;
   }
   const { HOST } = supervisor.config;
-  logger.info(`Server listening on ${HOST.includes(':') ? `[${HOST}]` : HOST}:${supervisor.port}`);
+  const host = HOST.includes(':') ? `[${HOST}]` : HOST;
+  if (supervisor.port !== -1) logger.info(`Server listening on ${host}:${supervisor.port}`);
+  if (supervisor.tlsPort !== 0) {
+    const mtls = supervisor.tls?.ca ? ', client certificates required' : '';
+    logger.info(`Server listening on ${host}:${supervisor.tlsPort} (TLS, ${supervisor.config.TLS_MIN_VERSION} or newer${mtls})`);
+  }
 
   await new Promise<void>((resolve) => {
     startedShutdown = resolve;

@@ -55,6 +55,7 @@ export function parseConfigFile(text: string, path: string, warnings: string[]):
 function describeOrigin(key: ConfigKey, origin: string): string {
   if (origin === 'env') return `from environment variable ${key}`;
   if (origin === 'flag') return `from flag --${flagName(key)}`;
+  if (origin === 'default') return 'not set';
   return `at ${origin}`;
 }
 
@@ -125,6 +126,15 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     }
   }
   const result = config as unknown as Config;
+  const fail = (key: ConfigKey, why: string): never => {
+    throw new ConfigError(codes.ERR_CONFIG_VALUE, `Invalid ${key} "${String(result[key])}" (${describeOrigin(key, origin[key])}): ${why}`);
+  };
+  if (result.PORT === -1 && result.TLS_PORT === 0) fail('PORT', 'off needs TLS_PORT, or nothing would listen');
+  if (result.TLS_PORT !== 0) {
+    if (result.TLS_CERT === '') fail('TLS_CERT', 'TLS_PORT needs a certificate (TLS_CERT) and its key (TLS_KEY)');
+    if (result.TLS_KEY === '') fail('TLS_KEY', 'TLS_PORT needs a certificate (TLS_CERT) and its key (TLS_KEY)');
+    if (result.TLS_PORT === result.PORT) fail('TLS_PORT', 'must differ from PORT');
+  }
   if (result.AUTH_TOKENS_FILE !== '') {
     result.AUTH_TOKENS = [...result.AUTH_TOKENS, ...readTokenFile(result.AUTH_TOKENS_FILE)];
   }

@@ -6,6 +6,8 @@ import { availableParallelism } from 'node:os';
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['text', 'json'] as const;
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
 export const PROXY_MODES = ['off', 'v1', 'v2', 'auto'] as const;
 export type ProxyMode = (typeof PROXY_MODES)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -41,6 +43,11 @@ export interface Config {
   PROXY_PROTOCOL: ProxyMode;
   TRUSTED_PROXIES: string[];
   IP_TABLE_SLOTS: number;
+  TLS_PORT: number;
+  TLS_CERT: string;
+  TLS_KEY: string;
+  TLS_CA: string;
+  TLS_MIN_VERSION: TlsVersion;
 }
 
 export type ConfigKey = keyof Config;
@@ -116,9 +123,9 @@ const MiB = 1024 * 1024;
 export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   PORT: {
     default: () => 8080,
-    allowed: 'an integer from 0 to 65535 (0 picks a free port)',
+    allowed: 'an integer from 0 to 65535 (0 picks a free port), or off (TLS only)',
     help: 'TCP port every worker listens on',
-    parse: integer(0, 65535),
+    parse: (raw) => (raw.toLowerCase() === 'off' ? -1 : integer(0, 65535)(raw)),
   },
   HOST: {
     default: () => '0.0.0.0',
@@ -287,6 +294,40 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     allowed: 'a comma-separated list of IP addresses or CIDR blocks',
     help: 'proxies whose PROXY headers are believed; others may not send one',
     parse: cidrList,
+  },
+  TLS_PORT: {
+    default: () => 0,
+    allowed: 'an integer from 1 to 65535, or 0 for no TLS listener',
+    help: 'port of the TLS listener, beside PORT (or alone with PORT=off)',
+    parse: integer(0, 65535),
+  },
+  TLS_CERT: {
+    default: () => '',
+    allowed: 'a path to a PEM certificate (chain)',
+    help: "the TLS listener's certificate",
+    parse: text,
+  },
+  TLS_KEY: {
+    default: () => '',
+    allowed: 'a path to a PEM private key',
+    help: "the TLS listener's private key",
+    parse: text,
+  },
+  TLS_CA: {
+    default: () => '',
+    allowed: 'a path to PEM CA certificates, or empty',
+    help: 'set: clients must present a certificate signed by these CAs (mutual TLS)',
+    parse: text,
+  },
+  TLS_MIN_VERSION: {
+    default: () => 'TLSv1.2',
+    allowed: `one of ${TLS_VERSIONS.join(', ')}`,
+    help: 'oldest TLS version accepted',
+    parse: (raw) => {
+      const v = TLS_VERSIONS.find((t) => t.toLowerCase() === raw.toLowerCase());
+      if (v === undefined) throw new InvalidValue();
+      return v;
+    },
   },
   IP_TABLE_SLOTS: {
     default: () => 65536,

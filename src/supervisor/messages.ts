@@ -1,12 +1,17 @@
 // The messages between the supervisor and its workers.
 import type { Config } from '../config/schema.ts';
+import type { TlsMaterial } from '../config/tls.ts';
 
 export interface WorkerData {
   config: Config;
+  /** Certificates for the TLS listener, read once by the supervisor; null without TLS_PORT. */
+  tls: TlsMaterial | null;
+  /** The TLS port actually listened on, 0 without TLS. */
+  tlsPort: number;
   /** Epoch milliseconds when the supervisor started, and tcpool's version (INFO). */
   startedAt: number;
   version: string;
-  /** The port resolved by the supervisor (PORT=0 becomes a real port once). */
+  /** The port resolved by the supervisor (PORT=0 becomes a real port once); -1 with PORT=off. */
   port: number;
   workerId: number;
   statsBuffer: SharedArrayBuffer;

@@ -5,6 +5,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/schema.ts';
+import type { TlsMaterial } from '../config/tls.ts';
 import { listenError, TcpoolError, codes } from '../errors.ts';
 import type { Logger, LogSink } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
@@ -56,7 +57,9 @@ export class Supervisor {
   readonly stats: SharedStats;
   /** Shared by the workers when a per-IP limit needs it. */
   readonly ipTable: IpTable | null;
+  readonly tls: TlsMaterial | null;
   port = 0;
+  tlsPort = 0;
   private readonly logger: Logger;
   private readonly write: LogSink;
   private readonly slots: Slot[];
@@ -65,8 +68,9 @@ export class Supervisor {
   private readonly queries = new Map<number, Query>();
   private lastQueryId = 0;
 
-  constructor(config: Config, logger: Logger, write: LogSink) {
+  constructor(config: Config, logger: Logger, write: LogSink, tls: TlsMaterial | null = null) {
     this.config = config;
+    this.tls = tls;
     this.logger = logger;
     this.write = write;
     this.stats = SharedStats.create(config.THREAD_POOL_SIZE);
@@ -84,7 +88,8 @@ export class Supervisor {
 
   /** Resolves once every worker listens; rejects with a one-line reason otherwise. */
   async start(): Promise<void> {
-    this.port = await probePort(this.config.HOST, this.config.PORT);
+    this.port = this.config.PORT === -1 ? -1 : await probePort(this.config.HOST, this.config.PORT);
+    if (this.tls !== null) this.tlsPort = await probePort(this.config.HOST, this.config.TLS_PORT);
     const results = await Promise.allSettled(this.slots.map((_, i) => this.spawn(i)));
     const failure = results.find((r) => r.status === 'rejected');
     if (failure) {
@@ -97,6 +102,8 @@ export class Supervisor {
   private spawn(i: number): Promise<void> {
     const data: WorkerData = {
       config: this.config,
+      tls: this.tls,
+      tlsPort: this.tlsPort,
       startedAt: this.startedAt,
       version: VERSION,
       port: this.port,

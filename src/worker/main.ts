@@ -36,7 +36,8 @@ try {
       pending.set(id, (results) => resolve((results as ClientInfo[][]).flat().sort((a, b) => a.id - b.id)));
       post({ type: 'query', id, kind: 'clients' });
     });
-  await server.listen(config.HOST, data.port);
+  if (data.port !== -1) await server.listen(config.HOST, data.port);
+  if (data.tls !== null) await server.listenTls(config.HOST, data.tlsPort, data.tls);
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'shutdown': {

@@ -2,7 +2,9 @@
 // the workers), the admission of each client (PROXY header, protected mode, connection limits),
 // the connections it serves, and the coarse timer that enforces idle and request timeouts.
 import { BlockList, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { TokenVerifier } from '../auth/tokens.ts';
+import type { TlsMaterial } from '../config/tls.ts';
 import type { ClientInfo, ServerInfo } from '../commands/context.ts';
 import type { Registry } from '../commands/registry.ts';
 import type { Config } from '../config/schema.ts';
@@ -74,6 +76,7 @@ export class WorkerServer implements ConnectionOwner {
   gatherClients: () => Promise<ClientInfo[]> = async () => this.localClients();
   private readonly config: Config;
   private readonly listener: Server;
+  private tlsListener: Server | null = null;
   private readonly connections = new Set<Connection>();
   private readonly trustedProxies: BlockList;
   private readonly authExempt: BlockList;
@@ -123,16 +126,49 @@ export class WorkerServer implements ConnectionOwner {
   }
 
   listen(host: string, port: number): Promise<void> {
+    return this.bind(this.listener, host, port);
+  }
+
+  /** The TLS listener, beside the plain one or alone; the same admission and protocols behind it. */
+  listenTls(host: string, port: number, material: TlsMaterial): Promise<void> {
+    const tls = createTlsServer(
+      {
+        cert: material.cert,
+        key: material.key,
+        ca: material.ca ?? undefined,
+        requestCert: material.ca !== null,
+        rejectUnauthorized: material.ca !== null,
+        minVersion: material.minVersion,
+        noDelay: true,
+      },
+      (socket) => this.admitTls(socket),
+    );
+    tls.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      this.count('tls_handshake_failures');
+      const peer = formatPeer(plainIp(socket.remoteAddress), socket.remotePort);
+      this.throttle.warn('TLS handshake failed', `TLS handshake failed with ${peer}: ${err.code ?? err.message}`);
+    });
+    this.tlsListener = tls;
+    return this.bind(tls, host, port);
+  }
+
+  private bind(listener: Server, host: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => reject(listenError(err, host, port));
-      this.listener.once('error', onError);
-      this.listener.listen({ host, port, reusePort: true, backlog: 4096 }, () => {
-        this.listener.off('error', onError);
-        this.listener.on('error', (err) => this.logger.error(`Worker ${this.workerId} listener error: ${err.message}`));
-        this.startSweep();
+      listener.once('error', onError);
+      listener.listen({ host, port, reusePort: true, backlog: 4096 }, () => {
+        listener.off('error', onError);
+        listener.on('error', (err) => this.logger.error(`Worker ${this.workerId} listener error: ${err.message}`));
+        if (this.sweepTimer === null) this.startSweep();
         resolve();
       });
     });
+  }
+
+  /** TLS clients: no PROXY header (it would come before the handshake), otherwise as plain ones. */
+  private admitTls(socket: TLSSocket): void {
+    socket.on('error', () => {});
+    this.admit(socket, plainIp(socket.remoteAddress), socket.remotePort ?? 0, null, false);
   }
 
   count(counter: Counter): void {
@@ -266,7 +302,8 @@ export class WorkerServer implements ConnectionOwner {
   /** Stops accepting, lets busy connections finish for up to `timeoutMs`, then closes the rest. */
   shutdown(timeoutMs: number): Promise<void> {
     this.shuttingDown = true;
-    this.listener.close();
+    if (this.listener.listening) this.listener.close();
+    this.tlsListener?.close();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | null = null;
       this.onDrained = () => {

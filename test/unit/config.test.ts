@@ -70,6 +70,11 @@ describe('config loading', () => {
       PROXY_PROTOCOL: 'off',
       TRUSTED_PROXIES: [],
       IP_TABLE_SLOTS: 65536,
+      TLS_PORT: 0,
+      TLS_CERT: '',
+      TLS_KEY: '',
+      TLS_CA: '',
+      TLS_MIN_VERSION: 'TLSv1.2',
     });
     assert.equal(origin.PORT, 'default');
   });
@@ -133,10 +138,10 @@ describe('config loading', () => {
   });
 
   const badValues: [string, string, string][] = [
-    ['PORT', '65536', 'an integer from 0 to 65535 (0 picks a free port)'],
-    ['PORT', '-1', 'an integer from 0 to 65535 (0 picks a free port)'],
-    ['PORT', '80x', 'an integer from 0 to 65535 (0 picks a free port)'],
-    ['PORT', '', 'an integer from 0 to 65535 (0 picks a free port)'],
+    ['PORT', '65536', 'an integer from 0 to 65535 (0 picks a free port), or off (TLS only)'],
+    ['PORT', '-1', 'an integer from 0 to 65535 (0 picks a free port), or off (TLS only)'],
+    ['PORT', '80x', 'an integer from 0 to 65535 (0 picks a free port), or off (TLS only)'],
+    ['PORT', '', 'an integer from 0 to 65535 (0 picks a free port), or off (TLS only)'],
     ['THREAD_POOL_SIZE', '0', 'an integer from 1 to 1024'],
     ['THREAD_POOL_SIZE', '2.5', 'an integer from 1 to 1024'],
     ['MAX_CONNECTIONS', '0', 'an integer from 1 to 1000000'],
