@@ -149,18 +149,22 @@ export class IpTable {
 
   /** Takes one token from the slot's bucket; false when the IP is over RATE_LIMIT. */
   takeToken(slot: number, limits: IpLimits, now: number): boolean {
-    if (slot < 0 || limits.rate <= 0) return true;
+    return this.takeTokens(slot, limits, now, 1) === 1;
+  }
+
+  /** Takes up to `want` whole tokens at once (fewer when fewer are left); returns how many. */
+  takeTokens(slot: number, limits: IpLimits, now: number, want: number): number {
+    if (slot < 0 || limits.rate <= 0) return want;
     this.lock(slot);
     const f = slot * FLOAT_FIELDS;
     const floats = this.floats;
     const elapsed = Math.max(0, now - floats[f + REFILLED_AT]);
-    let tokens = Math.min(limits.rateBurst, floats[f + TOKENS] + (elapsed * limits.rate) / 1000);
+    const tokens = Math.min(limits.rateBurst, floats[f + TOKENS] + (elapsed * limits.rate) / 1000);
     floats[f + REFILLED_AT] = now;
-    const ok = tokens >= 1;
-    if (ok) tokens -= 1;
-    floats[f + TOKENS] = tokens;
+    const granted = Math.min(want, Math.floor(tokens));
+    floats[f + TOKENS] = tokens - granted;
     this.unlock(slot);
-    return ok;
+    return granted;
   }
 
   /** True while `ip` has used up AUTH_MAX_FAILURES in the current window. */

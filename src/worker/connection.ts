@@ -37,6 +37,8 @@ export interface ConnectionOwner {
   readonly ipLimits: IpLimits;
   /** RATE_LIMIT is on (and the per-IP table exists). */
   readonly rateLimited: boolean;
+  /** Tokens a connection takes from its IP's bucket at once. */
+  readonly tokenBatch: number;
   /** OUTPUT_BUFFER_LIMIT; 0 = none. */
   readonly outputLimit: number;
   readonly throttle: LogThrottle;
@@ -84,6 +86,8 @@ export class Connection implements CommandContext {
   readonly clientId: number;
   authenticated: boolean;
   private refuseProxyHeader: boolean;
+  /** RATE_LIMIT tokens this connection has taken from its IP's bucket and not used yet. */
+  private tokens = 0;
   /** Date.now() of the last bytes received (IDLE_TIMEOUT_MS). */
   private lastDataAt = Date.now();
   /** Date.now() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
@@ -312,11 +316,17 @@ export class Connection implements CommandContext {
   private run(spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
     this.lastCommand = spec.name;
     if (!this.authenticated && !spec.noAuth) return replyErrors.authRequired;
-    if (this.owner.rateLimited && !this.owner.ipTable!.takeToken(this.ipSlot, this.owner.ipLimits, Date.now())) {
-      this.owner.count('rate_limited');
-      this.owner.throttle.warn('Rate limit', `Rate limit exceeded: ${this.peer} (RATE_LIMIT ${this.owner.ipLimits.rate}/s per IP)`);
-      return replyErrors.rateLimited;
+    if (this.owner.rateLimited && this.tokens === 0) {
+      // Tokens come from the IP's bucket shared by all workers, a few at a time when the limit
+      // is high (one lock per batch), one at a time when it is low (exact).
+      this.tokens = this.owner.ipTable!.takeTokens(this.ipSlot, this.owner.ipLimits, Date.now(), this.owner.tokenBatch);
+      if (this.tokens === 0) {
+        this.owner.count('rate_limited');
+        this.owner.throttle.warn('Rate limit', `Rate limit exceeded: ${this.peer} (RATE_LIMIT ${this.owner.ipLimits.rate}/s per IP)`);
+        return replyErrors.rateLimited;
+      }
     }
+    this.tokens--;
     const arityError = checkArity(spec, args.length);
     if (arityError !== null) return arityError;
     try {

@@ -70,6 +70,7 @@ export class WorkerServer implements ConnectionOwner {
   readonly ipTable: IpTable | null;
   readonly ipLimits: IpLimits;
   readonly rateLimited: boolean;
+  readonly tokenBatch: number;
   shuttingDown = false;
   readonly output = new Output();
   /** Asks every worker for its clients (set by the worker entry, which talks to the supervisor). */
@@ -119,6 +120,8 @@ export class WorkerServer implements ConnectionOwner {
       authWindowS: Math.ceil(config.AUTH_FAILURE_WINDOW_MS / 1000),
     };
     this.rateLimited = config.RATE_LIMIT > 0 && this.ipTable !== null;
+    // Up to 16 at once, but never more than 1/64 of the burst: a low limit stays exact.
+    this.tokenBatch = Math.max(1, Math.min(16, Math.floor(this.ipLimits.rateBurst / 64)));
     this.trustedProxies = blockList(config.TRUSTED_PROXIES);
     this.authExempt = blockList(config.AUTH_EXEMPT_NETWORKS);
     this.protectedMode = config.PROTECTED_MODE && !this.tokens.enabled && !inList(LOOPBACK, config.HOST) && config.HOST !== 'localhost';
