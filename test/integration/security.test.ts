@@ -312,9 +312,12 @@ describe('output limits', () => {
     assert.equal(await probe.request('PING'), 'PONG', 'the worker still serves others');
     const stats = rawStats(await probe.request('STATS FULL'));
     const growth = rss(server.pid) - before;
+    // 5 MB of PONGs may fit the two kernel buffers on loopback; whatever does not is held back by
+    // back-pressure (limits.test.ts shows the pause with larger replies). Either way the server
+    // itself keeps a few MiB at most.
     t.diagnostic(`server RSS grew by ${(growth / 1048576).toFixed(1)} MiB; ${stats.commands} commands processed`);
-    assert.ok(stats.commands < 1_000_000, 'the server stopped reading the non-reader');
     assert.ok(growth < 48 * 1048576, `RSS grew by ${growth} bytes`);
+    assert.ok(stats.output_limit_disconnects === 0, 'PONGs are small: back-pressure, not the output limit, handles this client');
     socket.destroy();
     probe.close();
   });
