@@ -167,9 +167,8 @@ export class IpTable {
     return granted;
   }
 
-  /** True while `ip` has used up AUTH_MAX_FAILURES in the current window. */
-  authBlocked(slot: number, limits: IpLimits): boolean {
-    if (slot < 0 || limits.authMaxFailures <= 0) return false;
+  /** Locks the slot and starts a new AUTH failure window if the last one is over; returns its base. */
+  private lockFailures(slot: number, limits: IpLimits): number {
     this.lock(slot);
     const b = slot * INT_FIELDS;
     const now = nowS();
@@ -177,6 +176,13 @@ export class IpTable {
       this.ints[b + FAILS] = 0;
       this.ints[b + FAIL_WINDOW_START] = now;
     }
+    return b;
+  }
+
+  /** True while `ip` has used up AUTH_MAX_FAILURES in the current window. */
+  authBlocked(slot: number, limits: IpLimits): boolean {
+    if (slot < 0 || limits.authMaxFailures <= 0) return false;
+    const b = this.lockFailures(slot, limits);
     const blocked = this.ints[b + FAILS] >= limits.authMaxFailures;
     this.unlock(slot);
     return blocked;
@@ -185,13 +191,7 @@ export class IpTable {
   /** Counts a failed AUTH; returns the failures in the current window. */
   authFailed(slot: number, limits: IpLimits): number {
     if (slot < 0) return 0;
-    this.lock(slot);
-    const b = slot * INT_FIELDS;
-    const now = nowS();
-    if (now - this.ints[b + FAIL_WINDOW_START] >= limits.authWindowS) {
-      this.ints[b + FAILS] = 0;
-      this.ints[b + FAIL_WINDOW_START] = now;
-    }
+    const b = this.lockFailures(slot, limits);
     const n = ++this.ints[b + FAILS];
     this.unlock(slot);
     return n;

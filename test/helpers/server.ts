@@ -3,9 +3,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { configKeys } from '../../src/config/schema.ts';
 
 export const BIN = new URL('../../bin/tcpool.js', import.meta.url).pathname;
+
+/** A port that was free a moment ago (for listeners a test must name itself: TLS_PORT, HAProxy). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
 
 /** The environment without any tcpool config key, so the developer's shell cannot leak in. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {

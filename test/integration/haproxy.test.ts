@@ -3,24 +3,16 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { encodeRespRequest } from '../../src/protocol/resp.ts';
 import { TestClient } from '../helpers/client.ts';
-import { type ServerProcess, startServer } from '../helpers/server.ts';
+import { freePort, type ServerProcess, startServer } from '../helpers/server.ts';
 
 const found = spawnSync('sh', ['-c', 'command -v haproxy']).status === 0;
 if (!found && process.env.CI) throw new Error('haproxy is not installed (apt-get install haproxy)');
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => {

@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Redis } from 'ioredis';
 import { encodeRespRequest } from '../../src/protocol/resp.ts';
 import { type Certs, makeCerts } from '../helpers/certs.ts';
 import { TestClient } from '../helpers/client.ts';
-import { runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
+import { freePort, runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
 
 if (spawnSync('sh', ['-c', 'command -v openssl']).status !== 0) throw new Error('openssl is not installed (apt-get install openssl)');
 
@@ -23,13 +23,6 @@ after(async () => {
   await Promise.all(servers.map((s) => s.kill()));
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function startTls(env: Record<string, string> = {}) {
   const tlsPort = await freePort();
