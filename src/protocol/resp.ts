@@ -78,6 +78,10 @@ export class RespDecoder {
    * protocol error, after which the decoder accepts nothing more.
    */
   next(): Buffer[] | ReplyError | null {
+    if (this.state === State.ArrayHeader && !this.failed) {
+      const request = this.whole();
+      if (request !== null) return request;
+    }
     while (!this.failed) {
       if (this.state === State.BulkBody) {
         if (this.held < this.bulkLen + 2) return null;
@@ -127,6 +131,43 @@ export class RespDecoder {
       }
     }
     return null;
+  }
+
+  /**
+   * The fast path: a small request that lies whole in the current chunk, CRLFs and all, is read
+   * with plain index arithmetic. Anything else (split, large, malformed) returns null and goes
+   * through the state machine above, which reads it from the same position and finds any error.
+   */
+  private whole(): Buffer[] | null {
+    const buf = this.chunks[0];
+    if (buf === undefined) return null;
+    const n = buf.length;
+    const from = this.pos;
+    if (buf[from] !== 0x2a) return null;
+    let i = from + 1;
+    let count = 0;
+    while (i < n && i - from <= 3 && buf[i] >= 0x30 && buf[i] <= 0x39) count = count * 10 + buf[i++] - 0x30;
+    if (i === from + 1 || i + 1 >= n || buf[i] !== CR || buf[i + 1] !== LF || count === 0 || count > this.limits.maxArgs) return null;
+    i += 2;
+    const args: Buffer[] = new Array(count);
+    let total = 0;
+    for (let a = 0; a < count; a++) {
+      if (i >= n || buf[i] !== 0x24) return null;
+      const header = i;
+      let len = 0;
+      i++;
+      while (i < n && i - header <= 9 && buf[i] >= 0x30 && buf[i] <= 0x39) len = len * 10 + buf[i++] - 0x30;
+      if (i === header + 1 || i + 1 >= n || buf[i] !== CR || buf[i + 1] !== LF || len > this.limits.maxBulk) return null;
+      const start = i + 2;
+      const end = start + len;
+      if (end + 1 >= n || buf[end] !== CR || buf[end + 1] !== LF) return null;
+      total += len;
+      if (total > this.limits.maxRequest) return null;
+      args[a] = buf.subarray(start, end);
+      i = end + 2;
+    }
+    this.skip(i - from);
+    return args;
   }
 
   /** Reads a header line into lineBuf[lineStart, lineEnd) without its CRLF; false if its "\n" has not arrived. */
