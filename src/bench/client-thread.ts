@@ -6,7 +6,7 @@ import { createConnection, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as hdr from 'hdr-histogram-js';
 import { scanReply } from '../protocol/resp-reply.ts';
-import type { BenchPlan, FromBenchThread, ToBenchThread } from './plan.ts';
+import { type BenchPlan, type FromBenchThread, share, type ToBenchThread } from './plan.ts';
 
 const plan = workerData as BenchPlan;
 const port = parentPort!;
@@ -173,7 +173,6 @@ function openIdle(): Promise<void> {
   let left = plan.idle;
   if (left === 0) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    let opened = 0;
     const openBatch = (): void => {
       const batch = Math.min(left, 500);
       left -= batch;
@@ -188,10 +187,7 @@ function openIdle(): Promise<void> {
           if (++settled === batch) (left > 0 ? openBatch() : resolve());
         };
         s.on('connect', () => s.write(request));
-        s.once('data', () => {
-          opened++;
-          settle();
-        });
+        s.once('data', settle);
         s.on('error', (err) => {
           problem(`idle connection error: ${err.message}`);
           settle();
@@ -204,7 +200,6 @@ function openIdle(): Promise<void> {
       }
     };
     openBatch();
-    void opened;
   }).then(() => {
     for (const s of idleSockets) s.setTimeout(0);
   });
@@ -253,15 +248,10 @@ await openIdle();
 post({ type: 'ready' });
 await new Promise<void>((resolve) => port.once('message', (m: ToBenchThread) => m.type === 'start' && resolve()));
 lastReplyAt = performance.now();
-const perConn = plan.connections === 0 ? 0 : Math.floor(plan.requests / plan.connections);
-let extra = plan.connections === 0 ? 0 : plan.requests % plan.connections;
-let connected = 0;
 const start = performance.now();
 const every = plan.rate > 0 ? (1000 * plan.connections) / plan.rate : 0; // ms between sends per connection
 for (let i = 0; i < plan.connections; i++) {
-  const quota = plan.requests === Infinity ? Infinity : perConn + (extra-- > 0 ? 1 : 0);
-  const c = new Client(quota, () => {
-    connected++;
+  const c = new Client(share(plan.requests, plan.connections, i), () => {
     if (plan.rate === 0) c.fill();
   });
   c.nextDue = start + (every * i) / plan.connections; // spread the schedule over the connections
@@ -274,5 +264,4 @@ if (plan.rate > 0) {
     check();
   }, 1);
 }
-void connected;
 if (plan.connections === 0) finish();
