@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { TestClient } from '../helpers/client.ts';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { BIN, cleanEnv, ServerProcess, startServer } from '../helpers/server.ts';
+import { BIN, cleanEnv, freePort, ServerProcess, startServer } from '../helpers/server.ts';
 
 const COMMANDS = new URL('../fixtures/commands.js', import.meta.url).pathname;
 
@@ -82,10 +81,7 @@ describe('logging', () => {
 
   test('LOG_LEVEL=ERROR keeps only errors', async () => {
     // Nothing announces the port at this level, so pick a free one and poll until it answers.
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise((r) => probe.close(r));
+    const port = await freePort();
     const server = new ServerProcess(
       spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--log-level', 'error'], {
         env: cleanEnv({ HOST: '127.0.0.1', THREAD_POOL_SIZE: '1', COMMANDS_MODULE: COMMANDS }),
