@@ -1,7 +1,7 @@
 // One logger. A line is built as a string in the thread that logs it and handed to a sink; in a
 // worker the sink batches lines and posts them to the supervisor, which alone writes them (see
 // writer.ts). So lines from different threads never interleave and no request waits on a write.
-import { LOG_LEVELS, type LogFormat, type LogLevel } from '../config/schema.ts';
+import type { LogFormat, LogLevel } from '../config/schema.ts';
 import { localTimestamp } from './time.ts';
 
 export type LogSink = (text: string) => void;
@@ -47,10 +47,6 @@ export class Logger {
       this.sink(`[${localTimestamp(now)}] [${level}] ${msg}\n`);
     }
   }
-}
-
-export function isLogLevel(s: string): s is LogLevel {
-  return (LOG_LEVELS as readonly string[]).includes(s);
 }
 
 export interface BatchingSink {
