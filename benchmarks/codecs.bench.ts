@@ -36,13 +36,23 @@ bench('line decoder: 10k ECHOs (per line)', N, () => {
 });
 
 bench('RESP decoder: 10k PING arrays (per request)', N, () => {
-  const d = new RespDecoder({ maxLine: 65536, maxBulk: 1 << 24, maxArgs: 1 << 20, maxRequest: 1 << 26 });
+  const d = new RespDecoder({
+    maxLine: 65536,
+    maxBulk: 1 << 24,
+    maxArgs: 1 << 20,
+    maxRequest: 1 << 26,
+  });
   d.push(respPings);
   while (d.next() !== null);
 });
 
 bench('RESP decoder: 10k ECHO 100 B arrays (per request)', N, () => {
-  const d = new RespDecoder({ maxLine: 65536, maxBulk: 1 << 24, maxArgs: 1 << 20, maxRequest: 1 << 26 });
+  const d = new RespDecoder({
+    maxLine: 65536,
+    maxBulk: 1 << 24,
+    maxArgs: 1 << 20,
+    maxRequest: 1 << 26,
+  });
   d.push(respSets);
   while (d.next() !== null);
 });
@@ -65,7 +75,12 @@ bench('RESP encoder: 100 B bulk into one batch (per reply)', N, () => {
 
 const registry = new Registry();
 for (const spec of builtins) registry.register(spec);
-const names = [Buffer.from('PING'), Buffer.from('echo'), Buffer.from('Stats'), Buffer.from('NOSUCHCMD')];
+const names = [
+  Buffer.from('PING'),
+  Buffer.from('echo'),
+  Buffer.from('Stats'),
+  Buffer.from('NOSUCHCMD'),
+];
 bench('registry: lookupBytes (4 names, mixed case)', 4 * N, () => {
   for (let i = 0; i < N; i++) for (const n of names) registry.lookupBytes(n, 0, n.length);
 });

@@ -1,6 +1,10 @@
 // A tiny micro-benchmark harness: warm up, then time batches until ~0.5 s has passed; report the
 // best batch's ns/op (least disturbed by GC and the other core's load).
-export function bench(name: string, ops: number, fn: () => void): { name: string; nsPerOp: number } {
+export function bench(
+  name: string,
+  ops: number,
+  fn: () => void,
+): { name: string; nsPerOp: number } {
   for (let i = 0; i < 3; i++) fn();
   let best = Infinity;
   const until = performance.now() + 500;

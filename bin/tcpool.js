@@ -3,7 +3,9 @@
 // package (under node_modules, where Node does not strip types), runs the compiled dist/.
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 12)) {
-  process.stderr.write(`tcpool: Node.js >= 22.12 is required (this is ${process.version}); run it through npm (npm start) or npx\n`);
+  process.stderr.write(
+    `tcpool: Node.js >= 22.12 is required (this is ${process.version}); run it through npm (npm start) or npx\n`,
+  );
   process.exit(1);
 }
 const installed = import.meta.url.includes('/node_modules/');
@@ -11,5 +13,7 @@ const entry = new URL(installed ? '../dist/cli/main.js' : '../src/cli/main.ts', 
 const { main } = await import(entry.href);
 const code = await main(process.argv.slice(2));
 // Let piped output drain first: process.exit() drops writes still queued on a pipe or socket.
-await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
+await Promise.all(
+  [process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))),
+);
 process.exit(code);

@@ -82,7 +82,12 @@ export const replyErrors = {
     'ERR max number of clients reached',
   ),
   internal: new ReplyError(codes.ERR_INTERNAL, 'Internal error'),
-  authRequired: new ReplyError(codes.ERR_AUTH_REQUIRED, 'Authentication required', false, 'NOAUTH Authentication required.'),
+  authRequired: new ReplyError(
+    codes.ERR_AUTH_REQUIRED,
+    'Authentication required',
+    false,
+    'NOAUTH Authentication required.',
+  ),
   authInvalid: new ReplyError(
     codes.ERR_AUTH_INVALID,
     'Invalid token',
@@ -101,7 +106,12 @@ export const replyErrors = {
     false,
     'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
   ),
-  rateLimited: new ReplyError(codes.ERR_RATE_LIMIT, 'Rate limit exceeded', false, 'ERR rate limit exceeded'),
+  rateLimited: new ReplyError(
+    codes.ERR_RATE_LIMIT,
+    'Rate limit exceeded',
+    false,
+    'ERR rate limit exceeded',
+  ),
   tooManyFromAddress: new ReplyError(
     codes.ERR_LIMIT_CONNECTIONS_PER_IP,
     'Too many connections from your address',
@@ -129,7 +139,8 @@ export function wrongArity(name: string, usage: string): ReplyError {
 
 /** Redis's text, quoting the name and the first arguments as Redis does. */
 export function unknownRespCommand(name: Buffer, args: readonly Buffer[]): ReplyError {
-  const show = (b: Buffer, max: number) => b.toString('utf8', 0, Math.min(b.length, max)).replace(/[\r\n]/g, ' ');
+  const show = (b: Buffer, max: number) =>
+    b.toString('utf8', 0, Math.min(b.length, max)).replace(/[\r\n]/g, ' ');
   let quoted = '';
   for (const a of args) {
     if (quoted.length >= 128) break;
@@ -145,7 +156,12 @@ export function unknownRespCommand(name: Buffer, args: readonly Buffer[]): Reply
 
 /** A malformed RESP request: the reply is sent, then the connection closes (as Redis does). */
 export function protocolError(what: string): ReplyError {
-  return new ReplyError(codes.ERR_PROTOCOL, `Protocol error: ${what}`, true, `ERR Protocol error: ${what}`);
+  return new ReplyError(
+    codes.ERR_PROTOCOL,
+    `Protocol error: ${what}`,
+    true,
+    `ERR Protocol error: ${what}`,
+  );
 }
 
 export function notSupported(name: string, why: string): ReplyError {

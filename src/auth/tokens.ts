@@ -4,7 +4,12 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
-const scryptAsync = promisify(scrypt) as (pw: Buffer, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
+const scryptAsync = promisify(scrypt) as (
+  pw: Buffer,
+  salt: Buffer,
+  len: number,
+  opts: object,
+) => Promise<Buffer>;
 const SCRYPT = { N: 16384, r: 8, p: 1 };
 
 export function hashTokenSha256(token: string): string {
@@ -13,7 +18,10 @@ export function hashTokenSha256(token: string): string {
 
 export async function hashTokenScrypt(token: string): Promise<string> {
   const salt = randomBytes(16);
-  const hash = await scryptAsync(Buffer.from(token, 'utf8'), salt, 32, { ...SCRYPT, maxmem: 64 * 1024 * 1024 });
+  const hash = await scryptAsync(Buffer.from(token, 'utf8'), salt, 32, {
+    ...SCRYPT,
+    maxmem: 64 * 1024 * 1024,
+  });
   return `scrypt:${SCRYPT.N}:${SCRYPT.r}:${SCRYPT.p}:${salt.toString('base64')}:${hash.toString('base64')}`;
 }
 
@@ -43,7 +51,14 @@ export class TokenVerifier {
       const parts = h.split(':');
       if (parts[0] === 'sha256') return { kind: 'sha256', digest: Buffer.from(parts[1], 'hex') };
       const [, N, r, p, salt, hash] = parts;
-      return { kind: 'scrypt', N: Number(N), r: Number(r), p: Number(p), salt: Buffer.from(salt, 'base64'), hash: Buffer.from(hash, 'base64') };
+      return {
+        kind: 'scrypt',
+        N: Number(N),
+        r: Number(r),
+        p: Number(p),
+        salt: Buffer.from(salt, 'base64'),
+        hash: Buffer.from(hash, 'base64'),
+      };
     });
   }
 
@@ -62,7 +77,12 @@ export class TokenVerifier {
       if (e.kind === 'sha256') {
         ok = timingSafeEqual(sha, e.digest) || ok;
       } else {
-        const got = await scryptAsync(token, e.salt, e.hash.length, { N: e.N, r: e.r, p: e.p, maxmem: 256 * e.N * e.r + 1024 * 1024 });
+        const got = await scryptAsync(token, e.salt, e.hash.length, {
+          N: e.N,
+          r: e.r,
+          p: e.p,
+          maxmem: 256 * e.N * e.r + 1024 * 1024,
+        });
         ok = timingSafeEqual(got, e.hash) || ok;
       }
     }

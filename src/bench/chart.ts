@@ -13,7 +13,10 @@ function nines(p: number): number {
 }
 
 function escape(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+  return s.replace(
+    /[&<>"]/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!,
+  );
 }
 
 export function latencyChart(r: BenchResult): string {
@@ -23,15 +26,21 @@ export function latencyChart(r: BenchResult): string {
   const maxY = Math.max(1, ...points.map(([, v]) => v)) * 1.1;
   const x = (p: number) => M.left + (nines(p) / maxX) * (W - M.left - M.right);
   const y = (v: number) => H - M.bottom - (v / maxY) * (H - M.top - M.bottom);
-  const path = points.map(([p, v], i) => `${i === 0 ? 'M' : 'L'}${x(p).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+  const path = points
+    .map(([p, v], i) => `${i === 0 ? 'M' : 'L'}${x(p).toFixed(1)},${y(v).toFixed(1)}`)
+    .join(' ');
   const xTicks = [0, 90, 99, 99.9, 99.99, 99.999].map((p) => {
     const label = p === 0 ? '0%' : `${p}%`;
     return `<line x1="${x(p)}" y1="${M.top}" x2="${x(p)}" y2="${H - M.bottom}" stroke="#ddd"/><text x="${x(p)}" y="${H - M.bottom + 18}" text-anchor="middle">${label}</text>`;
   });
   const yTicks = Array.from({ length: 6 }, (_, i) => (maxY / 5) * i).map(
-    (v) => `<line x1="${M.left}" y1="${y(v)}" x2="${W - M.right}" y2="${y(v)}" stroke="#eee"/><text x="${M.left - 8}" y="${y(v) + 4}" text-anchor="end">${formatUs(Math.round(v))}</text>`,
+    (v) =>
+      `<line x1="${M.left}" y1="${y(v)}" x2="${W - M.right}" y2="${y(v)}" stroke="#eee"/><text x="${M.left - 8}" y="${y(v) + 4}" text-anchor="end">${formatUs(Math.round(v))}</text>`,
   );
-  const dots = points.map(([p, v]) => `<circle cx="${x(p).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="#c0392b"><title>p${p}: ${formatUs(v)}</title></circle>`);
+  const dots = points.map(
+    ([p, v]) =>
+      `<circle cx="${x(p).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="#c0392b"><title>p${p}: ${formatUs(v)}</title></circle>`,
+  );
   const o = r.options;
   const title = `tcpool bench: ${o.connections} conns, ${o.rate > 0 ? `${o.rate} req/s open loop` : `pipeline ${o.pipeline}`}, ${Math.round(r.rps)} req/s (${o.protocol} "${o.command}")`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">

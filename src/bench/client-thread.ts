@@ -12,7 +12,12 @@ const plan = workerData as BenchPlan;
 const port = parentPort!;
 const post = (msg: FromBenchThread): void => port.postMessage(msg);
 
-const newHistogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+const newHistogram = () =>
+  hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
 const total = newHistogram();
 let interval = newHistogram();
 let done = 0;
@@ -36,7 +41,9 @@ function replyEnd(buf: Buffer, pos: number): number {
   return nl === -1 ? -1 : nl + 1;
 }
 function isError(buf: Buffer, pos: number): boolean {
-  return plan.protocol === 'resp' ? buf[pos] === 0x2d : buf[pos] === 0x45 && buf.toString('latin1', pos, pos + 7) === 'ERROR: ';
+  return plan.protocol === 'resp'
+    ? buf[pos] === 0x2d
+    : buf[pos] === 0x45 && buf.toString('latin1', pos, pos + 7) === 'ERROR: ';
 }
 
 class Client {
@@ -57,7 +64,8 @@ class Client {
     this.socket.on('error', (err) => problem(`connection error: ${err.message}`));
     this.socket.on('close', () => {
       this.closed = true;
-      if (!finished && (this.outstanding > 0 || this.quota > 0) && !stopSending) problem('the server closed a connection');
+      if (!finished && (this.outstanding > 0 || this.quota > 0) && !stopSending)
+        problem('the server closed a connection');
       check();
     });
   }
@@ -184,7 +192,7 @@ function openIdle(): Promise<void> {
         const settle = (): void => {
           if (answered) return;
           answered = true;
-          if (++settled === batch) (left > 0 ? openBatch() : resolve());
+          if (++settled === batch) left > 0 ? openBatch() : resolve();
         };
         s.on('connect', () => s.write(request));
         s.once('data', settle);
@@ -246,7 +254,9 @@ port.on('message', (msg: ToBenchThread) => {
 
 await openIdle();
 post({ type: 'ready' });
-await new Promise<void>((resolve) => port.once('message', (m: ToBenchThread) => m.type === 'start' && resolve()));
+await new Promise<void>((resolve) =>
+  port.once('message', (m: ToBenchThread) => m.type === 'start' && resolve()),
+);
 lastReplyAt = performance.now();
 const start = performance.now();
 const every = plan.rate > 0 ? (1000 * plan.connections) / plan.rate : 0; // ms between sends per connection

@@ -4,9 +4,19 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as hdr from 'hdr-histogram-js';
-import { type BenchOptions, type BenchPlan, encodeRequest, type FromBenchThread, share, type ToBenchThread } from './plan.ts';
+import {
+  type BenchOptions,
+  type BenchPlan,
+  encodeRequest,
+  type FromBenchThread,
+  share,
+  type ToBenchThread,
+} from './plan.ts';
 
-const THREAD_URL = new URL(`./client-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+const THREAD_URL = new URL(
+  `./client-thread${extname(fileURLToPath(import.meta.url))}`,
+  import.meta.url,
+);
 
 export interface BenchResult {
   options: BenchOptions;
@@ -14,7 +24,15 @@ export interface BenchResult {
   requests: number;
   errors: number;
   rps: number;
-  latencyUs: { p50: number; p90: number; p99: number; 'p99.9': number; max: number; min: number; mean: number };
+  latencyUs: {
+    p50: number;
+    p90: number;
+    p99: number;
+    'p99.9': number;
+    max: number;
+    min: number;
+    mean: number;
+  };
   /** For the chart: [percentile, latency µs]. */
   curve: [number, number][];
   idle: { requested: number; open: number; answered: number };
@@ -22,7 +40,10 @@ export interface BenchResult {
   ok: boolean;
 }
 
-export async function runBench(options: BenchOptions, onProgress?: (line: string) => void): Promise<BenchResult> {
+export async function runBench(
+  options: BenchOptions,
+  onProgress?: (line: string) => void,
+): Promise<BenchResult> {
   const request = encodeRequest(options.protocol, options.command).toString('latin1');
   const threads = Math.max(1, Math.min(options.threads, Math.max(options.connections, 1)));
   const workers: Worker[] = [];
@@ -44,7 +65,10 @@ export async function runBench(options: BenchOptions, onProgress?: (line: string
         connections: share(options.connections, threads, t),
         pipeline: options.pipeline,
         requests: share(options.requests, threads, t),
-        rate: options.rate === 0 ? 0 : (options.rate * share(options.connections, threads, t)) / options.connections,
+        rate:
+          options.rate === 0
+            ? 0
+            : (options.rate * share(options.connections, threads, t)) / options.connections,
         idle: share(options.idle, threads, t),
         idleCheck: true,
         stallMs: options.stallMs,
@@ -114,11 +138,16 @@ export async function runBench(options: BenchOptions, onProgress?: (line: string
   const idleOpen = results.reduce((n, r) => n + r.idleOpen, 0);
   const idleAnswered = results.reduce((n, r) => n + r.idleAnswered, 0);
   const sent = results.reduce((n, r) => n + r.sent, 0);
-  if (sent > requests && problems.length === 0) problems.push(`${sent - requests} request(s) never answered`);
-  if (options.idle > 0 && idleAnswered < options.idle) problems.push(`only ${idleAnswered} of ${options.idle} idle connections answered after the run`);
+  if (sent > requests && problems.length === 0)
+    problems.push(`${sent - requests} request(s) never answered`);
+  if (options.idle > 0 && idleAnswered < options.idle)
+    problems.push(
+      `only ${idleAnswered} of ${options.idle} idle connections answered after the run`,
+    );
   const pct = (p: number) => (merged.totalCount > 0 ? merged.getValueAtPercentile(p) : 0);
   const curve: [number, number][] = [];
-  for (const p of [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100]) curve.push([p, pct(p)]);
+  for (const p of [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100])
+    curve.push([p, pct(p)]);
   return {
     options,
     elapsedSeconds: elapsed,
@@ -142,7 +171,11 @@ export async function runBench(options: BenchOptions, onProgress?: (line: string
 }
 
 function newHistogram() {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
 }
 
 export function formatUs(us: number): string {
@@ -161,7 +194,10 @@ export function formatReport(r: BenchResult): string {
     `requests    ${r.requests} in ${r.elapsedSeconds.toFixed(2)} s = ${Math.round(r.rps)} req/s, errors ${r.errors}`,
     `latency     p50 ${formatUs(l.p50)}  p90 ${formatUs(l.p90)}  p99 ${formatUs(l.p99)}  p99.9 ${formatUs(l['p99.9'])}  max ${formatUs(l.max)}`,
   ];
-  if (o.idle > 0) lines.push(`idle        ${r.idle.open} of ${o.idle} still open, ${r.idle.answered} answered after the run`);
+  if (o.idle > 0)
+    lines.push(
+      `idle        ${r.idle.open} of ${o.idle} still open, ${r.idle.answered} answered after the run`,
+    );
   for (const p of r.problems) lines.push(`problem     ${p}`);
   return lines.join('\n');
 }

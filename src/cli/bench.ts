@@ -7,7 +7,8 @@ import { benchHelp } from './help.ts';
 import { parseOptions } from './options.ts';
 
 function positiveInt(name: string, raw: string, min = 1): number {
-  if (!/^[0-9]+$/.test(raw) || Number(raw) < min) throw new Error(`Invalid --${name} "${raw}": must be an integer of at least ${min}`);
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < min)
+    throw new Error(`Invalid --${name} "${raw}": must be an integer of at least ${min}`);
   return Number(raw);
 }
 
@@ -41,16 +42,23 @@ export async function bench(argv: string[]): Promise<number> {
       process.stdout.write(benchHelp() + '\n');
       return 0;
     }
-    if (positionals.length > 0) throw new Error(`Unexpected argument ${positionals[0]} (see tcpool bench --help)`);
+    if (positionals.length > 0)
+      throw new Error(`Unexpected argument ${positionals[0]} (see tcpool bench --help)`);
     const protocol = values.protocol as string;
-    if (protocol !== 'line' && protocol !== 'resp') throw new Error(`Invalid --protocol "${protocol}": must be line or resp`);
+    if (protocol !== 'line' && protocol !== 'resp')
+      throw new Error(`Invalid --protocol "${protocol}": must be line or resp`);
     const port = positiveInt('port', values.port as string);
     if (port > 65535) throw new Error(`Invalid --port "${port}": must be at most 65535`);
-    const duration = values.duration === undefined ? 0 : positiveInt('duration', values.duration as string);
+    const duration =
+      values.duration === undefined ? 0 : positiveInt('duration', values.duration as string);
     if (duration > 3600) throw new Error(`Invalid --duration "${duration}": at most 3600 seconds`);
     // Bounded either way: a request count, or a duration (default 100,000 requests).
     const requests =
-      values.requests !== undefined ? positiveInt('requests', values.requests as string) : duration > 0 ? Infinity : 100_000;
+      values.requests !== undefined
+        ? positiveInt('requests', values.requests as string)
+        : duration > 0
+          ? Infinity
+          : 100_000;
     options = {
       host: values.host as string,
       port,
@@ -74,11 +82,13 @@ export async function bench(argv: string[]): Promise<number> {
   }
 
   const live = process.stderr.isTTY && !json;
-  const result = await runBench(options, live ? (line) => process.stderr.write(`\r\x1b[K${line}`) : undefined);
+  const result = await runBench(
+    options,
+    live ? (line) => process.stderr.write(`\r\x1b[K${line}`) : undefined,
+  );
   if (live) process.stderr.write('\r\x1b[K');
   if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else process.stdout.write(formatReport(result) + '\n');
   if (chart !== undefined) writeFileSync(chart, latencyChart(result));
   return result.ok ? 0 : 1;
 }
-

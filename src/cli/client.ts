@@ -41,7 +41,9 @@ function connect(host: string, port: number, timeoutMs: number): Promise<Socket>
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new ClientError(`Could not connect to ${where}: ${REASONS[err.code ?? ''] ?? err.message}`));
+      reject(
+        new ClientError(`Could not connect to ${where}: ${REASONS[err.code ?? ''] ?? err.message}`),
+      );
     });
   });
 }
@@ -75,7 +77,9 @@ class Session {
         socket.destroy();
         reject(new ClientError(`No reply within ${timeoutMs} ms`));
       });
-      socket.on('error', (err: NodeJS.ErrnoException) => reject(new ClientError(`Connection lost: ${REASONS[err.code ?? ''] ?? err.message}`)));
+      socket.on('error', (err: NodeJS.ErrnoException) =>
+        reject(new ClientError(`Connection lost: ${REASONS[err.code ?? ''] ?? err.message}`)),
+      );
       socket.on('close', () => {
         this.closed = true;
         resolve();
@@ -129,7 +133,11 @@ async function piped(session: Session): Promise<number> {
 
 function loadHistory(): string[] {
   try {
-    return readFileSync(HISTORY_FILE, 'utf8').split('\n').filter(Boolean).reverse().slice(0, HISTORY_SIZE);
+    return readFileSync(HISTORY_FILE, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .reverse()
+      .slice(0, HISTORY_SIZE);
   } catch {
     return [];
   }
@@ -192,11 +200,15 @@ export async function client(argv: string[]): Promise<number> {
   const port = Number(values.port);
   const timeout = Number(values.timeout);
   if (!/^[0-9]+$/.test(values.port as string) || port > 65535) {
-    process.stderr.write(`tcpool: Invalid --port "${values.port}": must be an integer from 0 to 65535\n`);
+    process.stderr.write(
+      `tcpool: Invalid --port "${values.port}": must be an integer from 0 to 65535\n`,
+    );
     return 2;
   }
   if (!/^[0-9]+$/.test(values.timeout as string) || timeout < 1) {
-    process.stderr.write(`tcpool: Invalid --timeout "${values.timeout}": must be a positive integer (milliseconds)\n`);
+    process.stderr.write(
+      `tcpool: Invalid --timeout "${values.timeout}": must be a positive integer (milliseconds)\n`,
+    );
     return 2;
   }
   try {

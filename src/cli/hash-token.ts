@@ -30,7 +30,11 @@ export async function hashToken(argv: string[]): Promise<number> {
   try {
     ({ values, positionals } = parseOptions(
       argv,
-      { scrypt: { type: 'boolean' }, generate: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      {
+        scrypt: { type: 'boolean' },
+        generate: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       'hash-token',
     ));
   } catch (err) {

@@ -46,7 +46,10 @@ export function clientHelp(): string {
     'Options:',
     row('  --host <host>', 'server address (default: 127.0.0.1)'),
     row('  --port <port>', 'server port (default: 8080)'),
-    row('  --timeout <ms>', 'give up when connecting or waiting for a reply takes longer (default: 5000)'),
+    row(
+      '  --timeout <ms>',
+      'give up when connecting or waiting for a reply takes longer (default: 5000)',
+    ),
     row('  -h, --help', 'show this help'),
   ].join('\n');
 }
@@ -72,8 +75,14 @@ export function benchHelp(): string {
     row('  --command <text>', 'the request; RESP sends its words as an array (default: PING)'),
     row('  -t, --threads <n>', 'client worker threads (default: 1)'),
     row('  --rate <n>', 'open loop: requests per second across all connections'),
-    row('  --idle <n>', 'extra idle connections, opened first and checked after the run (default: 0)'),
-    row('  --stall-timeout <ms>', 'no reply for this long with requests outstanding = stalled (default: 5000)'),
+    row(
+      '  --idle <n>',
+      'extra idle connections, opened first and checked after the run (default: 0)',
+    ),
+    row(
+      '  --stall-timeout <ms>',
+      'no reply for this long with requests outstanding = stalled (default: 5000)',
+    ),
     row('  --json', 'print the result as JSON'),
     row('  --chart <file.svg>', 'write a latency-by-percentile chart'),
     row('  -h, --help', 'show this help'),

@@ -6,7 +6,6 @@ import { mainHelp } from './help.ts';
 import { serve } from './serve.ts';
 import { VERSION } from '../version.ts';
 
-
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {

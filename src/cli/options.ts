@@ -2,7 +2,10 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, codes } from '../errors.ts';
 
-export type Options = Record<string, { type: 'string' | 'boolean'; short?: string; default?: string }>;
+export type Options = Record<
+  string,
+  { type: 'string' | 'boolean'; short?: string; default?: string }
+>;
 
 export interface Parsed {
   values: Record<string, string | boolean | undefined>;
@@ -11,15 +14,24 @@ export interface Parsed {
 
 export function parseOptions(args: string[], options: Options, command: string): Parsed {
   try {
-    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
     const e = err as Error & { code?: string };
     const option = /'(-[^']*)'/.exec(e.message)?.[1] ?? '';
     const hint = `(see tcpool ${command} --help)`;
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new ConfigError(codes.ERR_CONFIG_OPTION, `Unknown option ${option} ${hint}`);
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+      throw new ConfigError(codes.ERR_CONFIG_OPTION, `Unknown option ${option} ${hint}`);
     if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      throw new ConfigError(codes.ERR_CONFIG_OPTION, `Option ${option.split(' ')[0] || 'given'} needs a value ${hint}`);
+      throw new ConfigError(
+        codes.ERR_CONFIG_OPTION,
+        `Option ${option.split(' ')[0] || 'given'} needs a value ${hint}`,
+      );
     }
     throw new ConfigError(codes.ERR_CONFIG_OPTION, `${e.message} ${hint}`);
   }

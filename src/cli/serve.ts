@@ -31,9 +31,16 @@ export async function serve(argv: string[]): Promise<number> {
       process.stdout.write(serveHelp() + '\n');
       return 0;
     }
-    if (positionals.length > 1) throw new ConfigError(codes.ERR_CONFIG_OPTION, `Expected one config file, got: ${positionals.join(' ')}`);
+    if (positionals.length > 1)
+      throw new ConfigError(
+        codes.ERR_CONFIG_OPTION,
+        `Expected one config file, got: ${positionals.join(' ')}`,
+      );
     if (positionals.length === 1 && values.config !== undefined) {
-      throw new ConfigError(codes.ERR_CONFIG_OPTION, 'Give the config file either as an argument or with --config, not both');
+      throw new ConfigError(
+        codes.ERR_CONFIG_OPTION,
+        'Give the config file either as an argument or with --config, not both',
+      );
     }
     const flags: Partial<Record<ConfigKey, string>> = {};
     for (const key of configKeys) {
@@ -41,7 +48,11 @@ export async function serve(argv: string[]): Promise<number> {
       if (typeof v === 'string') flags[key] = v;
     }
     const file = (values.config as string | undefined) ?? positionals[0];
-    const loaded = loadConfig({ flags, file, defaultFile: file === undefined ? 'config.txt' : undefined });
+    const loaded = loadConfig({
+      flags,
+      file,
+      defaultFile: file === undefined ? 'config.txt' : undefined,
+    });
     const { config } = loaded;
     await createRegistry(config.COMMANDS_MODULE); // refuse a broken module before any worker starts
     const tls = loadTls(config);
@@ -52,13 +63,18 @@ export async function serve(argv: string[]): Promise<number> {
     logger.info(`Server starting on port ${config.PORT === -1 ? 'off (TLS only)' : config.PORT}`);
     logger.info(`Thread pool size: ${config.THREAD_POOL_SIZE}`);
     logger.info(`Max connections: ${config.MAX_CONNECTIONS}`);
-    const publicHost = !['127.0.0.1', '::1', 'localhost'].includes(config.HOST) && !config.HOST.startsWith('127.');
+    const publicHost =
+      !['127.0.0.1', '::1', 'localhost'].includes(config.HOST) && !config.HOST.startsWith('127.');
     if (config.AUTH_TOKENS.length > 0) {
       logger.info(`AUTH required: ${config.AUTH_TOKENS.length} token hash(es)`);
     } else if (!config.PROTECTED_MODE) {
-      logger.warn('Protected mode is off: any client that can reach this port is served without AUTH');
+      logger.warn(
+        'Protected mode is off: any client that can reach this port is served without AUTH',
+      );
     } else if (publicHost) {
-      logger.info(`Protected mode: no AUTH on ${config.HOST}, so only loopback clients are served (set AUTH_TOKENS, or PROTECTED_MODE=no)`);
+      logger.info(
+        `Protected mode: no AUTH on ${config.HOST}, so only loopback clients are served (set AUTH_TOKENS, or PROTECTED_MODE=no)`,
+      );
     }
     supervisor = new Supervisor(config, logger, writer.write, tls);
   } catch (err) {
@@ -94,7 +110,9 @@ export async function serve(argv: string[]): Promise<number> {
   if (supervisor.port !== -1) logger.info(`Server listening on ${host}:${supervisor.port}`);
   if (supervisor.tlsPort !== 0) {
     const mtls = supervisor.tls?.ca ? ', client certificates required' : '';
-    logger.info(`Server listening on ${host}:${supervisor.tlsPort} (TLS, ${supervisor.config.TLS_MIN_VERSION} or newer${mtls})`);
+    logger.info(
+      `Server listening on ${host}:${supervisor.tlsPort} (TLS, ${supervisor.config.TLS_MIN_VERSION} or newer${mtls})`,
+    );
   }
 
   await new Promise<void>((resolve) => {

@@ -1,7 +1,10 @@
 // Argument parsing shared by commands, with Redis's error texts over RESP.
 import { badArgument, ReplyError } from '../errors.ts';
 
-export const notAnInteger = badArgument('Value is not an integer or out of range', 'ERR value is not an integer or out of range');
+export const notAnInteger = badArgument(
+  'Value is not an integer or out of range',
+  'ERR value is not an integer or out of range',
+);
 
 /** A signed decimal integer argument, or null when it is not one. */
 export function integerArg(arg: Buffer): number | null {

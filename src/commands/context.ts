@@ -56,7 +56,10 @@ export interface CommandContext {
    * Checks an AUTH token ("default" is the only user): 'ok' authenticates the connection;
    * failures count against the client's IP across workers.
    */
-  authenticate(token: Buffer, user: string | null): Promise<'ok' | 'invalid' | 'blocked' | 'not-configured'>;
+  authenticate(
+    token: Buffer,
+    user: string | null,
+  ): Promise<'ok' | 'invalid' | 'blocked' | 'not-configured'>;
   /** Close the connection once this command's reply has been sent; later input is ignored. */
   closeAfterReply(): void;
   clientInfo(): ClientInfo;

@@ -19,7 +19,8 @@ export async function createRegistry(commandsModule: string): Promise<Registry> 
   } catch (err) {
     return fail(`cannot load it (${(err as Error).message.split('\n')[0]})`);
   }
-  if (!Array.isArray(mod.default)) return fail('its default export must be an array of command definitions');
+  if (!Array.isArray(mod.default))
+    return fail('its default export must be an array of command definitions');
   for (const def of mod.default) {
     try {
       registry.register(defineCommand(def));

@@ -31,14 +31,18 @@ export interface CommandSpec {
 }
 
 type Defaulted = 'restOfLine' | 'maxArgs' | 'minArgs' | 'respOnly' | 'group' | 'flags' | 'noAuth';
-export type CommandDefinition = Omit<CommandSpec, Defaulted> & Partial<Pick<CommandSpec, Defaulted>>;
+export type CommandDefinition = Omit<CommandSpec, Defaulted> &
+  Partial<Pick<CommandSpec, Defaulted>>;
 
 const NAME = /^[A-Z][A-Z0-9_.-]{0,63}$/;
 
 /** Validates a command definition and fills in the defaults (no arguments, words split). */
 export function defineCommand(def: CommandDefinition): CommandSpec {
   const fail = (why: string): never => {
-    throw new TcpoolError(codes.ERR_COMMAND_DEFINITION, `Invalid command ${JSON.stringify(def?.name)}: ${why}`);
+    throw new TcpoolError(
+      codes.ERR_COMMAND_DEFINITION,
+      `Invalid command ${JSON.stringify(def?.name)}: ${why}`,
+    );
   };
   if (typeof def !== 'object' || def === null) fail('a definition must be an object');
   if (typeof def.name !== 'string' || !NAME.test(def.name.toUpperCase())) {
@@ -48,7 +52,8 @@ export function defineCommand(def: CommandDefinition): CommandSpec {
   const minArgs = def.minArgs ?? 0;
   const maxArgs = def.maxArgs ?? minArgs;
   if (!Number.isInteger(minArgs) || minArgs < 0) fail('minArgs must be a non-negative integer');
-  if (maxArgs !== Infinity && (!Number.isInteger(maxArgs) || maxArgs < minArgs)) fail('maxArgs must be >= minArgs');
+  if (maxArgs !== Infinity && (!Number.isInteger(maxArgs) || maxArgs < minArgs))
+    fail('maxArgs must be >= minArgs');
   const name = def.name.toUpperCase();
   return Object.freeze({
     name,
@@ -72,7 +77,10 @@ export class Registry {
 
   register(spec: CommandSpec): void {
     if (this.byName.has(spec.name)) {
-      throw new TcpoolError(codes.ERR_COMMAND_DEFINITION, `Command ${spec.name} is already registered`);
+      throw new TcpoolError(
+        codes.ERR_COMMAND_DEFINITION,
+        `Command ${spec.name} is already registered`,
+      );
     }
     this.byName.set(spec.name, spec);
     const name = Buffer.from(spec.name, 'latin1');

@@ -1,7 +1,16 @@
 // One config loader: flags, then environment variables, then a KEY=VALUE file, then defaults.
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, codes } from '../errors.ts';
-import { type Config, type ConfigKey, configKeys, flagName, InvalidValue, isConfigKey, schema, TOKEN_HASH } from './schema.ts';
+import {
+  type Config,
+  type ConfigKey,
+  configKeys,
+  flagName,
+  InvalidValue,
+  isConfigKey,
+  schema,
+  TOKEN_HASH,
+} from './schema.ts';
 
 export interface LoadOptions {
   /** Raw flag values by key, as given on the command line. */
@@ -28,7 +37,11 @@ interface RawValue {
 }
 
 /** Parses KEY=VALUE lines: `#` starts a comment line, blank lines are skipped, whitespace trimmed. */
-export function parseConfigFile(text: string, path: string, warnings: string[]): Map<ConfigKey, RawValue> {
+export function parseConfigFile(
+  text: string,
+  path: string,
+  warnings: string[],
+): Map<ConfigKey, RawValue> {
   const values = new Map<ConfigKey, RawValue>();
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
@@ -76,7 +89,8 @@ function readFile(path: string, what = 'config file'): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    const why =
+      e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
     throw new ConfigError(codes.ERR_CONFIG_FILE, `Cannot read ${what} ${path}: ${why}`);
   }
 }
@@ -105,8 +119,12 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const warnings: string[] = [];
   let file: string | null = null;
   if (options.file !== undefined) file = options.file;
-  else if (options.defaultFile !== undefined && existsSync(options.defaultFile)) file = options.defaultFile;
-  const fromFile = file === null ? new Map<ConfigKey, RawValue>() : parseConfigFile(readFile(file), file, warnings);
+  else if (options.defaultFile !== undefined && existsSync(options.defaultFile))
+    file = options.defaultFile;
+  const fromFile =
+    file === null
+      ? new Map<ConfigKey, RawValue>()
+      : parseConfigFile(readFile(file), file, warnings);
 
   const config = {} as Record<ConfigKey, unknown>;
   const origin = {} as Record<ConfigKey, string>;
@@ -127,12 +145,18 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
   const result = config as unknown as Config;
   const fail = (key: ConfigKey, why: string): never => {
-    throw new ConfigError(codes.ERR_CONFIG_VALUE, `Invalid ${key} "${String(result[key])}" (${describeOrigin(key, origin[key])}): ${why}`);
+    throw new ConfigError(
+      codes.ERR_CONFIG_VALUE,
+      `Invalid ${key} "${String(result[key])}" (${describeOrigin(key, origin[key])}): ${why}`,
+    );
   };
-  if (result.PORT === -1 && result.TLS_PORT === 0) fail('PORT', 'off needs TLS_PORT, or nothing would listen');
+  if (result.PORT === -1 && result.TLS_PORT === 0)
+    fail('PORT', 'off needs TLS_PORT, or nothing would listen');
   if (result.TLS_PORT !== 0) {
-    if (result.TLS_CERT === '') fail('TLS_CERT', 'TLS_PORT needs a certificate (TLS_CERT) and its key (TLS_KEY)');
-    if (result.TLS_KEY === '') fail('TLS_KEY', 'TLS_PORT needs a certificate (TLS_CERT) and its key (TLS_KEY)');
+    if (result.TLS_CERT === '')
+      fail('TLS_CERT', 'TLS_PORT needs a certificate (TLS_CERT) and its key (TLS_KEY)');
+    if (result.TLS_KEY === '')
+      fail('TLS_KEY', 'TLS_PORT needs a certificate (TLS_CERT) and its key (TLS_KEY)');
     if (result.TLS_PORT === result.PORT) fail('TLS_PORT', 'must differ from PORT');
   }
   if (result.AUTH_TOKENS_FILE !== '') {

@@ -89,7 +89,11 @@ function yesNo(raw: string): boolean {
   throw new InvalidValue();
 }
 
-const list = (raw: string): string[] => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const list = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 
 /** "10.0.0.0/8, ::1, 192.168.1.7": addresses or CIDR blocks, normalised to "addr/prefix". */
 export function cidrList(raw: string): string[] {
@@ -105,7 +109,8 @@ export function cidrList(raw: string): string[] {
 }
 
 /** Hashes made by `tcpool hash-token`; a plain token is refused so none is ever stored. */
-export const TOKEN_HASH = /^(sha256:[0-9a-f]{64}|scrypt:[0-9]+:[0-9]+:[0-9]+:[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2})$/;
+export const TOKEN_HASH =
+  /^(sha256:[0-9a-f]{64}|scrypt:[0-9]+:[0-9]+:[0-9]+:[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2})$/;
 
 function tokenHashes(raw: string): string[] {
   const hashes = list(raw);
@@ -213,7 +218,8 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   },
   AUTH_TOKENS: {
     default: () => [],
-    allowed: 'a comma-separated list of token hashes made by `tcpool hash-token` (sha256:… or scrypt:…); plain tokens are refused',
+    allowed:
+      'a comma-separated list of token hashes made by `tcpool hash-token` (sha256:… or scrypt:…); plain tokens are refused',
     help: 'tokens that AUTH accepts, as hashes; set means every client must authenticate',
     parse: tokenHashes,
   },

@@ -18,7 +18,10 @@ function read(key: 'TLS_CERT' | 'TLS_KEY' | 'TLS_CA', path: string): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(codes.ERR_CONFIG_FILE, `Cannot read ${key} ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code ?? e.message}`);
+    throw new ConfigError(
+      codes.ERR_CONFIG_FILE,
+      `Cannot read ${key} ${path}: ${e.code === 'ENOENT' ? 'no such file' : (e.code ?? e.message)}`,
+    );
   }
 }
 
@@ -31,7 +34,12 @@ export function loadTls(config: Config): TlsMaterial | null {
     minVersion: config.TLS_MIN_VERSION,
   };
   try {
-    createSecureContext({ cert: material.cert, key: material.key, ca: material.ca ?? undefined, minVersion: material.minVersion });
+    createSecureContext({
+      cert: material.cert,
+      key: material.key,
+      ca: material.ca ?? undefined,
+      minVersion: material.minVersion,
+    });
   } catch (err) {
     throw new ConfigError(
       codes.ERR_CONFIG_VALUE,

@@ -15,7 +15,12 @@ export class Logger {
   /** In JSON lines: which thread logged ("supervisor" or the worker's index). */
   private readonly source: string | number;
 
-  constructor(level: LogLevel, format: LogFormat, sink: LogSink, source: string | number = 'supervisor') {
+  constructor(
+    level: LogLevel,
+    format: LogFormat,
+    sink: LogSink,
+    source: string | number = 'supervisor',
+  ) {
     this.min = rank[level];
     this.format = format;
     this.sink = sink;
@@ -42,7 +47,10 @@ export class Logger {
   private write(level: LogLevel, msg: string): void {
     const now = Date.now();
     if (this.format === 'json') {
-      this.sink(JSON.stringify({ time: new Date(now).toISOString(), level, source: this.source, msg }) + '\n');
+      this.sink(
+        JSON.stringify({ time: new Date(now).toISOString(), level, source: this.source, msg }) +
+          '\n',
+      );
     } else {
       this.sink(`[${localTimestamp(now)}] [${level}] ${msg}\n`);
     }

@@ -24,7 +24,10 @@ export class LogThrottle {
       this.timers.delete(kind);
       const n = this.suppressed.get(kind) ?? 0;
       this.suppressed.delete(kind);
-      if (n > 0) this.logger.warn(`${kind}: ${n} more in the last ${this.intervalMs / 1000} s (not logged one by one)`);
+      if (n > 0)
+        this.logger.warn(
+          `${kind}: ${n} more in the last ${this.intervalMs / 1000} s (not logged one by one)`,
+        );
     }, this.intervalMs);
     timer.unref();
     this.timers.set(kind, timer);

@@ -13,7 +13,10 @@ export class LogWriter {
       this.fd = openSync(file, 'a');
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw new ConfigError(codes.ERR_CONFIG_FILE, `Cannot open LOG_FILE ${file}: ${e.code ?? e.message}`);
+      throw new ConfigError(
+        codes.ERR_CONFIG_FILE,
+        `Cannot open LOG_FILE ${file}: ${e.code ?? e.message}`,
+      );
     }
   }
 

@@ -3,7 +3,16 @@
 // tests can feed any split of the input and the connection can stop pulling under back-pressure.
 import { ReplyError, replyErrors } from '../errors.ts';
 import { Output, type ReplySink } from './output.ts';
-import { Double, Preencoded, Push, type Reply, RespMap, RespSet, Status, Verbatim } from './reply.ts';
+import {
+  Double,
+  Preencoded,
+  Push,
+  type Reply,
+  RespMap,
+  RespSet,
+  Status,
+  Verbatim,
+} from './reply.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -155,14 +164,17 @@ export function encodeLineReply(reply: Reply): string | Buffer {
 }
 
 function lineText(reply: Reply): string {
-  if (typeof reply === 'string') return reply.includes('\n') ? reply.replace(/\r?\n/g, ' ').trimEnd() : reply;
+  if (typeof reply === 'string')
+    return reply.includes('\n') ? reply.replace(/\r?\n/g, ' ').trimEnd() : reply;
   if (typeof reply === 'number' || typeof reply === 'boolean') return String(reply);
   if (reply === null) return '(nil)';
   if (reply instanceof ReplyError) return `ERROR: ${reply.message}`;
   if (reply instanceof Buffer) return lineText(reply.toString('utf8'));
-  if (reply instanceof RespMap) return reply.entries.map(([k, v]) => `${lineText(k)}=${lineText(v)}`).join(' ');
+  if (reply instanceof RespMap)
+    return reply.entries.map(([k, v]) => `${lineText(k)}=${lineText(v)}`).join(' ');
   if (reply instanceof RespSet || reply instanceof Push) return reply.items.map(lineText).join(' ');
-  if (reply instanceof Verbatim || reply instanceof Status || reply instanceof Preencoded) return lineText(reply.text);
+  if (reply instanceof Verbatim || reply instanceof Status || reply instanceof Preencoded)
+    return lineText(reply.text);
   if (reply instanceof Double) return String(reply.value);
   return (reply as readonly Reply[]).map(lineText).join(' ');
 }

@@ -48,7 +48,8 @@ export class Output implements ReplySink {
       socket.write(concat(parts, this.size), onWritten);
     } else {
       socket.cork();
-      for (let i = 0; i < parts.length; i++) socket.write(parts[i], i === parts.length - 1 ? onWritten : undefined);
+      for (let i = 0; i < parts.length; i++)
+        socket.write(parts[i], i === parts.length - 1 ? onWritten : undefined);
       socket.uncork();
     }
     this.str = '';

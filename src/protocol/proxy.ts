@@ -3,7 +3,9 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { ProxyMode } from '../config/schema.ts';
 
-const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+const V2_SIGNATURE = Buffer.from([
+  0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+]);
 const V1_PREFIX = Buffer.from('PROXY ');
 const V1_MAX = 107;
 /** Addresses plus TLVs; real proxies send a few hundred bytes at most. */
@@ -26,8 +28,12 @@ export function startsWithProxyHeader(buf: Buffer): boolean {
 }
 
 export function parseProxyHeader(buf: Buffer, mode: Exclude<ProxyMode, 'off'>): ProxyVerdict {
-  const isV2 = buf.subarray(0, Math.min(buf.length, 12)).equals(V2_SIGNATURE.subarray(0, Math.min(buf.length, 12)));
-  const isV1 = buf.subarray(0, Math.min(buf.length, 6)).equals(V1_PREFIX.subarray(0, Math.min(buf.length, 6)));
+  const isV2 = buf
+    .subarray(0, Math.min(buf.length, 12))
+    .equals(V2_SIGNATURE.subarray(0, Math.min(buf.length, 12)));
+  const isV1 = buf
+    .subarray(0, Math.min(buf.length, 6))
+    .equals(V1_PREFIX.subarray(0, Math.min(buf.length, 6)));
   if (buf.length === 0) return more;
   if (isV2 && mode !== 'v1') return buf.length < 12 ? more : parseV2(buf);
   if (isV1 && mode !== 'v2') return buf.length < 6 ? more : parseV1(buf);
@@ -36,9 +42,13 @@ export function parseProxyHeader(buf: Buffer, mode: Exclude<ProxyMode, 'off'>): 
 
 function parseV1(buf: Buffer): ProxyVerdict {
   const nl = buf.indexOf(0x0a);
-  if (nl === -1) return buf.length >= V1_MAX ? { kind: 'error', reason: 'PROXY v1 header longer than 107 bytes' } : more;
+  if (nl === -1)
+    return buf.length >= V1_MAX
+      ? { kind: 'error', reason: 'PROXY v1 header longer than 107 bytes' }
+      : more;
   if (nl + 1 > V1_MAX) return { kind: 'error', reason: 'PROXY v1 header longer than 107 bytes' };
-  if (buf[nl - 1] !== 0x0d) return { kind: 'error', reason: 'PROXY v1 header does not end in CRLF' };
+  if (buf[nl - 1] !== 0x0d)
+    return { kind: 'error', reason: 'PROXY v1 header does not end in CRLF' };
   const words = buf.toString('latin1', 0, nl - 1).split(' ');
   if (words[1] === 'UNKNOWN') return { kind: 'header', consumed: nl + 1, source: null };
   if (words.length !== 6 || (words[1] !== 'TCP4' && words[1] !== 'TCP6')) {
@@ -47,17 +57,20 @@ function parseV1(buf: Buffer): ProxyVerdict {
   const [, proto, src, dst, sport, dport] = words;
   const valid = proto === 'TCP4' ? isIPv4(src) && isIPv4(dst) : isIPv6(src) && isIPv6(dst);
   const port = (p: string) => /^(0|[1-9][0-9]{0,4})$/.test(p) && Number(p) <= 65535;
-  if (!valid || !port(sport) || !port(dport)) return { kind: 'error', reason: 'malformed PROXY v1 header' };
+  if (!valid || !port(sport) || !port(dport))
+    return { kind: 'error', reason: 'malformed PROXY v1 header' };
   return { kind: 'header', consumed: nl + 1, source: { address: src, port: Number(sport) } };
 }
 
 function parseV2(buf: Buffer): ProxyVerdict {
   if (buf.length < 16) return more;
   const verCmd = buf[12];
-  if (verCmd >> 4 !== 2) return { kind: 'error', reason: `PROXY v2 header with version ${verCmd >> 4}` };
+  if (verCmd >> 4 !== 2)
+    return { kind: 'error', reason: `PROXY v2 header with version ${verCmd >> 4}` };
   const command = verCmd & 0x0f;
   const len = buf.readUInt16BE(14);
-  if (len > V2_MAX_PAYLOAD) return { kind: 'error', reason: `PROXY v2 header of ${len} bytes is too long` };
+  if (len > V2_MAX_PAYLOAD)
+    return { kind: 'error', reason: `PROXY v2 header of ${len} bytes is too long` };
   if (buf.length < 16 + len) return more;
   const consumed = 16 + len;
   if (command === 0x0) return { kind: 'header', consumed, source: null }; // LOCAL: the proxy itself
@@ -65,7 +78,8 @@ function parseV2(buf: Buffer): ProxyVerdict {
   const family = buf[13] >> 4;
   const transport = buf[13] & 0x0f;
   if (family === 0x0) return { kind: 'header', consumed, source: null }; // UNSPEC
-  if (transport !== 0x1) return { kind: 'error', reason: 'PROXY v2 header for a transport other than TCP' };
+  if (transport !== 0x1)
+    return { kind: 'error', reason: 'PROXY v2 header for a transport other than TCP' };
   if (family === 0x1) {
     if (len < 12) return { kind: 'error', reason: 'PROXY v2 IPv4 addresses truncated' };
     const address = `${buf[16]}.${buf[17]}.${buf[18]}.${buf[19]}`;
@@ -75,7 +89,11 @@ function parseV2(buf: Buffer): ProxyVerdict {
     if (len < 36) return { kind: 'error', reason: 'PROXY v2 IPv6 addresses truncated' };
     const groups: string[] = [];
     for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(16 + i * 2).toString(16));
-    return { kind: 'header', consumed, source: { address: compressIPv6(groups), port: buf.readUInt16BE(48) } };
+    return {
+      kind: 'header',
+      consumed,
+      source: { address: compressIPv6(groups), port: buf.readUInt16BE(48) },
+    };
   }
   return { kind: 'error', reason: `PROXY v2 header with address family ${family}` };
 }

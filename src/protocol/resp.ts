@@ -3,7 +3,16 @@
 // come out of next(), and every length is checked against its limit before anything is buffered.
 import { protocolError, ReplyError } from '../errors.ts';
 import { Output, type ReplySink } from './output.ts';
-import { Double, Preencoded, Push, type Reply, RespMap, RespSet, Status, Verbatim } from './reply.ts';
+import {
+  Double,
+  Preencoded,
+  Push,
+  type Reply,
+  RespMap,
+  RespSet,
+  Status,
+  Verbatim,
+} from './reply.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -38,7 +47,9 @@ function parseInteger(buf: Buffer, start: number, end: number): number {
 }
 
 function show(byte: number): string {
-  return byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return byte >= 0x20 && byte < 0x7f
+    ? String.fromCharCode(byte)
+    : `\\x${byte.toString(16).padStart(2, '0')}`;
 }
 
 export class RespDecoder {
@@ -105,7 +116,11 @@ export class RespDecoder {
 
       if (!this.line()) {
         if (this.held > this.limits.maxLine) {
-          return this.fail(this.state === State.ArrayHeader ? 'too big mbulk count string' : 'too big bulk count string');
+          return this.fail(
+            this.state === State.ArrayHeader
+              ? 'too big mbulk count string'
+              : 'too big bulk count string',
+          );
         }
         return null;
       }
@@ -115,7 +130,8 @@ export class RespDecoder {
       if (this.state === State.ArrayHeader) {
         if (buf[start] !== 0x2a) return this.fail(`expected '*', got '${show(buf[start] ?? LF)}'`);
         const count = parseInteger(buf, start + 1, end);
-        if (Number.isNaN(count) || count > this.limits.maxArgs || count < -1) return this.fail('invalid multibulk length');
+        if (Number.isNaN(count) || count > this.limits.maxArgs || count < -1)
+          return this.fail('invalid multibulk length');
         if (count <= 0) continue; // "*0" and "*-1" (empty and null arrays) are no-ops, as in Redis
         this.argc = count;
         this.requestBytes = 0;
@@ -123,9 +139,11 @@ export class RespDecoder {
       } else {
         if (buf[start] !== 0x24) return this.fail(`expected '$', got '${show(buf[start] ?? LF)}'`);
         const len = parseInteger(buf, start + 1, end);
-        if (Number.isNaN(len) || len < 0 || len > this.limits.maxBulk) return this.fail('invalid bulk length');
+        if (Number.isNaN(len) || len < 0 || len > this.limits.maxBulk)
+          return this.fail('invalid bulk length');
         this.requestBytes += len;
-        if (this.requestBytes > this.limits.maxRequest) return this.fail('request larger than MAX_REQUEST_BYTES');
+        if (this.requestBytes > this.limits.maxRequest)
+          return this.fail('request larger than MAX_REQUEST_BYTES');
         this.bulkLen = len;
         this.state = State.BulkBody;
       }
@@ -146,8 +164,17 @@ export class RespDecoder {
     if (buf[from] !== 0x2a) return null;
     let i = from + 1;
     let count = 0;
-    while (i < n && i - from <= 3 && buf[i] >= 0x30 && buf[i] <= 0x39) count = count * 10 + buf[i++] - 0x30;
-    if (i === from + 1 || i + 1 >= n || buf[i] !== CR || buf[i + 1] !== LF || count === 0 || count > this.limits.maxArgs) return null;
+    while (i < n && i - from <= 3 && buf[i] >= 0x30 && buf[i] <= 0x39)
+      count = count * 10 + buf[i++] - 0x30;
+    if (
+      i === from + 1 ||
+      i + 1 >= n ||
+      buf[i] !== CR ||
+      buf[i + 1] !== LF ||
+      count === 0 ||
+      count > this.limits.maxArgs
+    )
+      return null;
     i += 2;
     const args: Buffer[] = new Array(count);
     let total = 0;
@@ -156,8 +183,16 @@ export class RespDecoder {
       const header = i;
       let len = 0;
       i++;
-      while (i < n && i - header <= 9 && buf[i] >= 0x30 && buf[i] <= 0x39) len = len * 10 + buf[i++] - 0x30;
-      if (i === header + 1 || i + 1 >= n || buf[i] !== CR || buf[i + 1] !== LF || len > this.limits.maxBulk) return null;
+      while (i < n && i - header <= 9 && buf[i] >= 0x30 && buf[i] <= 0x39)
+        len = len * 10 + buf[i++] - 0x30;
+      if (
+        i === header + 1 ||
+        i + 1 >= n ||
+        buf[i] !== CR ||
+        buf[i + 1] !== LF ||
+        len > this.limits.maxBulk
+      )
+        return null;
       const start = i + 2;
       const end = start + len;
       if (end + 1 >= n || buf[end] !== CR || buf[end + 1] !== LF) return null;
@@ -304,7 +339,12 @@ export function writeResp(r: Reply, version: 2 | 3, out: ReplySink, nested = fal
   }
 }
 
-function writeAggregate(type: string, items: readonly Reply[], version: 2 | 3, out: ReplySink): void {
+function writeAggregate(
+  type: string,
+  items: readonly Reply[],
+  version: 2 | 3,
+  out: ReplySink,
+): void {
   out.text(`${type}${items.length}\r\n`);
   for (const item of items) writeResp(item, version, out, true);
 }

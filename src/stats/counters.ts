@@ -54,7 +54,10 @@ export class SharedStats {
   private readonly counters: BigInt64Array;
 
   static create(workers: number): SharedStats {
-    return new SharedStats(new SharedArrayBuffer(gaugeBytes(workers) + workers * PER_WORKER * 8), workers);
+    return new SharedStats(
+      new SharedArrayBuffer(gaugeBytes(workers) + workers * PER_WORKER * 8),
+      workers,
+    );
   }
 
   constructor(buffer: SharedArrayBuffer, workers: number) {

@@ -14,7 +14,10 @@ import { VERSION } from '../version.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
 
 // Next to this file in both layouts: src/ (.ts, run directly) and dist/ (.js, built).
-const WORKER_URL = new URL(`../worker/main${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+const WORKER_URL = new URL(
+  `../worker/main${extname(fileURLToPath(import.meta.url))}`,
+  import.meta.url,
+);
 
 /** Binds the port exclusively once, so that a port held by anyone (even another tcpool) is refused. */
 export function probePort(host: string, port: number): Promise<number> {
@@ -74,7 +77,8 @@ export class Supervisor {
     this.logger = logger;
     this.write = write;
     this.stats = SharedStats.create(config.THREAD_POOL_SIZE);
-    const perIp = config.MAX_CONNECTIONS_PER_IP > 0 || config.RATE_LIMIT > 0 || config.AUTH_TOKENS.length > 0;
+    const perIp =
+      config.MAX_CONNECTIONS_PER_IP > 0 || config.RATE_LIMIT > 0 || config.AUTH_TOKENS.length > 0;
     this.ipTable = perIp ? IpTable.create(config.IP_TABLE_SLOTS) : null;
     this.slots = Array.from({ length: config.THREAD_POOL_SIZE }, () => ({
       worker: null,
@@ -159,7 +163,12 @@ export class Supervisor {
         slot.stoppedAccepting?.();
         slot.drained?.();
         if (!ready) {
-          reject(new TcpoolError(codes.ERR_LISTEN, `Worker ${i} failed to start: ${crash?.message ?? `exit code ${code}`}`));
+          reject(
+            new TcpoolError(
+              codes.ERR_LISTEN,
+              `Worker ${i} failed to start: ${crash?.message ?? `exit code ${code}`}`,
+            ),
+          );
         } else if (!this.shuttingDown) {
           this.replace(i, code, crash);
         }
@@ -173,7 +182,8 @@ export class Supervisor {
     const id = ++this.lastQueryId;
     const timer = setTimeout(() => this.finishQuery(id), QUERY_TIMEOUT_MS);
     this.queries.set(id, { askerSlot, askerId, remaining: live.length, results: [], timer });
-    for (const slot of live) slot.worker!.postMessage({ type: 'query', id, kind } satisfies ToWorker);
+    for (const slot of live)
+      slot.worker!.postMessage({ type: 'query', id, kind } satisfies ToWorker);
   }
 
   private answer(id: number, result: unknown): void {
@@ -197,11 +207,16 @@ export class Supervisor {
     const slot = this.slots[i];
     const lost = this.stats.workerLost(i);
     const reason = crash ? `${crash.name}: ${crash.message}` : `exit code ${code}`;
-    this.logger.error(`Worker ${i} exited unexpectedly (${reason}); ${lost} client(s) dropped; restarting`);
+    this.logger.error(
+      `Worker ${i} exited unexpectedly (${reason}); ${lost} client(s) dropped; restarting`,
+    );
     if (crash?.stack) this.logger.debug(crash.stack);
     // Back off when a worker keeps dying, so a crash loop cannot spin the CPU.
     const now = Date.now();
-    slot.backoffMs = now - slot.lastCrash < 30_000 ? Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, slot.backoffMs * 2)) : 0;
+    slot.backoffMs =
+      now - slot.lastCrash < 30_000
+        ? Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, slot.backoffMs * 2))
+        : 0;
     slot.lastCrash = now;
     const restart = (): void => {
       slot.restartTimer = null;
@@ -233,12 +248,17 @@ export class Supervisor {
       if (worker === null) continue;
       drained.push(new Promise((resolve) => (slot.drained = resolve)));
       stopped.push(new Promise((resolve) => (slot.stoppedAccepting = resolve)));
-      worker.postMessage({ type: 'shutdown', timeoutMs: this.config.SHUTDOWN_TIMEOUT_MS } satisfies ToWorker);
+      worker.postMessage({
+        type: 'shutdown',
+        timeoutMs: this.config.SHUTDOWN_TIMEOUT_MS,
+      } satisfies ToWorker);
     }
     void Promise.all(stopped).then(() => this.logger.info('Stopped accepting new connections'));
     // Workers destroy busy sockets at the timeout themselves; this only guards against a stuck worker.
     let guard: NodeJS.Timeout | undefined;
-    const stuck = new Promise<void>((resolve) => (guard = setTimeout(resolve, this.config.SHUTDOWN_TIMEOUT_MS + 2000)));
+    const stuck = new Promise<void>(
+      (resolve) => (guard = setTimeout(resolve, this.config.SHUTDOWN_TIMEOUT_MS + 2000)),
+    );
     await Promise.race([Promise.all(drained), stuck]);
     clearTimeout(guard);
     await Promise.all(this.slots.map((s) => s.worker?.terminate()));

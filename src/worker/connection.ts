@@ -155,7 +155,10 @@ export class Connection implements CommandContext {
     return {
       id: this.clientId,
       addr: this.peer,
-      laddr: socket.localAddress === undefined ? '' : `${socket.localAddress.replace(/^::ffff:(?=\d)/, '')}:${socket.localPort}`,
+      laddr:
+        socket.localAddress === undefined
+          ? ''
+          : `${socket.localAddress.replace(/^::ffff:(?=\d)/, '')}:${socket.localPort}`,
       name: this.clientName,
       age: Math.floor((now - this.createdAt) / 1000),
       idle: Math.floor((now - this.lastCommandAt) / 1000),
@@ -189,7 +192,10 @@ export class Connection implements CommandContext {
     if (this.decoder === null) {
       if (this.refuseProxyHeader && startsWithProxyHeader(chunk)) {
         this.owner.count('proxy_rejections');
-        this.owner.throttle.warn('PROXY header rejected', `PROXY header rejected from untrusted ${this.peer} (not in TRUSTED_PROXIES)`);
+        this.owner.throttle.warn(
+          'PROXY header rejected',
+          `PROXY header rejected from untrusted ${this.peer} (not in TRUSTED_PROXIES)`,
+        );
         this.socket.destroy();
         return;
       }
@@ -274,7 +280,10 @@ export class Connection implements CommandContext {
     }
     if (!out.empty) {
       // A batch that would take the unsent replies past OUTPUT_BUFFER_LIMIT is never queued.
-      if (this.owner.outputLimit > 0 && this.socket.writableLength + out.size > this.owner.outputLimit) {
+      if (
+        this.owner.outputLimit > 0 &&
+        this.socket.writableLength + out.size > this.owner.outputLimit
+      ) {
         out.take();
         return this.overLimit();
       }
@@ -319,10 +328,18 @@ export class Connection implements CommandContext {
     if (this.owner.rateLimited && this.tokens === 0) {
       // Tokens come from the IP's bucket shared by all workers, a few at a time when the limit
       // is high (one lock per batch), one at a time when it is low (exact).
-      this.tokens = this.owner.ipTable!.takeTokens(this.ipSlot, this.owner.ipLimits, Date.now(), this.owner.tokenBatch);
+      this.tokens = this.owner.ipTable!.takeTokens(
+        this.ipSlot,
+        this.owner.ipLimits,
+        Date.now(),
+        this.owner.tokenBatch,
+      );
       if (this.tokens === 0) {
         this.owner.count('rate_limited');
-        this.owner.throttle.warn('Rate limit', `Rate limit exceeded: ${this.peer} (RATE_LIMIT ${this.owner.ipLimits.rate}/s per IP)`);
+        this.owner.throttle.warn(
+          'Rate limit',
+          `Rate limit exceeded: ${this.peer} (RATE_LIMIT ${this.owner.ipLimits.rate}/s per IP)`,
+        );
         return replyErrors.rateLimited;
       }
     }
@@ -338,8 +355,14 @@ export class Connection implements CommandContext {
 
   private internalError(name: string, err: unknown): ReplyError {
     const e = err instanceof Error ? err : new Error(String(err));
-    const where = e.stack?.split('\n').find((l) => l.trimStart().startsWith('at '))?.trim() ?? '';
-    this.owner.logger.error(`Command ${name} failed for ${this.peer}: ${e.name}: ${e.message} ${where}`.trimEnd());
+    const where =
+      e.stack
+        ?.split('\n')
+        .find((l) => l.trimStart().startsWith('at '))
+        ?.trim() ?? '';
+    this.owner.logger.error(
+      `Command ${name} failed for ${this.peer}: ${e.name}: ${e.message} ${where}`.trimEnd(),
+    );
     if (e.stack) this.owner.logger.debug(e.stack);
     return replyErrors.internal;
   }
@@ -349,7 +372,10 @@ export class Connection implements CommandContext {
     if (this.closing) return;
     const out = this.owner.output;
     this.write(reply, out);
-    if (this.owner.outputLimit > 0 && this.socket.writableLength + out.size > this.owner.outputLimit) {
+    if (
+      this.owner.outputLimit > 0 &&
+      this.socket.writableLength + out.size > this.owner.outputLimit
+    ) {
       out.take();
       return this.overLimit();
     }
@@ -364,7 +390,10 @@ export class Connection implements CommandContext {
     if (!owner.tokens.enabled) return 'not-configured';
     const table = owner.ipTable;
     if (table !== null && table.authBlocked(this.ipSlot, owner.ipLimits)) {
-      owner.throttle.warn('AUTH blocked', `AUTH refused for ${this.peer}: too many failed attempts`);
+      owner.throttle.warn(
+        'AUTH blocked',
+        `AUTH refused for ${this.peer}: too many failed attempts`,
+      );
       return 'blocked';
     }
     // One user, "default", as Redis without ACLs; the token is checked whatever the user, so
@@ -376,7 +405,10 @@ export class Connection implements CommandContext {
     }
     owner.count('auth_failures');
     const failures = table?.authFailed(this.ipSlot, owner.ipLimits) ?? 0;
-    owner.throttle.warn('AUTH failed', `AUTH failed for ${this.peer} (${failures} in the current window)`);
+    owner.throttle.warn(
+      'AUTH failed',
+      `AUTH failed for ${this.peer} (${failures} in the current window)`,
+    );
     return 'invalid';
   }
 
@@ -384,7 +416,13 @@ export class Connection implements CommandContext {
   expired(now: number, idleMs: number, requestMs: number): 'idle' | 'request' | null {
     if (this.closing || this.waiting) return null;
     if (idleMs > 0 && now - this.lastDataAt > idleMs) return 'idle';
-    if (requestMs > 0 && this.partialSince > 0 && !this.paused && now - this.partialSince > requestMs) return 'request';
+    if (
+      requestMs > 0 &&
+      this.partialSince > 0 &&
+      !this.paused &&
+      now - this.partialSince > requestMs
+    )
+      return 'request';
     return null;
   }
 

@@ -33,7 +33,9 @@ try {
   server.gatherClients = () =>
     new Promise((resolve) => {
       const id = ++lastQueryId;
-      pending.set(id, (results) => resolve((results as ClientInfo[][]).flat().sort((a, b) => a.id - b.id)));
+      pending.set(id, (results) =>
+        resolve((results as ClientInfo[][]).flat().sort((a, b) => a.id - b.id)),
+      );
       post({ type: 'query', id, kind: 'clients' });
     });
   if (data.port !== -1) await server.listen(config.HOST, data.port);

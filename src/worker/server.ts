@@ -124,7 +124,11 @@ export class WorkerServer implements ConnectionOwner {
     this.tokenBatch = Math.max(1, Math.min(16, Math.floor(this.ipLimits.rateBurst / 64)));
     this.trustedProxies = blockList(config.TRUSTED_PROXIES);
     this.authExempt = blockList(config.AUTH_EXEMPT_NETWORKS);
-    this.protectedMode = config.PROTECTED_MODE && !this.tokens.enabled && !inList(LOOPBACK, config.HOST) && config.HOST !== 'localhost';
+    this.protectedMode =
+      config.PROTECTED_MODE &&
+      !this.tokens.enabled &&
+      !inList(LOOPBACK, config.HOST) &&
+      config.HOST !== 'localhost';
     this.listener = createServer({ noDelay: true }, this.onConnection);
   }
 
@@ -149,7 +153,10 @@ export class WorkerServer implements ConnectionOwner {
     tls.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       this.count('tls_handshake_failures');
       const peer = formatPeer(plainIp(socket.remoteAddress), socket.remotePort);
-      this.throttle.warn('TLS handshake failed', `TLS handshake failed with ${peer}: ${err.code ?? err.message}`);
+      this.throttle.warn(
+        'TLS handshake failed',
+        `TLS handshake failed with ${peer}: ${err.code ?? err.message}`,
+      );
     });
     this.tlsListener = tls;
     return this.bind(tls, host, port);
@@ -161,7 +168,9 @@ export class WorkerServer implements ConnectionOwner {
       listener.once('error', onError);
       listener.listen({ host, port, reusePort: true, backlog: 4096 }, () => {
         listener.off('error', onError);
-        listener.on('error', (err) => this.logger.error(`Worker ${this.workerId} listener error: ${err.message}`));
+        listener.on('error', (err) =>
+          this.logger.error(`Worker ${this.workerId} listener error: ${err.message}`),
+        );
         if (this.sweepTimer === null) this.startSweep();
         resolve();
       });
@@ -193,7 +202,10 @@ export class WorkerServer implements ConnectionOwner {
     let buf: Buffer = Buffer.alloc(0);
     const fail = (reason: string): void => {
       this.count('proxy_rejections');
-      this.throttle.warn('PROXY header rejected', `PROXY header rejected from ${formatPeer(proxyIp, socket.remotePort)}: ${reason}`);
+      this.throttle.warn(
+        'PROXY header rejected',
+        `PROXY header rejected from ${formatPeer(proxyIp, socket.remotePort)}: ${reason}`,
+      );
       socket.destroy();
     };
     const timer = setTimeout(() => fail('no header within 5 s'), PROXY_HEADER_TIMEOUT_MS);
@@ -213,11 +225,20 @@ export class WorkerServer implements ConnectionOwner {
   }
 
   /** Decides whether a client is served, then hands it to a Connection. */
-  private admit(socket: Socket, ip: string, port: number, firstBytes: Buffer | null, refuseProxyHeader: boolean): void {
+  private admit(
+    socket: Socket,
+    ip: string,
+    port: number,
+    firstBytes: Buffer | null,
+    refuseProxyHeader: boolean,
+  ): void {
     const peer = formatPeer(ip, port);
     if (this.protectedMode && !inList(LOOPBACK, ip)) {
       this.count('protected_mode_rejections');
-      this.throttle.warn('Protected mode', `Connection refused by protected mode: ${peer} (no AUTH, HOST ${this.config.HOST})`);
+      this.throttle.warn(
+        'Protected mode',
+        `Connection refused by protected mode: ${peer} (no AUTH, HOST ${this.config.HOST})`,
+      );
       return this.refuse(socket, replyErrors.protectedMode, firstBytes);
     }
     let slot = -1;
@@ -236,7 +257,10 @@ export class WorkerServer implements ConnectionOwner {
     const active = this.stats.acquireConnection(this.workerId, this.config.MAX_CONNECTIONS);
     if (active === 0) {
       this.ipTable?.disconnect(slot);
-      this.throttle.warn('Connection rejected', `Connection rejected: ${peer} (Too many connections, limit ${this.config.MAX_CONNECTIONS})`);
+      this.throttle.warn(
+        'Connection rejected',
+        `Connection rejected: ${peer} (Too many connections, limit ${this.config.MAX_CONNECTIONS})`,
+      );
       return this.refuse(socket, replyErrors.tooManyConnections, firstBytes);
     }
     socket.removeAllListeners('error');
@@ -294,7 +318,10 @@ export class WorkerServer implements ConnectionOwner {
           conn.socket.destroy();
         } else if (expired === 'request') {
           this.count('request_timeouts');
-          this.throttle.warn('Request timeout', `Incomplete request for ${request} ms, closed: ${conn.peer}`);
+          this.throttle.warn(
+            'Request timeout',
+            `Incomplete request for ${request} ms, closed: ${conn.peer}`,
+          );
           conn.socket.destroy();
         }
       }
@@ -317,7 +344,10 @@ export class WorkerServer implements ConnectionOwner {
       if (this.connections.size === 0) return this.onDrained();
       timer = setTimeout(() => {
         const left = this.connections.size;
-        if (left > 0) this.logger.warn(`Shutdown timeout: closing ${left} busy connection(s) on worker ${this.workerId}`);
+        if (left > 0)
+          this.logger.warn(
+            `Shutdown timeout: closing ${left} busy connection(s) on worker ${this.workerId}`,
+          );
         for (const conn of this.connections) conn.socket.destroy();
       }, timeoutMs);
       for (const conn of [...this.connections]) conn.shutdown();

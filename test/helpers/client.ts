@@ -60,9 +60,15 @@ export class TestClient {
   private async until(ready: () => boolean, what: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!ready()) {
-      if (this.closed) throw new Error(`connection closed while waiting for ${what}; had ${JSON.stringify(this.data.toString('latin1'))}`);
+      if (this.closed)
+        throw new Error(
+          `connection closed while waiting for ${what}; had ${JSON.stringify(this.data.toString('latin1'))}`,
+        );
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; had ${JSON.stringify(this.data.toString('latin1').slice(0, 200))}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${what}; had ${JSON.stringify(this.data.toString('latin1').slice(0, 200))}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiters.push(() => {
@@ -108,9 +114,11 @@ export class TestClient {
   }
 
   async waitClosed(timeoutMs = 5000): Promise<void> {
-    await this.until(() => this.closed, 'the server to close the connection', timeoutMs).catch((err: Error) => {
-      if (!this.closed) throw err;
-    });
+    await this.until(() => this.closed, 'the server to close the connection', timeoutMs).catch(
+      (err: Error) => {
+        if (!this.closed) throw err;
+      },
+    );
   }
 
   close(): void {

@@ -52,7 +52,11 @@ export function runTcpool(
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`tcpool ${args.join(' ')} did not finish in time; stdout: ${stdout} stderr: ${stderr}`));
+      reject(
+        new Error(
+          `tcpool ${args.join(' ')} did not finish in time; stdout: ${stdout} stderr: ${stderr}`,
+        ),
+      );
     }, opts.timeoutMs ?? 15_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -77,7 +81,9 @@ export class ServerProcess {
       for (const w of this.watchers) w();
     });
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d));
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
   }
 
   get pid(): number {
@@ -98,13 +104,21 @@ export class ServerProcess {
       };
       const timer = setTimeout(() => {
         this.watchers = this.watchers.filter((w) => w !== check);
-        reject(new Error(`log did not match ${pattern} in ${timeoutMs} ms; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+        reject(
+          new Error(
+            `log did not match ${pattern} in ${timeoutMs} ms; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`,
+          ),
+        );
       }, timeoutMs);
       if (!check()) this.watchers.push(check);
       void this.exited.then(() => {
         if (!check()) {
           clearTimeout(timer);
-          reject(new Error(`server exited before its log matched ${pattern}; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+          reject(
+            new Error(
+              `server exited before its log matched ${pattern}; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`,
+            ),
+          );
         }
       });
     });
@@ -112,7 +126,8 @@ export class ServerProcess {
 
   /** Sends `signal` and waits for the exit (SIGKILL after timeoutMs, which fails the caller). */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000) {
-    if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.pid, signal);
+    if (this.child.exitCode === null && this.child.signalCode === null)
+      process.kill(this.pid, signal);
     let timer: NodeJS.Timeout | undefined;
     const result = await Promise.race([
       this.exited,

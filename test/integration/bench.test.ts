@@ -17,7 +17,8 @@ after(async () => {
   await server.kill();
 });
 
-const bench = (...args: string[]) => runTcpool(['bench', '--port', String(server.port), ...args], { timeoutMs: 60_000 });
+const bench = (...args: string[]) =>
+  runTcpool(['bench', '--port', String(server.port), ...args], { timeoutMs: 60_000 });
 
 describe('tcpool bench', () => {
   test('line protocol, closed loop, JSON result', async () => {
@@ -28,12 +29,27 @@ describe('tcpool bench', () => {
     assert.equal(result.errors, 0);
     assert.ok(result.rps > 0);
     for (const k of ['p50', 'p90', 'p99', 'p99.9', 'max']) assert.ok(result.latencyUs[k] > 0, k);
-    assert.ok(result.latencyUs.p50 <= result.latencyUs.p99 && result.latencyUs.p99 <= result.latencyUs.max);
+    assert.ok(
+      result.latencyUs.p50 <= result.latencyUs.p99 && result.latencyUs.p99 <= result.latencyUs.max,
+    );
     assert.deepEqual(result.problems, []);
   });
 
   test('RESP with two client threads, and a text report', async () => {
-    const r = await bench('-c', '8', '-P', '8', '-n', '16000', '--protocol', 'resp', '--command', 'ECHO hello', '-t', '2');
+    const r = await bench(
+      '-c',
+      '8',
+      '-P',
+      '8',
+      '-n',
+      '16000',
+      '--protocol',
+      'resp',
+      '--command',
+      'ECHO hello',
+      '-t',
+      '2',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^target {6}127\.0\.0\.1:\d+ \(resp\) "ECHO hello"$/m);
     assert.match(r.stdout, /^requests {4}16000 in [\d.]+ s = \d+ req\/s, errors 0$/m);
@@ -43,10 +59,25 @@ describe('tcpool bench', () => {
   test('open loop at a fixed rate, with idle connections that must still answer', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tcpool-bench-'));
     const chart = join(dir, 'latency.svg');
-    const r = await bench('-c', '5', '--rate', '2000', '-d', '1', '--idle', '200', '--json', '--chart', chart);
+    const r = await bench(
+      '-c',
+      '5',
+      '--rate',
+      '2000',
+      '-d',
+      '1',
+      '--idle',
+      '200',
+      '--json',
+      '--chart',
+      chart,
+    );
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
-    assert.ok(result.requests >= 1500 && result.requests <= 2100, `sent on schedule: ${result.requests}`);
+    assert.ok(
+      result.requests >= 1500 && result.requests <= 2100,
+      `sent on schedule: ${result.requests}`,
+    );
     assert.deepEqual(result.idle, { requested: 200, open: 200, answered: 200 });
     const svg = readFileSync(chart, 'utf8');
     assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
@@ -61,10 +92,23 @@ describe('tcpool bench', () => {
   });
 
   test('a stalled server is reported, not waited on forever', async () => {
-    const r = await bench('-c', '2', '-n', '4', '--command', 'SLOWECHO 60000 x', '--stall-timeout', '300', '--json');
+    const r = await bench(
+      '-c',
+      '2',
+      '-n',
+      '4',
+      '--command',
+      'SLOWECHO 60000 x',
+      '--stall-timeout',
+      '300',
+      '--json',
+    );
     assert.equal(r.code, 1);
     const result = JSON.parse(r.stdout);
-    assert.match(result.problems.join(' '), /stalled: no reply for 300 ms with 2 request\(s\) outstanding/);
+    assert.match(
+      result.problems.join(' '),
+      /stalled: no reply for 300 ms with 2 request\(s\) outstanding/,
+    );
   });
 
   test('a server that closes connections is reported', async () => {
@@ -72,7 +116,10 @@ describe('tcpool bench', () => {
     await new Promise<void>((r) => closer.listen(0, '127.0.0.1', r));
     const port = (closer.address() as { port: number }).port;
     try {
-      const r = await runTcpool(['bench', '--port', String(port), '-c', '2', '-n', '10', '--json'], { timeoutMs: 30_000 });
+      const r = await runTcpool(
+        ['bench', '--port', String(port), '-c', '2', '-n', '10', '--json'],
+        { timeoutMs: 30_000 },
+      );
       assert.equal(r.code, 1);
       assert.match(JSON.parse(r.stdout).problems.join(' '), /closed a connection|connection error/);
     } finally {

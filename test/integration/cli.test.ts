@@ -33,13 +33,17 @@ describe('tcpool client', () => {
 
   test('piped: one command per line, replies in order', async () => {
     const input = 'PING\nECHO one\nNOPE\nECHO two\nSTATS\n';
-    const r = await runTcpool(['client', '--host', '127.0.0.1', '--port', String(server.port)], { input });
+    const r = await runTcpool(['client', '--host', '127.0.0.1', '--port', String(server.port)], {
+      input,
+    });
     assert.equal(r.code, 0);
     assert.equal(r.stdout, 'PONG\none\nERROR: Unknown command\ntwo\nActive clients: 1\n');
   });
 
   test('piped: QUIT ends the session; the rest is not sent', async () => {
-    const r = await runTcpool(['client', '--port', String(server.port)], { input: 'PING\nQUIT\nPING\n' });
+    const r = await runTcpool(['client', '--port', String(server.port)], {
+      input: 'PING\nQUIT\nPING\n',
+    });
     assert.equal(r.code, 0);
     assert.equal(r.stdout, 'PONG\nGoodbye\n');
   });
@@ -48,7 +52,10 @@ describe('tcpool client', () => {
     const input = Array.from({ length: 2000 }, (_, i) => `ECHO ${i}`).join('\n') + '\n';
     const r = await runTcpool(['client', '--port', String(server.port)], { input });
     assert.equal(r.code, 0);
-    assert.deepEqual(r.stdout.split('\n').slice(0, -1), Array.from({ length: 2000 }, (_, i) => String(i)));
+    assert.deepEqual(
+      r.stdout.split('\n').slice(0, -1),
+      Array.from({ length: 2000 }, (_, i) => String(i)),
+    );
   });
 
   test('on a terminal: a prompt, replies, history saved, Ctrl-D quits', async () => {
@@ -77,7 +84,11 @@ describe('tcpool client', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    assert.deepEqual(readFileSync(join(home, '.tcpool_history'), 'utf8').split('\n'), ['ECHO from a tty', 'PING', '']);
+    assert.deepEqual(readFileSync(join(home, '.tcpool_history'), 'utf8').split('\n'), [
+      'ECHO from a tty',
+      'PING',
+      '',
+    ]);
   });
 
   test('a refused connection exits non-zero with a clear message', async () => {
@@ -106,11 +117,21 @@ describe('tcpool serve start-up', () => {
       const r = await runTcpool(args);
       assert.equal(r.code, 0);
       for (const key of configKeys) {
-        assert.match(r.stdout, new RegExp(`--${flagName(key)} <value> +\\S.*\\n +env ${key}, default [^;]+; \\S`), `${key} in ${args}`);
+        assert.match(
+          r.stdout,
+          new RegExp(`--${flagName(key)} <value> +\\S.*\\n +env ${key}, default [^;]+; \\S`),
+          `${key} in ${args}`,
+        );
       }
-      assert.match(r.stdout, /--port <value> .*\n +env PORT, default 8080; an integer from 0 to 65535/);
+      assert.match(
+        r.stdout,
+        /--port <value> .*\n +env PORT, default 8080; an integer from 0 to 65535/,
+      );
       assert.match(r.stdout, /--max-connections <value> .*\n +env MAX_CONNECTIONS, default 10000;/);
-      assert.match(r.stdout, /--thread-pool-size <value> .*\n +env THREAD_POOL_SIZE, default number of CPUs;/);
+      assert.match(
+        r.stdout,
+        /--thread-pool-size <value> .*\n +env THREAD_POOL_SIZE, default number of CPUs;/,
+      );
     }
     const top = await runTcpool(['--help']);
     assert.match(top.stdout, /tcpool client \[--host H\] \[--port P\]/);
@@ -121,23 +142,35 @@ describe('tcpool serve start-up', () => {
     writeFileSync(join(dir, 'config.txt'), 'PORT=8080\nTHREAD_POOL_SIZE=lots\n');
     const r = await runTcpool(['serve'], { cwd: dir });
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, 'tcpool: Invalid THREAD_POOL_SIZE "lots" (at config.txt:2): must be an integer from 1 to 1024\n');
+    assert.equal(
+      r.stderr,
+      'tcpool: Invalid THREAD_POOL_SIZE "lots" (at config.txt:2): must be an integer from 1 to 1024\n',
+    );
     assert.equal(r.stdout, '');
   });
 
   test('bad values from env and flags, unknown flags and a missing file also exit 2', async () => {
     const env = await runTcpool(['serve'], { env: { MAX_CONNECTIONS: '-5' } });
     assert.equal(env.code, 2);
-    assert.equal(env.stderr, 'tcpool: Invalid MAX_CONNECTIONS "-5" (from environment variable MAX_CONNECTIONS): must be an integer from 1 to 1000000\n');
+    assert.equal(
+      env.stderr,
+      'tcpool: Invalid MAX_CONNECTIONS "-5" (from environment variable MAX_CONNECTIONS): must be an integer from 1 to 1000000\n',
+    );
     const flag = await runTcpool(['serve', '--log-level', 'chatty']);
     assert.equal(flag.code, 2);
-    assert.equal(flag.stderr, 'tcpool: Invalid LOG_LEVEL "chatty" (from flag --log-level): must be one of DEBUG, INFO, WARN, ERROR\n');
+    assert.equal(
+      flag.stderr,
+      'tcpool: Invalid LOG_LEVEL "chatty" (from flag --log-level): must be one of DEBUG, INFO, WARN, ERROR\n',
+    );
     const unknown = await runTcpool(['serve', '--prot', '1']);
     assert.equal(unknown.code, 2);
     assert.equal(unknown.stderr, 'tcpool: Unknown option --prot (see tcpool serve --help)\n');
     const missing = await runTcpool(['serve', '/no/such/config.txt']);
     assert.equal(missing.code, 2);
-    assert.equal(missing.stderr, 'tcpool: Cannot read config file /no/such/config.txt: no such file\n');
+    assert.equal(
+      missing.stderr,
+      'tcpool: Cannot read config file /no/such/config.txt: no such file\n',
+    );
   });
 
   test('a port in use exits 1 with a one-line reason, no stack trace', async () => {
@@ -156,9 +189,14 @@ describe('tcpool serve start-up', () => {
   test('a port held by another tcpool is refused too (SO_REUSEPORT must not join it)', async () => {
     const first = await startServer();
     servers.push(first);
-    const r = await runTcpool(['serve', '--port', String(first.port)], { env: { HOST: '127.0.0.1' } });
+    const r = await runTcpool(['serve', '--port', String(first.port)], {
+      env: { HOST: '127.0.0.1' },
+    });
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, `tcpool: Port ${first.port} is already in use (127.0.0.1:${first.port})\n`);
+    assert.equal(
+      r.stderr,
+      `tcpool: Port ${first.port} is already in use (127.0.0.1:${first.port})\n`,
+    );
   });
 
   test('an unknown key in the config file is logged as a warning naming file:line', async () => {

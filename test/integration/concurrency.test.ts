@@ -17,7 +17,9 @@ after(async () => {
 describe('concurrency', () => {
   test('50 concurrent clients × 100 ECHOs: each gets exactly its own replies, in order', async () => {
     const server = await start({ THREAD_POOL_SIZE: '4' });
-    const clients = await Promise.all(Array.from({ length: 50 }, () => TestClient.connect(server.port)));
+    const clients = await Promise.all(
+      Array.from({ length: 50 }, () => TestClient.connect(server.port)),
+    );
     await Promise.all(
       clients.map(async (c, id) => {
         // Half the clients pipeline everything, half go one request at a time.
@@ -28,7 +30,8 @@ describe('concurrency', () => {
           const lines = await c.readLines(100, 20_000);
           lines.forEach((line, i) => assert.equal(line, `client-${id} msg-${i}`));
         } else {
-          for (let i = 0; i < 100; i++) assert.equal(await c.request(`ECHO client-${id} msg-${i}`), `client-${id} msg-${i}`);
+          for (let i = 0; i < 100; i++)
+            assert.equal(await c.request(`ECHO client-${id} msg-${i}`), `client-${id} msg-${i}`);
         }
       }),
     );
@@ -42,7 +45,9 @@ describe('concurrency', () => {
 
   test('STATS counts clients spread over several workers', async () => {
     const server = await start({ THREAD_POOL_SIZE: '4' });
-    const clients = await Promise.all(Array.from({ length: 40 }, () => TestClient.connect(server.port)));
+    const clients = await Promise.all(
+      Array.from({ length: 40 }, () => TestClient.connect(server.port)),
+    );
     // Every connection is counted once it has been served a request.
     await Promise.all(clients.map(async (c) => assert.equal(await c.request('PING'), 'PONG')));
     const replies = await Promise.all(clients.map((c) => c.request('STATS')));
@@ -50,7 +55,10 @@ describe('concurrency', () => {
     const full = parseStatsFull(await clients[0].request('STATS FULL'));
     assert.equal(full.workers.length, 4);
     const busyWorkers = full.workers.filter((w) => w.active > 0).length;
-    assert.ok(busyWorkers >= 2, `clients on ${busyWorkers} worker(s): ${JSON.stringify(full.workers)}`);
+    assert.ok(
+      busyWorkers >= 2,
+      `clients on ${busyWorkers} worker(s): ${JSON.stringify(full.workers)}`,
+    );
     assert.equal(
       full.workers.reduce((sum, w) => sum + w.active, 0),
       40,
@@ -71,7 +79,9 @@ describe('concurrency', () => {
     const server = await start({ THREAD_POOL_SIZE: '1' });
     const clients: TestClient[] = [];
     for (let i = 0; i < 1000; i += 100) {
-      clients.push(...(await Promise.all(Array.from({ length: 100 }, () => TestClient.connect(server.port)))));
+      clients.push(
+        ...(await Promise.all(Array.from({ length: 100 }, () => TestClient.connect(server.port)))),
+      );
     }
     // All 1,000 stay connected while every one of them is answered.
     const replies = await Promise.all(clients.map((c, i) => c.request(`ECHO ${i}`, 20_000)));

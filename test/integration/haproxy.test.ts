@@ -13,14 +13,17 @@ import { freePort, type ServerProcess, startServer } from '../helpers/server.ts'
 const found = spawnSync('sh', ['-c', 'command -v haproxy']).status === 0;
 if (!found && process.env.CI) throw new Error('haproxy is not installed (apt-get install haproxy)');
 
-
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => {
   for (const f of cleanup) await f();
 });
 
-test('behind HAProxy with send-proxy-v2, logs and CLIENT LIST show the real client', { skip: found ? false : 'haproxy not installed' }, async () => {
-  const server: ServerProcess = await startServer({ env: { PROXY_PROTOCOL: 'v2', TRUSTED_PROXIES: '127.0.0.1' } });
+test('behind HAProxy with send-proxy-v2, logs and CLIENT LIST show the real client', {
+  skip: found ? false : 'haproxy not installed',
+}, async () => {
+  const server: ServerProcess = await startServer({
+    env: { PROXY_PROTOCOL: 'v2', TRUSTED_PROXIES: '127.0.0.1' },
+  });
   cleanup.push(() => server.kill());
   const front = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tcpool-haproxy-'));
@@ -64,8 +67,14 @@ test('behind HAProxy with send-proxy-v2, logs and CLIENT LIST show the real clie
   client.write(encodeRespRequest(['CLIENT', 'INFO']));
   const header = await client.readLine();
   const info = (await client.readBytes(Number(header.slice(1, -1)) + 2)).toString();
-  assert.match(info, new RegExp(`^id=\\d+ addr=127\\.0\\.0\\.1:${localPort} `), 'the client as HAProxy saw it');
-  await server.waitForLog(new RegExp(`Client connected: 127\\.0\\.0\\.1:${localPort} \\(Active: 1\\)`));
+  assert.match(
+    info,
+    new RegExp(`^id=\\d+ addr=127\\.0\\.0\\.1:${localPort} `),
+    'the client as HAProxy saw it',
+  );
+  await server.waitForLog(
+    new RegExp(`Client connected: 127\\.0\\.0\\.1:${localPort} \\(Active: 1\\)`),
+  );
 
   // Line protocol through HAProxy too.
   const line = await TestClient.connect(front);

@@ -22,7 +22,9 @@ describe('limits', () => {
   test('MAX_CONNECTIONS is enforced across all workers; the one over gets an error and is counted', async () => {
     const server = await startServer({ env: { MAX_CONNECTIONS: '5', THREAD_POOL_SIZE: '3' } });
     servers.push(server);
-    const clients = await Promise.all(Array.from({ length: 5 }, () => TestClient.connect(server.port)));
+    const clients = await Promise.all(
+      Array.from({ length: 5 }, () => TestClient.connect(server.port)),
+    );
     for (const c of clients) assert.equal(await c.request('PING'), 'PONG');
     const extra = await TestClient.connect(server.port);
     assert.equal(await extra.readLine(), 'ERROR: Too many connections');
@@ -31,7 +33,9 @@ describe('limits', () => {
     assert.equal(stats.active, 5);
     assert.equal(stats.rejected, 1);
     assert.ok(new Set(stats.workers.filter((w) => w.active > 0)).size >= 1);
-    await server.waitForLog(/\[WARN\] Connection rejected: 127\.0\.0\.1:\d+ \(Too many connections, limit 5\)/);
+    await server.waitForLog(
+      /\[WARN\] Connection rejected: 127\.0\.0\.1:\d+ \(Too many connections, limit 5\)/,
+    );
     // A freed slot can be taken again.
     clients[4].close();
     let again: TestClient | null = null;
@@ -70,7 +74,9 @@ describe('limits', () => {
     }
     assert.ok(commands < n / 2, `the server kept reading: ${commands} of ${n} requests processed`);
     const growth = rssBytes(server.pid) - rssBefore;
-    t.diagnostic(`stalled after ${commands} of ${n} requests; server RSS grew by ${(growth / 1048576).toFixed(1)} MiB`);
+    t.diagnostic(
+      `stalled after ${commands} of ${n} requests; server RSS grew by ${(growth / 1048576).toFixed(1)} MiB`,
+    );
     // Without back-pressure the server would hold the 87 MB of replies itself.
     assert.ok(growth < 40 * 1024 * 1024, `server RSS grew by ${(growth / 1048576).toFixed(1)} MiB`);
     // The other clients of the same worker are still served meanwhile.
@@ -82,7 +88,10 @@ describe('limits', () => {
     const expected = Buffer.from(helpLine);
     let offset = 0;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${received} of ${n * expected.length} bytes`)), 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`only ${received} of ${n * expected.length} bytes`)),
+        60_000,
+      );
       socket.on('data', (chunk: Buffer) => {
         for (let i = 0; i < chunk.length; i++) {
           if (chunk[i] !== expected[offset]) bad = true;

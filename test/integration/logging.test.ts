@@ -25,7 +25,9 @@ describe('logging', () => {
     const server = await startServer({ env: { THREAD_POOL_SIZE: '4', LOG_FILE: file } });
     servers.push(server);
     const n = 300;
-    const clients = await Promise.all(Array.from({ length: n }, () => TestClient.connect(server.port)));
+    const clients = await Promise.all(
+      Array.from({ length: n }, () => TestClient.connect(server.port)),
+    );
     await Promise.all(clients.map((c) => c.request('PING')));
     clients.forEach((c) => c.close());
     await Promise.all(clients.map((c) => c.closedPromise));
@@ -36,8 +38,16 @@ describe('logging', () => {
     assert.equal(lines[0], 'earlier line');
     assert.equal(lines.pop(), '');
     for (const line of lines.slice(1)) assert.match(line, TEXT_LINE);
-    assert.equal(lines.filter((l) => /\[INFO\] Client connected: 127\.0\.0\.1:\d+ \(Active: \d+\)$/.test(l)).length, n);
-    assert.equal(lines.filter((l) => /\[INFO\] Client disconnected: 127\.0\.0\.1:\d+ \(Active: \d+\)$/.test(l)).length, n);
+    assert.equal(
+      lines.filter((l) => /\[INFO\] Client connected: 127\.0\.0\.1:\d+ \(Active: \d+\)$/.test(l))
+        .length,
+      n,
+    );
+    assert.equal(
+      lines.filter((l) => /\[INFO\] Client disconnected: 127\.0\.0\.1:\d+ \(Active: \d+\)$/.test(l))
+        .length,
+      n,
+    );
     assert.equal(readFileSync(file, 'utf8'), 'earlier line\n' + server.stdout);
     // The original's start-up and shutdown lines, in order.
     const order = [
@@ -67,7 +77,10 @@ describe('logging', () => {
     const entries = server.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { time: string; level: string; source: string | number; msg: string });
+      .map(
+        (l) =>
+          JSON.parse(l) as { time: string; level: string; source: string | number; msg: string },
+      );
     for (const e of entries) {
       assert.ok(!Number.isNaN(Date.parse(e.time)));
       assert.ok(['DEBUG', 'INFO', 'WARN', 'ERROR'].includes(e.level));
@@ -75,8 +88,14 @@ describe('logging', () => {
     const connected = entries.find((e) => e.msg.startsWith('Client connected: 127.0.0.1:'));
     assert.ok(connected);
     assert.equal(typeof connected.source, 'number');
-    assert.ok(entries.some((e) => e.level === 'DEBUG' && /Client error: 127\.0\.0\.1:\d+: ECONNRESET/.test(e.msg)));
-    assert.ok(entries.some((e) => e.source === 'supervisor' && e.msg.startsWith('Server stopped.')));
+    assert.ok(
+      entries.some(
+        (e) => e.level === 'DEBUG' && /Client error: 127\.0\.0\.1:\d+: ECONNRESET/.test(e.msg),
+      ),
+    );
+    assert.ok(
+      entries.some((e) => e.source === 'supervisor' && e.msg.startsWith('Server stopped.')),
+    );
   });
 
   test('LOG_LEVEL=ERROR keeps only errors', async () => {
@@ -101,7 +120,8 @@ describe('logging', () => {
     await server.stop();
     const lines = server.stdout.trim().split('\n');
     assert.ok(lines.length > 0);
-    for (const line of lines.filter((l) => l.startsWith('['))) assert.match(line, /^\[[^\]]+\] \[ERROR\] /);
+    for (const line of lines.filter((l) => l.startsWith('[')))
+      assert.match(line, /^\[[^\]]+\] \[ERROR\] /);
   });
 
   test('IPv6 clients are logged as [addr]:port', async () => {

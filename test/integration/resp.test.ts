@@ -25,7 +25,8 @@ const resp = (...args: (string | Buffer)[]) => encodeRespRequest(args);
 /** Redis's tools are installed by .ci/run; in CI their absence fails the tests instead of skipping them. */
 function tool(name: string): { skip: string | false } {
   const found = spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
-  if (!found && process.env.CI) throw new Error(`${name} is not installed (apt-get install redis-tools)`);
+  if (!found && process.env.CI)
+    throw new Error(`${name} is not installed (apt-get install redis-tools)`);
   return { skip: found ? false : `${name} not installed (apt-get install redis-tools)` };
 }
 
@@ -38,7 +39,12 @@ describe('RESP over raw sockets', () => {
     assert.equal((await r.readBytes(8)).toString(), '$2\r\nhi\r\n');
     const time = (await r.readBytes(4)).toString();
     assert.equal(time, '*2\r\n');
-    const [secondsHeader, seconds, microsHeader, micros] = [await r.readLine(), await r.readLine(), await r.readLine(), await r.readLine()];
+    const [secondsHeader, seconds, microsHeader, micros] = [
+      await r.readLine(),
+      await r.readLine(),
+      await r.readLine(),
+      await r.readLine(),
+    ];
     assert.match(secondsHeader, /^\$10\r$/);
     assert.ok(Math.abs(Number(seconds.trim()) - Date.now() / 1000) < 5);
     assert.match(microsHeader, /^\$\d\r$/);
@@ -48,7 +54,11 @@ describe('RESP over raw sockets', () => {
 
     const l = await TestClient.connect(server.port);
     assert.equal(await l.request('PING'), 'PONG');
-    assert.equal(await l.request('HELLO 3'), 'ERROR: Unknown command', 'RESP-only commands stay out of line mode');
+    assert.equal(
+      await l.request('HELLO 3'),
+      'ERROR: Unknown command',
+      'RESP-only commands stay out of line mode',
+    );
     l.close();
   });
 
@@ -78,7 +88,11 @@ describe('RESP over raw sockets', () => {
     ['negative bulk length', '*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n', 'invalid bulk length'],
     ['too big bulk length', '*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n', 'invalid bulk length'],
     ['non-numeric bulk length', '*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n', 'invalid bulk length'],
-    ['unexpected byte after a bulk', '*1\r\n$4\r\nPINGxx\r\n', "expected CRLF after bulk string, got 'x'"],
+    [
+      'unexpected byte after a bulk',
+      '*1\r\n$4\r\nPINGxx\r\n',
+      "expected CRLF after bulk string, got 'x'",
+    ],
   ];
   for (const [what, input, error] of malformed) {
     test(`protocol error: ${what} → "-ERR Protocol error: ${error}", then close; others unaffected`, async () => {
@@ -98,7 +112,16 @@ describe('RESP over raw sockets', () => {
 
   test('errors use Redis texts', async () => {
     const c = await TestClient.connect(server.port);
-    c.write(Buffer.concat([resp('FOO', 'x', 'y'), resp('ECHO'), resp('bar'), resp('MULTI'), resp('SELECT', '1'), resp('SELECT', '0')]));
+    c.write(
+      Buffer.concat([
+        resp('FOO', 'x', 'y'),
+        resp('ECHO'),
+        resp('bar'),
+        resp('MULTI'),
+        resp('SELECT', '1'),
+        resp('SELECT', '0'),
+      ]),
+    );
     assert.deepEqual(await c.readLines(6), [
       "-ERR unknown command 'FOO', with args beginning with: 'x' 'y' \r",
       "-ERR wrong number of arguments for 'echo' command\r",
@@ -111,7 +134,9 @@ describe('RESP over raw sockets', () => {
   });
 
   test('CLIENT LIST shows the clients of every worker', async () => {
-    const clients = await Promise.all(Array.from({ length: 12 }, () => TestClient.connect(server.port)));
+    const clients = await Promise.all(
+      Array.from({ length: 12 }, () => TestClient.connect(server.port)),
+    );
     const workers = new Set<number>();
     for (const [i, c] of clients.entries()) {
       c.write(resp('CLIENT', 'SETNAME', `c${i}`));
@@ -123,15 +148,20 @@ describe('RESP over raw sockets', () => {
     clients[0].write(resp('CLIENT', 'LIST'));
     const header = await clients[0].readLine();
     const body = (await clients[0].readBytes(Number(header.slice(1, -1)) + 2)).toString();
-    for (let i = 0; i < 12; i++) assert.match(body, new RegExp(`name=c${i} .* proto=resp worker=[01]\\n`));
+    for (let i = 0; i < 12; i++)
+      assert.match(body, new RegExp(`name=c${i} .* proto=resp worker=[01]\\n`));
     const listedWorkers = new Set([...body.matchAll(/worker=(\d)/g)].map((m) => m[1]));
     assert.equal(listedWorkers.size, 2);
     clients.forEach((c) => c.close());
   });
 
   test('line and RESP clients on one server at once; STATS counts both', async () => {
-    const lines = await Promise.all(Array.from({ length: 5 }, () => TestClient.connect(server.port)));
-    const resps = await Promise.all(Array.from({ length: 5 }, () => TestClient.connect(server.port)));
+    const lines = await Promise.all(
+      Array.from({ length: 5 }, () => TestClient.connect(server.port)),
+    );
+    const resps = await Promise.all(
+      Array.from({ length: 5 }, () => TestClient.connect(server.port)),
+    );
     for (const c of lines) assert.equal(await c.request('PING'), 'PONG');
     for (const c of resps) {
       c.write(resp('PING'));
@@ -156,14 +186,20 @@ const payloads: [string, Buffer][] = [
 describe('ioredis', () => {
   let redis: Redis;
   before(async () => {
-    redis = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    redis = new Redis({
+      port: server.port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
     await redis.connect();
   });
   after(() => redis.disconnect());
 
   test('PING and binary ECHO of 0 B, 1 B, 64 KiB and 8 MiB', async () => {
     assert.equal(await redis.ping(), 'PONG');
-    for (const [what, payload] of payloads) assert.deepEqual(await redis.echoBuffer(payload), payload, what);
+    for (const [what, payload] of payloads)
+      assert.deepEqual(await redis.echoBuffer(payload), payload, what);
   });
 
   test('a deep pipeline: 10,000 commands, replies in order', async () => {
@@ -197,17 +233,25 @@ describe('ioredis', () => {
 describe('node-redis', () => {
   for (const version of [2, 3] as const) {
     test(`RESP${version}: PING, binary ECHO, pipeline, HELLO, CLIENT, INFO, unknown command`, async () => {
-      const client = createClient({ socket: { host: '127.0.0.1', port: server.port, reconnectStrategy: false }, RESP: version });
+      const client = createClient({
+        socket: { host: '127.0.0.1', port: server.port, reconnectStrategy: false },
+        RESP: version,
+      });
       client.on('error', () => {});
       await client.connect();
       try {
         assert.equal(await client.ping(), 'PONG');
         const bin = client.withTypeMapping({ [36 /* blob string */]: Buffer });
-        for (const [what, payload] of payloads) assert.deepEqual(await bin.echo(payload), payload, what);
-        const replies = await Promise.all(Array.from({ length: 5000 }, (_, i) => client.echo(`n${i}`)));
+        for (const [what, payload] of payloads)
+          assert.deepEqual(await bin.echo(payload), payload, what);
+        const replies = await Promise.all(
+          Array.from({ length: 5000 }, (_, i) => client.echo(`n${i}`)),
+        );
         replies.forEach((r, i) => assert.equal(r, `n${i}`));
         const hello = (await client.sendCommand(['HELLO', String(version)])) as unknown;
-        const proto = Array.isArray(hello) ? hello[hello.indexOf('proto') + 1] : (hello as Record<string, unknown>).proto;
+        const proto = Array.isArray(hello)
+          ? hello[hello.indexOf('proto') + 1]
+          : (hello as Record<string, unknown>).proto;
         assert.equal(proto, version);
         assert.equal(await client.clientSetName('nr'), 'OK');
         assert.equal(await client.clientGetName(), 'nr');
@@ -242,16 +286,35 @@ describe("Redis's tools", () => {
     child.stdout!.on('data', (d) => (out += d));
     const code = await new Promise((resolve) => child.on('close', resolve));
     assert.equal(code, 0);
-    assert.deepEqual(out.split('\n').slice(0, -1), [...Array.from({ length: 500 }, (_, i) => `line${i}`), 'PONG']);
+    assert.deepEqual(out.split('\n').slice(0, -1), [
+      ...Array.from({ length: 500 }, (_, i) => `line${i}`),
+      'PONG',
+    ]);
   });
 
-  test('redis-benchmark -t ping_mbulk -n 100000 -P 16 finishes without errors', tool('redis-benchmark'), async () => {
-    const { stdout, stderr } = await run(
-      'redis-benchmark',
-      ['-h', '127.0.0.1', '-p', String(server.port), '-t', 'ping_mbulk', '-n', '100000', '-P', '16', '-q'],
-      { timeout: 60_000 },
-    );
-    assert.match(stdout, /PING_MBULK: [\d.]+ requests per second/);
-    assert.doesNotMatch(stdout + stderr, /error|WARNING/i);
-  });
+  test(
+    'redis-benchmark -t ping_mbulk -n 100000 -P 16 finishes without errors',
+    tool('redis-benchmark'),
+    async () => {
+      const { stdout, stderr } = await run(
+        'redis-benchmark',
+        [
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(server.port),
+          '-t',
+          'ping_mbulk',
+          '-n',
+          '100000',
+          '-P',
+          '16',
+          '-q',
+        ],
+        { timeout: 60_000 },
+      );
+      assert.match(stdout, /PING_MBULK: [\d.]+ requests per second/);
+      assert.doesNotMatch(stdout + stderr, /error|WARNING/i);
+    },
+  );
 });

@@ -28,7 +28,11 @@ const resp = (...args: string[]) => encodeRespRequest(args);
 async function connectAs(port: number, ip: string, version: 1 | 2 = 1): Promise<TestClient> {
   const c = await TestClient.connect(port);
   const dst = ip.includes(':') ? '::1' : '127.0.0.1';
-  c.write(version === 1 ? proxyV1(ip, 40000 + Math.floor(Math.random() * 20000), dst, port) : proxyV2(ip, 4242, dst, port));
+  c.write(
+    version === 1
+      ? proxyV1(ip, 40000 + Math.floor(Math.random() * 20000), dst, port)
+      : proxyV2(ip, 4242, dst, port),
+  );
   return c;
 }
 
@@ -42,7 +46,12 @@ async function counters(server: ServerProcess, auth?: string) {
 }
 
 function rawStats(line: string): Record<string, number> {
-  return Object.fromEntries(line.split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
+  return Object.fromEntries(
+    line
+      .split(' ')
+      .map((kv) => kv.split('='))
+      .map(([k, v]) => [k, Number(v)]),
+  );
 }
 
 describe('AUTH', () => {
@@ -58,7 +67,9 @@ describe('AUTH', () => {
     assert.equal(await c.request('PING'), 'PONG');
     const stats = rawStats(await c.request('STATS FULL'));
     assert.equal(stats.auth_failures, 1);
-    await server.waitForLog(/\[WARN\] AUTH failed for 127\.0\.0\.1:\d+ \(1 in the current window\)/);
+    await server.waitForLog(
+      /\[WARN\] AUTH failed for 127\.0\.0\.1:\d+ \(1 in the current window\)/,
+    );
     const q = await TestClient.connect(server.port);
     assert.equal(await q.request('QUIT'), 'Goodbye');
     c.close();
@@ -67,7 +78,15 @@ describe('AUTH', () => {
   test('RESP: NOAUTH, WRONGPASS, AUTH [user] pass, HELLO AUTH, and ioredis with a password', async () => {
     const server = await start({ AUTH_TOKENS: hashTokenSha256(TOKEN) });
     const c = await TestClient.connect(server.port);
-    c.write(Buffer.concat([resp('PING'), resp('AUTH', 'nope'), resp('AUTH', 'someone', TOKEN), resp('AUTH', 'default', TOKEN), resp('PING')]));
+    c.write(
+      Buffer.concat([
+        resp('PING'),
+        resp('AUTH', 'nope'),
+        resp('AUTH', 'someone', TOKEN),
+        resp('AUTH', 'default', TOKEN),
+        resp('PING'),
+      ]),
+    );
     assert.deepEqual(await c.readLines(5), [
       '-NOAUTH Authentication required.\r',
       '-WRONGPASS invalid username-password pair or user is disabled.\r',
@@ -77,10 +96,19 @@ describe('AUTH', () => {
     ]);
     const h = await TestClient.connect(server.port);
     h.write(resp('HELLO', '3', 'AUTH', 'default', 'bad'));
-    assert.equal(await h.readLine(), '-WRONGPASS invalid username-password pair or user is disabled.\r');
+    assert.equal(
+      await h.readLine(),
+      '-WRONGPASS invalid username-password pair or user is disabled.\r',
+    );
     h.write(resp('HELLO', '3', 'AUTH', 'default', TOKEN));
     assert.equal(await h.readLine(), '%8\r');
-    const redis = new Redis({ port: server.port, host: '127.0.0.1', password: TOKEN, lazyConnect: true, maxRetriesPerRequest: 0 });
+    const redis = new Redis({
+      port: server.port,
+      host: '127.0.0.1',
+      password: TOKEN,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
     await redis.connect();
     assert.equal(await redis.echo('authenticated'), 'authenticated');
     redis.disconnect();
@@ -102,7 +130,10 @@ describe('AUTH', () => {
       c.close();
     }
     const blocked = await connectAs(server.port, '198.51.100.20');
-    assert.equal(await blocked.request(`AUTH ${TOKEN}`), 'ERROR: Too many failed authentication attempts from your address, try again later');
+    assert.equal(
+      await blocked.request(`AUTH ${TOKEN}`),
+      'ERROR: Too many failed authentication attempts from your address, try again later',
+    );
     const other = await connectAs(server.port, '198.51.100.21');
     assert.equal(await other.request(`AUTH ${TOKEN}`), 'OK');
     assert.equal(rawStats(await other.request('STATS FULL')).auth_failures, 3);
@@ -112,7 +143,10 @@ describe('AUTH', () => {
   });
 
   test('AUTH_EXEMPT_NETWORKS need no token', async () => {
-    const server = await start({ AUTH_TOKENS: hashTokenSha256(TOKEN), AUTH_EXEMPT_NETWORKS: '127.0.0.0/8' });
+    const server = await start({
+      AUTH_TOKENS: hashTokenSha256(TOKEN),
+      AUTH_EXEMPT_NETWORKS: '127.0.0.0/8',
+    });
     const c = await TestClient.connect(server.port);
     assert.equal(await c.request('PING'), 'PONG');
     c.close();
@@ -138,11 +172,21 @@ describe('AUTH', () => {
 
 describe('protected mode', () => {
   test('no AUTH on a public HOST: non-loopback clients get one line, then close; loopback is served', async () => {
-    const server = await start({ HOST: '0.0.0.0', PROXY_PROTOCOL: 'auto', TRUSTED_PROXIES: '127.0.0.1' });
-    assert.match(server.stdout, /\[INFO\] Protected mode: no AUTH on 0\.0\.0\.0, so only loopback clients are served/);
+    const server = await start({
+      HOST: '0.0.0.0',
+      PROXY_PROTOCOL: 'auto',
+      TRUSTED_PROXIES: '127.0.0.1',
+    });
+    assert.match(
+      server.stdout,
+      /\[INFO\] Protected mode: no AUTH on 0\.0\.0\.0, so only loopback clients are served/,
+    );
     const outsider = await connectAs(server.port, '203.0.113.50');
     outsider.write('PING\n');
-    assert.match(await outsider.readLine(), /^ERROR: Protected mode: tcpool listens on a public address without AUTH, so only local clients are served\. Set AUTH_TOKENS/);
+    assert.match(
+      await outsider.readLine(),
+      /^ERROR: Protected mode: tcpool listens on a public address without AUTH, so only local clients are served\. Set AUTH_TOKENS/,
+    );
     await outsider.waitClosed();
     const local = await connectAs(server.port, '127.0.0.1');
     assert.equal(await local.request('PING'), 'PONG');
@@ -155,8 +199,16 @@ describe('protected mode', () => {
   });
 
   test('PROTECTED_MODE=no serves everyone and warns at start-up', async () => {
-    const server = await start({ HOST: '0.0.0.0', PROTECTED_MODE: 'no', PROXY_PROTOCOL: 'v1', TRUSTED_PROXIES: '127.0.0.1' });
-    assert.match(server.stdout, /\[WARN\] Protected mode is off: any client that can reach this port is served without AUTH/);
+    const server = await start({
+      HOST: '0.0.0.0',
+      PROTECTED_MODE: 'no',
+      PROXY_PROTOCOL: 'v1',
+      TRUSTED_PROXIES: '127.0.0.1',
+    });
+    assert.match(
+      server.stdout,
+      /\[WARN\] Protected mode is off: any client that can reach this port is served without AUTH/,
+    );
     const outsider = await connectAs(server.port, '203.0.113.50');
     assert.equal(await outsider.request('PING'), 'PONG');
     outsider.close();
@@ -177,7 +229,12 @@ describe('rate and connection limits per IP', () => {
     a.write('ECHO 1\nECHO 2\nECHO 3\n');
     assert.deepEqual(await a.readLines(3), ['1', '2', '3']);
     b.write('ECHO 4\nECHO 5\nECHO 6\nECHO 7\n');
-    assert.deepEqual(await b.readLines(4), ['4', '5', 'ERROR: Rate limit exceeded', 'ERROR: Rate limit exceeded']);
+    assert.deepEqual(await b.readLines(4), [
+      '4',
+      '5',
+      'ERROR: Rate limit exceeded',
+      'ERROR: Rate limit exceeded',
+    ]);
     const r = await connectAs(server.port, '192.0.2.10', 2);
     r.write(resp('PING'));
     assert.equal(await r.readLine(), '-ERR rate limit exceeded\r');
@@ -186,12 +243,19 @@ describe('rate and connection limits per IP', () => {
     await sleep(450); // two tokens back at 5/s
     assert.equal(await a.request('ECHO later'), 'later');
     assert.equal(rawStats(await other.request('STATS FULL')).rate_limited, 3);
-    await server.waitForLog(/\[WARN\] Rate limit exceeded: 192\.0\.2\.10:\d+ \(RATE_LIMIT 5\/s per IP\)/);
+    await server.waitForLog(
+      /\[WARN\] Rate limit exceeded: 192\.0\.2\.10:\d+ \(RATE_LIMIT 5\/s per IP\)/,
+    );
     for (const c of [a, b, r, other]) c.close();
   });
 
   test('MAX_CONNECTIONS_PER_IP across workers; another IP still gets in', async () => {
-    const server = await start({ MAX_CONNECTIONS_PER_IP: '3', THREAD_POOL_SIZE: '2', PROXY_PROTOCOL: 'v2', TRUSTED_PROXIES: '127.0.0.1' });
+    const server = await start({
+      MAX_CONNECTIONS_PER_IP: '3',
+      THREAD_POOL_SIZE: '2',
+      PROXY_PROTOCOL: 'v2',
+      TRUSTED_PROXIES: '127.0.0.1',
+    });
     const held = await Promise.all([1, 2, 3].map(() => connectAs(server.port, '192.0.2.30', 2)));
     for (const c of held) assert.equal(await c.request('PING'), 'PONG');
     const fourth = await connectAs(server.port, '192.0.2.30', 2);
@@ -251,13 +315,18 @@ describe('timeouts', () => {
   test('slowloris: 2,000 connections dribbling bytes are closed while 50 normal clients see no errors', async () => {
     const server = await start({ REQUEST_TIMEOUT_MS: '1000', THREAD_POOL_SIZE: '2' });
     const slow: TestClient[] = [];
-    for (let i = 0; i < 2000; i += 200) slow.push(...(await Promise.all(Array.from({ length: 200 }, () => TestClient.connect(server.port)))));
+    for (let i = 0; i < 2000; i += 200)
+      slow.push(
+        ...(await Promise.all(Array.from({ length: 200 }, () => TestClient.connect(server.port)))),
+      );
     let dribbled = 0;
     const dribble = setInterval(() => {
       for (const c of slow) if (!c.closed) c.write('x'); // one byte of a line that never ends
       dribbled++;
     }, 200);
-    const normal = await Promise.all(Array.from({ length: 50 }, () => TestClient.connect(server.port)));
+    const normal = await Promise.all(
+      Array.from({ length: 50 }, () => TestClient.connect(server.port)),
+    );
     let served = 0;
     const until = Date.now() + 2500;
     await Promise.all(
@@ -295,7 +364,9 @@ describe('output limits', () => {
     assert.equal(big.received.length, 0, 'nothing of the oversized reply was sent');
     assert.equal(await other.request('PING'), 'PONG');
     assert.equal(rawStats(await other.request('STATS FULL')).output_limit_disconnects, 1);
-    await server.waitForLog(/\[WARN\] Client 127\.0\.0\.1:\d+ disconnected: its unsent replies would pass OUTPUT_BUFFER_LIMIT \(50000 bytes\)/);
+    await server.waitForLog(
+      /\[WARN\] Client 127\.0\.0\.1:\d+ disconnected: its unsent replies would pass OUTPUT_BUFFER_LIMIT \(50000 bytes\)/,
+    );
     other.close();
   });
 
@@ -315,9 +386,14 @@ describe('output limits', () => {
     // 5 MB of PONGs may fit the two kernel buffers on loopback; whatever does not is held back by
     // back-pressure (limits.test.ts shows the pause with larger replies). Either way the server
     // itself keeps a few MiB at most.
-    t.diagnostic(`server RSS grew by ${(growth / 1048576).toFixed(1)} MiB; ${stats.commands} commands processed`);
+    t.diagnostic(
+      `server RSS grew by ${(growth / 1048576).toFixed(1)} MiB; ${stats.commands} commands processed`,
+    );
     assert.ok(growth < 48 * 1048576, `RSS grew by ${growth} bytes`);
-    assert.ok(stats.output_limit_disconnects === 0, 'PONGs are small: back-pressure, not the output limit, handles this client');
+    assert.ok(
+      stats.output_limit_disconnects === 0,
+      'PONGs are small: back-pressure, not the output limit, handles this client',
+    );
     socket.destroy();
     probe.close();
   });
@@ -348,7 +424,9 @@ describe('PROXY protocol', () => {
     await untrusted.waitClosed();
     const plain = await TestClient.connect(server.port);
     assert.equal(await plain.request('PING'), 'PONG');
-    await server.waitForLog(/\[WARN\] PROXY header rejected from untrusted 127\.0\.0\.1:\d+ \(not in TRUSTED_PROXIES\)/);
+    await server.waitForLog(
+      /\[WARN\] PROXY header rejected from untrusted 127\.0\.0\.1:\d+ \(not in TRUSTED_PROXIES\)/,
+    );
     plain.close();
 
     const trusted = await start({ PROXY_PROTOCOL: 'v2', TRUSTED_PROXIES: '127.0.0.0/8' });
@@ -360,7 +438,9 @@ describe('PROXY protocol', () => {
     bad[12] = 0x11; // version 1
     broken.write(bad);
     await broken.waitClosed();
-    await trusted.waitForLog(/PROXY header rejected from 127\.0\.0\.1:\d+: missing PROXY v2 header/);
+    await trusted.waitForLog(
+      /PROXY header rejected from 127\.0\.0\.1:\d+: missing PROXY v2 header/,
+    );
     const ok = await connectAs(trusted.port, '10.1.1.1', 2);
     assert.equal(rawStats(await ok.request('STATS FULL')).proxy_rejections, 2);
     ok.close();

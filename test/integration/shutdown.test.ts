@@ -46,7 +46,11 @@ describe('graceful shutdown', () => {
     assert.ok(Date.now() - t0 < 500, `idle client closed after ${Date.now() - t0} ms`);
     assert.equal(slow.closed, false, 'a busy client is not cut off');
     await server.waitForLog(/\[INFO\] Stopped accepting new connections\n/);
-    assert.equal(await refused(server.port), true, 'no new connections once every worker closed its listener');
+    assert.equal(
+      await refused(server.port),
+      true,
+      'no new connections once every worker closed its listener',
+    );
 
     partial.write('ial\n');
     assert.equal(await partial.readLine(), 'partial');
@@ -77,7 +81,10 @@ describe('graceful shutdown', () => {
     assert.equal(code, 0);
     assert.ok(took >= 350 && took < 3000, `shutdown took ${took} ms`);
     await stuck.waitClosed();
-    assert.match(server.stdout, /\[WARN\] Shutdown timeout: closing 1 busy connection\(s\) on worker \d/);
+    assert.match(
+      server.stdout,
+      /\[WARN\] Shutdown timeout: closing 1 busy connection\(s\) on worker \d/,
+    );
     assert.match(server.stdout, /Server stopped\. Total active clients at shutdown: 1\n/);
   });
 

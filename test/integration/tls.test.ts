@@ -12,7 +12,8 @@ import { type Certs, makeCerts } from '../helpers/certs.ts';
 import { TestClient } from '../helpers/client.ts';
 import { freePort, runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
 
-if (spawnSync('sh', ['-c', 'command -v openssl']).status !== 0) throw new Error('openssl is not installed (apt-get install openssl)');
+if (spawnSync('sh', ['-c', 'command -v openssl']).status !== 0)
+  throw new Error('openssl is not installed (apt-get install openssl)');
 
 let certs: Certs;
 const servers: ServerProcess[] = [];
@@ -23,23 +24,39 @@ after(async () => {
   await Promise.all(servers.map((s) => s.kill()));
 });
 
-
 async function startTls(env: Record<string, string> = {}) {
   const tlsPort = await freePort();
-  const server = await startServer({ env: { TLS_PORT: String(tlsPort), TLS_CERT: certs.serverCert, TLS_KEY: certs.serverKey, ...env } });
+  const server = await startServer({
+    env: {
+      TLS_PORT: String(tlsPort),
+      TLS_CERT: certs.serverCert,
+      TLS_KEY: certs.serverKey,
+      ...env,
+    },
+  });
   servers.push(server);
   return { server, tlsPort };
 }
 
 function tlsClient(port: number, extra: ConnectionOptions = {}): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(certs.ca), servername: 'localhost', ...extra });
+    const s = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      ca: readFileSync(certs.ca),
+      servername: 'localhost',
+      ...extra,
+    });
     s.once('secureConnect', () => resolve(s));
     s.once('error', reject);
   });
 }
 
-function request(s: TLSSocket, bytes: string | Buffer, until: (got: string) => boolean): Promise<string> {
+function request(
+  s: TLSSocket,
+  bytes: string | Buffer,
+  until: (got: string) => boolean,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let got = '';
     const timer = setTimeout(() => reject(new Error(`no reply; had ${JSON.stringify(got)}`)), 5000);
@@ -57,14 +74,32 @@ function request(s: TLSSocket, bytes: string | Buffer, until: (got: string) => b
 describe('TLS', () => {
   test('beside the plain port: both protocols over TLS; the plain port still works', async () => {
     const { server, tlsPort } = await startTls();
-    await server.waitForLog(new RegExp(`Server listening on 127\\.0\\.0\\.1:${tlsPort} \\(TLS, TLSv1\\.2 or newer\\)`));
+    await server.waitForLog(
+      new RegExp(`Server listening on 127\\.0\\.0\\.1:${tlsPort} \\(TLS, TLSv1\\.2 or newer\\)`),
+    );
     const s = await tlsClient(tlsPort);
-    assert.equal(await request(s, 'PING\nECHO over tls\n', (g) => g.split('\n').length > 2), 'PONG\nover tls\n');
+    assert.equal(
+      await request(s, 'PING\nECHO over tls\n', (g) => g.split('\n').length > 2),
+      'PONG\nover tls\n',
+    );
     s.destroy();
     const r = await tlsClient(tlsPort);
-    assert.equal(await request(r, encodeRespRequest(['ECHO', 'resp over tls']), (g) => g.endsWith('\r\n') && g.length > 5), '$13\r\nresp over tls\r\n');
+    assert.equal(
+      await request(
+        r,
+        encodeRespRequest(['ECHO', 'resp over tls']),
+        (g) => g.endsWith('\r\n') && g.length > 5,
+      ),
+      '$13\r\nresp over tls\r\n',
+    );
     r.destroy();
-    const redis = new Redis({ host: '127.0.0.1', port: tlsPort, tls: { ca: readFileSync(certs.ca), servername: 'localhost' }, lazyConnect: true, maxRetriesPerRequest: 0 });
+    const redis = new Redis({
+      host: '127.0.0.1',
+      port: tlsPort,
+      tls: { ca: readFileSync(certs.ca), servername: 'localhost' },
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
     await redis.connect();
     assert.equal(await redis.ping(), 'PONG');
     redis.disconnect();
@@ -76,8 +111,19 @@ describe('TLS', () => {
   test('openssl s_client talks to it', async () => {
     const { tlsPort } = await startTls();
     const out = await new Promise<string>((resolve, reject) => {
-      const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${tlsPort}`, '-CAfile', certs.ca, '-quiet', '-verify_return_error'], { timeout: 10_000 }, (err, stdout) =>
-        err && !stdout ? reject(err) : resolve(stdout),
+      const child = execFile(
+        'openssl',
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${tlsPort}`,
+          '-CAfile',
+          certs.ca,
+          '-quiet',
+          '-verify_return_error',
+        ],
+        { timeout: 10_000 },
+        (err, stdout) => (err && !stdout ? reject(err) : resolve(stdout)),
       );
       child.stdin!.write('ECHO from s_client\nQUIT\n');
     });
@@ -92,19 +138,28 @@ describe('TLS', () => {
     junk.write('PING\r\n'); // plain text to the TLS port
     await new Promise((r) => junk.on('close', r));
     await server.waitForLog(/\[WARN\] TLS handshake failed with 127\.0\.0\.1:\d+: /);
-    assert.match(await request(good, 'STATS FULL\n', (g) => g.endsWith('\n')), /tls_handshake_failures=1/);
+    assert.match(
+      await request(good, 'STATS FULL\n', (g) => g.endsWith('\n')),
+      /tls_handshake_failures=1/,
+    );
     good.destroy();
   });
 
   test('TLS_CA requires a client certificate signed by it (mutual TLS)', async () => {
     const { server, tlsPort } = await startTls({ TLS_CA: certs.ca });
     await server.waitForLog(/\(TLS, TLSv1\.2 or newer, client certificates required\)/);
-    const withCert = await tlsClient(tlsPort, { cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) });
+    const withCert = await tlsClient(tlsPort, {
+      cert: readFileSync(certs.clientCert),
+      key: readFileSync(certs.clientKey),
+    });
     assert.equal(await request(withCert, 'PING\n', (g) => g.endsWith('\n')), 'PONG\n');
     withCert.destroy();
     const without = await tlsClient(tlsPort).catch((e: Error) => e);
     // TLS 1.3 reports the missing certificate after the handshake: then the first read fails.
-    const refused = without instanceof Error ? without : await request(without, 'PING\n', () => false).catch((e: Error) => e);
+    const refused =
+      without instanceof Error
+        ? without
+        : await request(without, 'PING\n', () => false).catch((e: Error) => e);
     assert.ok(refused instanceof Error, 'a client without a certificate is refused');
     await server.waitForLog(/TLS handshake failed with 127\.0\.0\.1:\d+: /);
   });
@@ -119,7 +174,14 @@ describe('TLS', () => {
 
   test('TLS alone (PORT=off), and bad TLS settings stop start-up with a clear message', async () => {
     const tlsPort = await freePort();
-    const server = await startServer({ env: { PORT: 'off', TLS_PORT: String(tlsPort), TLS_CERT: certs.serverCert, TLS_KEY: certs.serverKey } });
+    const server = await startServer({
+      env: {
+        PORT: 'off',
+        TLS_PORT: String(tlsPort),
+        TLS_CERT: certs.serverCert,
+        TLS_KEY: certs.serverKey,
+      },
+    });
     servers.push(server);
     assert.match(server.stdout, /Server starting on port off \(TLS only\)/);
     const s = await tlsClient(tlsPort);
@@ -127,9 +189,23 @@ describe('TLS', () => {
     s.destroy();
     const noKey = await runTcpool(['serve', '--tls-port', '9999', '--tls-cert', certs.serverCert]);
     assert.equal(noKey.code, 2);
-    assert.match(noKey.stderr, /^tcpool: Invalid TLS_KEY "" \(not set\): TLS_PORT needs a certificate \(TLS_CERT\) and its key \(TLS_KEY\)\n$/);
-    const wrongKey = await runTcpool(['serve', '--tls-port', '9999', '--tls-cert', certs.serverCert, '--tls-key', certs.clientKey]);
+    assert.match(
+      noKey.stderr,
+      /^tcpool: Invalid TLS_KEY "" \(not set\): TLS_PORT needs a certificate \(TLS_CERT\) and its key \(TLS_KEY\)\n$/,
+    );
+    const wrongKey = await runTcpool([
+      'serve',
+      '--tls-port',
+      '9999',
+      '--tls-cert',
+      certs.serverCert,
+      '--tls-key',
+      certs.clientKey,
+    ]);
     assert.equal(wrongKey.code, 2);
-    assert.match(wrongKey.stderr, /^tcpool: Invalid TLS_CERT\/TLS_KEY \(.*\): .*key values mismatch/);
+    assert.match(
+      wrongKey.stderr,
+      /^tcpool: Invalid TLS_CERT\/TLS_KEY \(.*\): .*key values mismatch/,
+    );
   });
 });

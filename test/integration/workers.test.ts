@@ -12,7 +12,10 @@ after(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Connects until there is a client on each of the first `workers` workers (bounded). */
-async function clientsOnEveryWorker(port: number, workers: number): Promise<Map<number, TestClient>> {
+async function clientsOnEveryWorker(
+  port: number,
+  workers: number,
+): Promise<Map<number, TestClient>> {
   const byWorker = new Map<number, TestClient>();
   const spare: TestClient[] = [];
   for (let i = 0; i < 200 && byWorker.size < workers; i++) {
@@ -45,7 +48,9 @@ describe('workers', () => {
     await sleep(50);
     assert.equal(await victim.request('CRASH'), 'crashing');
     await victim.waitClosed();
-    await server.waitForLog(/\[ERROR\] Worker 0 exited unexpectedly \(Error: worker crash requested by test\); \d+ client\(s\) dropped; restarting/);
+    await server.waitForLog(
+      /\[ERROR\] Worker 0 exited unexpectedly \(Error: worker crash requested by test\); \d+ client\(s\) dropped; restarting/,
+    );
     await server.waitForLog(/\[INFO\] Worker 0 restarted/);
     await sleep(50);
     stop = true;
@@ -69,7 +74,9 @@ describe('workers', () => {
     servers.push(server);
     const c = await TestClient.connect(server.port);
     assert.equal(await c.request('THROW'), 'ERROR: Internal error');
-    await server.waitForLog(/\[ERROR\] Command THROW failed for 127\.0\.0\.1:\d+: Error: handler bug/);
+    await server.waitForLog(
+      /\[ERROR\] Command THROW failed for 127\.0\.0\.1:\d+: Error: handler bug/,
+    );
     assert.equal(await c.request('PING'), 'PONG');
     assert.equal(parseStatsFull(await c.request('STATS FULL')).restarts, 0);
     c.close();

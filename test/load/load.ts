@@ -77,7 +77,8 @@ function runClient(latencies: Float64Array, offset: number): Promise<number> {
     });
     socket.on('error', reject);
     socket.on('close', () => {
-      if (done < perClient) reject(new Error(`connection closed after ${done} of ${perClient} replies`));
+      if (done < perClient)
+        reject(new Error(`connection closed after ${done} of ${perClient} replies`));
     });
   });
 }
@@ -86,17 +87,31 @@ try {
   const rssBefore = pid ? rssKiB(pid) : NaN;
   const latencies = new Float64Array(clients * perClient);
   const t0 = performance.now();
-  const errors = (await Promise.all(Array.from({ length: clients }, (_, i) => runClient(latencies, i * perClient)))).reduce((a, b) => a + b, 0);
+  const errors = (
+    await Promise.all(
+      Array.from({ length: clients }, (_, i) => runClient(latencies, i * perClient)),
+    )
+  ).reduce((a, b) => a + b, 0);
   const seconds = (performance.now() - t0) / 1000;
   const rssAfter = pid ? rssKiB(pid) : NaN;
   latencies.sort();
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  const pct = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
   const us = (ms: number) => `${(ms * 1000).toFixed(0)}µs`;
   const total = clients * perClient;
-  console.log(`load: ${clients} clients × ${perClient} requests of "${command}", pipeline ${pipeline}`);
-  console.log(`requests ${total} in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} req/s, errors ${errors}`);
-  console.log(`latency p50 ${us(pct(50))} p90 ${us(pct(90))} p99 ${us(pct(99))} p99.9 ${us(pct(99.9))} max ${us(latencies[latencies.length - 1])}`);
-  if (pid) console.log(`server RSS before ${(rssBefore / 1024).toFixed(1)} MiB, after ${(rssAfter / 1024).toFixed(1)} MiB`);
+  console.log(
+    `load: ${clients} clients × ${perClient} requests of "${command}", pipeline ${pipeline}`,
+  );
+  console.log(
+    `requests ${total} in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} req/s, errors ${errors}`,
+  );
+  console.log(
+    `latency p50 ${us(pct(50))} p90 ${us(pct(90))} p99 ${us(pct(99))} p99.9 ${us(pct(99.9))} max ${us(latencies[latencies.length - 1])}`,
+  );
+  if (pid)
+    console.log(
+      `server RSS before ${(rssBefore / 1024).toFixed(1)} MiB, after ${(rssAfter / 1024).toFixed(1)} MiB`,
+    );
   process.exitCode = errors > 0 ? 1 : 0;
 } catch (err) {
   console.error(`load: ${(err as Error).message}`);

@@ -22,7 +22,10 @@ describe('AUTH tokens', () => {
   });
 
   test('config takes hashes only: a plain token is refused, naming where it came from', () => {
-    assert.deepEqual(loadConfig({ env: { AUTH_TOKENS: hashTokenSha256('x') } }).config.AUTH_TOKENS, [hashTokenSha256('x')]);
+    assert.deepEqual(
+      loadConfig({ env: { AUTH_TOKENS: hashTokenSha256('x') } }).config.AUTH_TOKENS,
+      [hashTokenSha256('x')],
+    );
     assert.throws(
       () => loadConfig({ env: { AUTH_TOKENS: 'hunter2' } }),
       /^ConfigError: Invalid AUTH_TOKENS "hunter2" \(from environment variable AUTH_TOKENS\): must be a comma-separated list of token hashes made by `tcpool hash-token`/,
@@ -36,14 +39,26 @@ describe('AUTH tokens', () => {
     assert.equal(loadConfig({ env: { AUTH_TOKENS_FILE: good } }).config.AUTH_TOKENS.length, 2);
     const bad = join(dir, 'bad');
     writeFileSync(bad, `${hashTokenSha256('a')}\nplaintext\n`);
-    assert.throws(() => loadConfig({ env: { AUTH_TOKENS_FILE: bad } }), new RegExp(`${bad}:2: not a token hash`));
+    assert.throws(
+      () => loadConfig({ env: { AUTH_TOKENS_FILE: bad } }),
+      new RegExp(`${bad}:2: not a token hash`),
+    );
   });
 
   test('PROXY_PROTOCOL needs TRUSTED_PROXIES; CIDRs are validated', () => {
     assert.throws(() => loadConfig({ env: { PROXY_PROTOCOL: 'v2' } }), /needs TRUSTED_PROXIES/);
-    assert.deepEqual(loadConfig({ env: { TRUSTED_PROXIES: '10.0.0.0/8, ::1' } }).config.TRUSTED_PROXIES, ['10.0.0.0/8', '::1/128']);
-    assert.throws(() => loadConfig({ env: { TRUSTED_PROXIES: '10.0.0.0/33' } }), /Invalid TRUSTED_PROXIES "10.0.0.0\/33"/);
-    assert.throws(() => loadConfig({ env: { AUTH_EXEMPT_NETWORKS: 'example.com' } }), /Invalid AUTH_EXEMPT_NETWORKS/);
+    assert.deepEqual(
+      loadConfig({ env: { TRUSTED_PROXIES: '10.0.0.0/8, ::1' } }).config.TRUSTED_PROXIES,
+      ['10.0.0.0/8', '::1/128'],
+    );
+    assert.throws(
+      () => loadConfig({ env: { TRUSTED_PROXIES: '10.0.0.0/33' } }),
+      /Invalid TRUSTED_PROXIES "10.0.0.0\/33"/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { AUTH_EXEMPT_NETWORKS: 'example.com' } }),
+      /Invalid AUTH_EXEMPT_NETWORKS/,
+    );
   });
 });
 
@@ -65,12 +80,16 @@ describe('IpTable (per-IP state shared by workers)', () => {
     const l = { ...limits, rate: 10, rateBurst: 5 };
     const slot = t.connect('10.0.0.9', 0, l)!;
     const start = Date.now();
-    const allowed = Array.from({ length: 8 }, () => t.takeToken(slot, l, start)).filter(Boolean).length;
+    const allowed = Array.from({ length: 8 }, () => t.takeToken(slot, l, start)).filter(
+      Boolean,
+    ).length;
     assert.equal(allowed, 5);
     assert.equal(t.takeToken(slot, l, start + 99), false, '0.99 token after 99 ms');
     assert.equal(t.takeToken(slot, l, start + 200), true, 'one token back after 100 ms');
     assert.equal(t.takeToken(slot, l, start + 10_000), true);
-    const burst = Array.from({ length: 8 }, () => t.takeToken(slot, l, start + 10_000)).filter(Boolean).length;
+    const burst = Array.from({ length: 8 }, () => t.takeToken(slot, l, start + 10_000)).filter(
+      Boolean,
+    ).length;
     assert.equal(burst, 4, 'refill never exceeds the burst');
   });
 

@@ -13,12 +13,21 @@ import { encodeResp } from '../../src/protocol/resp.ts';
 import type { RespMap, Verbatim } from '../../src/protocol/reply.ts';
 import { availableParallelism } from 'node:os';
 
-function context(registry: Registry, stats = SharedStats.create(2), protocol: 'line' | 'resp' = 'line') {
+function context(
+  registry: Registry,
+  stats = SharedStats.create(2),
+  protocol: 'line' | 'resp' = 'line',
+) {
   let closeRequested = false;
   const ctx: CommandContext = {
     registry,
     stats,
-    server: { config: loadConfig({ env: {} }).config, port: 7000, startedAt: Date.now() - 5000, version: '9.9.9' },
+    server: {
+      config: loadConfig({ env: {} }).config,
+      port: 7000,
+      startedAt: Date.now() - 5000,
+      version: '9.9.9',
+    },
     workerId: 1,
     peer: '127.0.0.1:5555',
     protocol,
@@ -31,8 +40,20 @@ function context(registry: Registry, stats = SharedStats.create(2), protocol: 'l
     libVer: '',
     closeAfterReply: () => (closeRequested = true),
     clientInfo: () => ({
-      id: 42, addr: '127.0.0.1:5555', laddr: '127.0.0.1:7000', name: ctx.clientName, age: 1, idle: 0, cmd: 'client',
-      protocol, resp: ctx.respVersion, worker: 1, libName: ctx.libName, libVer: ctx.libVer, qbuf: 0, omem: 0,
+      id: 42,
+      addr: '127.0.0.1:5555',
+      laddr: '127.0.0.1:7000',
+      name: ctx.clientName,
+      age: 1,
+      idle: 0,
+      cmd: 'client',
+      protocol,
+      resp: ctx.respVersion,
+      worker: 1,
+      libName: ctx.libName,
+      libVer: ctx.libVer,
+      qbuf: 0,
+      omem: 0,
     }),
     listClients: async () => [ctx.clientInfo()],
   };
@@ -46,7 +67,10 @@ function run(name: string, args: string[] = [], ctx = context(registry).ctx): Re
   const spec = registry.lookup(name)!;
   const arity = checkArity(spec, args.length);
   if (arity) return arity;
-  return spec.run(ctx, args.map((a) => Buffer.from(a))) as Reply;
+  return spec.run(
+    ctx,
+    args.map((a) => Buffer.from(a)),
+  ) as Reply;
 }
 
 const line = (r: Reply) => encodeLineReply(r).toString();
@@ -62,7 +86,10 @@ describe('built-in commands', () => {
     const spec = registry.lookup('ECHO')!;
     assert.deepEqual(spec.run(context(registry).ctx, [bytes]), bytes);
     assert.equal(line(run('ECHO', [''])), '\n');
-    assert.equal(line(run('ECHO')), "ERROR: Wrong number of arguments for 'ECHO' (usage: ECHO <message>)\n");
+    assert.equal(
+      line(run('ECHO')),
+      "ERROR: Wrong number of arguments for 'ECHO' (usage: ECHO <message>)\n",
+    );
   });
 
   test('TIME is local time as YYYY-MM-DD HH:MM:SS', () => {
@@ -73,7 +100,10 @@ describe('built-in commands', () => {
     const [y, mo, d] = date.split('-').map(Number);
     const [h, mi, s] = time.split(':').map(Number);
     const parsed = new Date(y, mo - 1, d, h, mi, s); // local time, as the server printed it
-    assert.ok(Math.abs(parsed.getTime() - before.getTime()) < 2000, `${reply} vs ${before.toString()}`);
+    assert.ok(
+      Math.abs(parsed.getTime() - before.getTime()) < 2000,
+      `${reply} vs ${before.toString()}`,
+    );
   });
 
   test('STATS counts active clients across workers; FULL gives every counter', () => {
@@ -109,7 +139,10 @@ describe('built-in commands', () => {
   });
 
   test('arity: too many arguments is an error naming the usage', () => {
-    assert.equal(line(run('TIME', ['x'])), "ERROR: Wrong number of arguments for 'TIME' (usage: TIME)\n");
+    assert.equal(
+      line(run('TIME', ['x'])),
+      "ERROR: Wrong number of arguments for 'TIME' (usage: TIME)\n",
+    );
   });
 });
 
@@ -129,7 +162,10 @@ describe('registry', () => {
     assert.equal(spec.maxArgs, 0);
     assert.equal(spec.restOfLine, false);
     const bad = (def: object, why: RegExp) =>
-      assert.throws(() => defineCommand(def as never), (e: Error) => e instanceof TcpoolError && why.test(e.message));
+      assert.throws(
+        () => defineCommand(def as never),
+        (e: Error) => e instanceof TcpoolError && why.test(e.message),
+      );
     bad({ name: 'has space', run: () => 1 }, /name must be/);
     bad({ name: 'X' }, /run must be a function/);
     bad({ name: 'X', run: () => 1, minArgs: -1 }, /minArgs/);
@@ -147,7 +183,10 @@ describe('registry', () => {
     const r = await createRegistry(fixture);
     assert.equal(r.lookup('greet')?.name, 'GREET');
     assert.equal(r.lookup('PING')?.name, 'PING');
-    await assert.rejects(createRegistry('/nonexistent/module.js'), /^TcpoolError: COMMANDS_MODULE \/nonexistent\/module.js: cannot load it/);
+    await assert.rejects(
+      createRegistry('/nonexistent/module.js'),
+      /^TcpoolError: COMMANDS_MODULE \/nonexistent\/module.js: cannot load it/,
+    );
     const notArray = new URL('../fixtures/commands-bad.js', import.meta.url).pathname;
     await assert.rejects(createRegistry(notArray), /default export must be an array/);
   });
@@ -160,10 +199,18 @@ describe('registry', () => {
 });
 
 describe('Redis compatibility commands (RESP only)', () => {
-  const respRun = (name: string, args: string[] = [], ctx = context(registry, SharedStats.create(2), 'resp').ctx) => {
+  const respRun = (
+    name: string,
+    args: string[] = [],
+    ctx = context(registry, SharedStats.create(2), 'resp').ctx,
+  ) => {
     const spec = registry.lookup(name)!;
     assert.equal(spec.respOnly, true);
-    return (checkArity(spec, args.length) ?? spec.run(ctx, args.map((a) => Buffer.from(a)))) as Reply;
+    return (checkArity(spec, args.length) ??
+      spec.run(
+        ctx,
+        args.map((a) => Buffer.from(a)),
+      )) as Reply;
   };
   const resp2 = (r: Reply) => encodeResp(r, 2).toString();
 
@@ -181,39 +228,79 @@ describe('Redis compatibility commands (RESP only)', () => {
       resp2(respRun('COMMAND', ['INFO', 'echo', 'nope'])),
       '*2\r\n*10\r\n$4\r\necho\r\n:2\r\n*3\r\n+fast\r\n+stale\r\n+loading\r\n:0\r\n:0\r\n:0\r\n*1\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n$-1\r\n',
     );
-    assert.match(resp2(respRun('COMMAND', ['DOCS', 'ping'])), /^\*2\r\n\$4\r\nping\r\n\*10\r\n\$7\r\nsummary\r\n/);
-    assert.match(resp2(respRun('COMMAND', ['DOCS', 'ping'])), /\$5\r\nflags\r\n\*1\r\n\+optional\r\n/);
-    assert.equal(resp2(respRun('COMMAND', ['NOPE'])), "-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n");
+    assert.match(
+      resp2(respRun('COMMAND', ['DOCS', 'ping'])),
+      /^\*2\r\n\$4\r\nping\r\n\*10\r\n\$7\r\nsummary\r\n/,
+    );
+    assert.match(
+      resp2(respRun('COMMAND', ['DOCS', 'ping'])),
+      /\$5\r\nflags\r\n\*1\r\n\+optional\r\n/,
+    );
+    assert.equal(
+      resp2(respRun('COMMAND', ['NOPE'])),
+      "-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n",
+    );
   });
 
   test('CONFIG GET matches globs over tcpool and Redis names; CONFIG SET is refused', () => {
-    assert.equal(resp2(respRun('CONFIG', ['GET', 'maxclients'])), '*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n');
-    assert.equal(resp2(respRun('CONFIG', ['GET', 'thread_pool_*'])), `*2\r\n$16\r\nthread_pool_size\r\n$${String(availableParallelism()).length}\r\n${availableParallelism()}\r\n`);
-    assert.equal(resp2(respRun('CONFIG', ['GET', 'appendonly', 'save'])), '*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n');
-    assert.match(resp2(respRun('CONFIG', ['SET', 'port', '1'])), /^-ERR CONFIG SET is not supported/);
+    assert.equal(
+      resp2(respRun('CONFIG', ['GET', 'maxclients'])),
+      '*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n',
+    );
+    assert.equal(
+      resp2(respRun('CONFIG', ['GET', 'thread_pool_*'])),
+      `*2\r\n$16\r\nthread_pool_size\r\n$${String(availableParallelism()).length}\r\n${availableParallelism()}\r\n`,
+    );
+    assert.equal(
+      resp2(respRun('CONFIG', ['GET', 'appendonly', 'save'])),
+      '*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n',
+    );
+    assert.match(
+      resp2(respRun('CONFIG', ['SET', 'port', '1'])),
+      /^-ERR CONFIG SET is not supported/,
+    );
   });
 
   test('CLIENT names are validated as in Redis', () => {
     const { ctx } = context(registry, SharedStats.create(2), 'resp');
     assert.equal(respRun('CLIENT', ['SETNAME', 'ok-name'], ctx), 'OK');
     assert.equal(respRun('CLIENT', ['GETNAME'], ctx), 'ok-name');
-    assert.equal(resp2(respRun('CLIENT', ['SETNAME', 'two words'], ctx)), '-ERR Client names cannot contain spaces, newlines or special characters.\r\n');
+    assert.equal(
+      resp2(respRun('CLIENT', ['SETNAME', 'two words'], ctx)),
+      '-ERR Client names cannot contain spaces, newlines or special characters.\r\n',
+    );
     assert.equal(respRun('CLIENT', ['ID'], ctx), 42);
-    assert.equal(resp2(respRun('CLIENT', ['NOPE'], ctx)), "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n");
+    assert.equal(
+      resp2(respRun('CLIENT', ['NOPE'], ctx)),
+      "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n",
+    );
   });
 
   test('INFO keeps only the sections asked for', () => {
     const text = (respRun('INFO', ['clients']) as Verbatim).text;
     assert.equal(text, `# Clients\r\nconnected_clients:0\r\nmaxclients:10000\r\n`);
     assert.equal((respRun('INFO', ['nosuchsection']) as Verbatim).text, '');
-    assert.match((respRun('INFO') as Verbatim).text, /^# Server\r\n[\s\S]*\r\n\r\n# Clients\r\n[\s\S]*# Persistence\r\nloading:0\r\n\r\n# Stats\r\n/);
+    assert.match(
+      (respRun('INFO') as Verbatim).text,
+      /^# Server\r\n[\s\S]*\r\n\r\n# Clients\r\n[\s\S]*# Persistence\r\nloading:0\r\n\r\n# Stats\r\n/,
+    );
   });
 
   test('HELLO switches the protocol version and validates its options', async () => {
     const { ctx } = context(registry, SharedStats.create(2), 'resp');
-    assert.equal(resp2(await respRun('HELLO', ['x'], ctx)), '-ERR Protocol version is not an integer or out of range\r\n');
-    assert.equal(resp2(await respRun('HELLO', ['3', 'BOGUS'], ctx)), "-ERR Syntax error in HELLO option 'BOGUS'\r\n");
-    const map = (await respRun('HELLO', ['3', 'AUTH', 'default', 'pw', 'SETNAME', 'me'], ctx)) as RespMap;
+    assert.equal(
+      resp2(await respRun('HELLO', ['x'], ctx)),
+      '-ERR Protocol version is not an integer or out of range\r\n',
+    );
+    assert.equal(
+      resp2(await respRun('HELLO', ['3', 'BOGUS'], ctx)),
+      "-ERR Syntax error in HELLO option 'BOGUS'\r\n",
+    );
+    const map = (await respRun(
+      'HELLO',
+      ['3', 'AUTH', 'default', 'pw', 'SETNAME', 'me'],
+      ctx,
+    )) as RespMap;
     assert.equal(ctx.respVersion, 3);
     assert.equal(ctx.clientName, 'me');
     assert.deepEqual(Object.fromEntries(map.entries as [string, Reply][]).proto, 3);

@@ -126,7 +126,10 @@ describe('config loading', () => {
     const err = failure(() => loadConfig({ file: path, env: {} }));
     assert.equal(err.code, 'ERR_CONFIG_SYNTAX');
     assert.equal(err.message, `${path}:2: expected KEY=VALUE, got "just words"`);
-    assert.equal(failure(() => loadConfig({ file: file('=5\n'), env: {} })).code, 'ERR_CONFIG_SYNTAX');
+    assert.equal(
+      failure(() => loadConfig({ file: file('=5\n'), env: {} })).code,
+      'ERR_CONFIG_SYNTAX',
+    );
   });
 
   test('MAX_REQUEST_BYTES below MAX_BULK_BYTES is refused, naming both', () => {
@@ -167,7 +170,10 @@ describe('config loading', () => {
       );
       const flagName = key.toLowerCase().replaceAll('_', '-');
       const err = failure(() => loadConfig({ env: {}, flags: { [key]: value } }));
-      assert.equal(err.message, `Invalid ${key} "${value}" (from flag --${flagName}): must be ${allowed}`);
+      assert.equal(
+        err.message,
+        `Invalid ${key} "${value}" (from flag --${flagName}): must be ${allowed}`,
+      );
       assert.equal(err.code, 'ERR_CONFIG_VALUE');
     });
   }

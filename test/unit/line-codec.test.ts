@@ -29,7 +29,11 @@ function splits(input: Buffer): Buffer[][] {
 
 function forEverySplit(input: Buffer, max: number, expected: Out[]): void {
   for (const chunks of splits(input)) {
-    assert.deepEqual(decode(chunks, max), expected, `split ${chunks.map((c) => c.length).join('+')}`);
+    assert.deepEqual(
+      decode(chunks, max),
+      expected,
+      `split ${chunks.map((c) => c.length).join('+')}`,
+    );
   }
 }
 
@@ -110,7 +114,10 @@ describe('LineDecoder', () => {
     d.push(Buffer.from('A\nB\nC\n'));
     assert.equal(d.next()!.toString(), 'A');
     d.push(Buffer.from('D\n')); // arrives while the connection is paused
-    assert.deepEqual([d.next(), d.next(), d.next(), d.next()].map((b) => b?.toString() ?? null), ['B', 'C', 'D', null]);
+    assert.deepEqual(
+      [d.next(), d.next(), d.next(), d.next()].map((b) => b?.toString() ?? null),
+      ['B', 'C', 'D', null],
+    );
   });
 
   test('property: any bytes cut anywhere decode like a reference split on \\n', () => {
@@ -121,7 +128,8 @@ describe('LineDecoder', () => {
       for (let i = 0; i < bytes.length; i++) {
         if (bytes[i] !== 10) {
           const partialLen = i - start + 1;
-          if (partialLen > max + 1 || (partialLen === max + 1 && bytes[i] !== 13)) return [...out, 'TOO_LONG'];
+          if (partialLen > max + 1 || (partialLen === max + 1 && bytes[i] !== 13))
+            return [...out, 'TOO_LONG'];
           continue;
         }
         let line = Buffer.from(bytes.subarray(start, i));
@@ -133,16 +141,24 @@ describe('LineDecoder', () => {
       return out;
     };
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constantFrom(10, 13, 0, 32, 65), fc.integer({ min: 0, max: 255 })), { maxLength: 200 }).map((a) => Uint8Array.from(a)).chain((u) => fc.tuple(fc.constant(u), fc.array(fc.nat(u.length), { maxLength: 10 }))), ([bytes, cuts]) => {
-        const points = [...new Set(cuts)].sort((a, b) => a - b);
-        const chunks: Buffer[] = [];
-        let prev = 0;
-        for (const p of [...points, bytes.length]) {
-          chunks.push(Buffer.from(bytes.subarray(prev, p)));
-          prev = p;
-        }
-        assert.deepEqual(decode(chunks, max), reference(bytes));
-      }),
+      fc.property(
+        fc
+          .array(fc.oneof(fc.constantFrom(10, 13, 0, 32, 65), fc.integer({ min: 0, max: 255 })), {
+            maxLength: 200,
+          })
+          .map((a) => Uint8Array.from(a))
+          .chain((u) => fc.tuple(fc.constant(u), fc.array(fc.nat(u.length), { maxLength: 10 }))),
+        ([bytes, cuts]) => {
+          const points = [...new Set(cuts)].sort((a, b) => a - b);
+          const chunks: Buffer[] = [];
+          let prev = 0;
+          for (const p of [...points, bytes.length]) {
+            chunks.push(Buffer.from(bytes.subarray(prev, p)));
+            prev = p;
+          }
+          assert.deepEqual(decode(chunks, max), reference(bytes));
+        },
+      ),
       { numRuns: 500 },
     );
   });

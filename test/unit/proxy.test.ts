@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseProxyHeader, proxyV1, proxyV2, type ProxyVerdict, startsWithProxyHeader } from '../../src/protocol/proxy.ts';
+import {
+  parseProxyHeader,
+  proxyV1,
+  proxyV2,
+  type ProxyVerdict,
+  startsWithProxyHeader,
+} from '../../src/protocol/proxy.ts';
 
 /** Feeds growing prefixes as a connection would, until a verdict. */
 function feed(bytes: Buffer, mode: 'v1' | 'v2' | 'auto'): ProxyVerdict {
@@ -33,13 +39,21 @@ describe('PROXY protocol parser', () => {
       [proxyV2('2001:db8:0:0:1:0:0:9', 1, '::1', 8080), '2001:db8::1:0:0:9', 1],
     ] as const) {
       for (const mode of ['v2', 'auto'] as const) {
-        assert.deepEqual(feed(Buffer.concat([header, after]), mode), { kind: 'header', consumed: header.length, source: { address, port } });
+        assert.deepEqual(feed(Buffer.concat([header, after]), mode), {
+          kind: 'header',
+          consumed: header.length,
+          source: { address, port },
+        });
       }
     }
   });
 
   test('UNKNOWN (v1) and LOCAL (v2) keep the connection address', () => {
-    assert.deepEqual(feed(Buffer.from('PROXY UNKNOWN\r\nPING\r\n'), 'v1'), { kind: 'header', consumed: 15, source: null });
+    assert.deepEqual(feed(Buffer.from('PROXY UNKNOWN\r\nPING\r\n'), 'v1'), {
+      kind: 'header',
+      consumed: 15,
+      source: null,
+    });
     const local = proxyV2('1.2.3.4', 1, '5.6.7.8', 2);
     local[12] = 0x20; // version 2, command LOCAL
     assert.deepEqual(feed(local, 'v2'), { kind: 'header', consumed: local.length, source: null });
@@ -47,17 +61,77 @@ describe('PROXY protocol parser', () => {
 
   const broken: [string, Buffer, 'v1' | 'v2' | 'auto', RegExp][] = [
     ['no header at all', Buffer.from('PING\r\n'), 'auto', /^missing PROXY v1\/v2 header$/],
-    ['v2 sent where v1 is required', proxyV2('1.2.3.4', 1, '5.6.7.8', 2), 'v1', /^missing PROXY v1 header$/],
-    ['v1 sent where v2 is required', proxyV1('1.2.3.4', 1, '5.6.7.8', 2), 'v2', /^missing PROXY v2 header$/],
-    ['v1 with a bad address', Buffer.from('PROXY TCP4 1.2.3.999 5.6.7.8 1 2\r\n'), 'v1', /malformed/],
-    ['v1 with a bad port', Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 99999 2\r\n'), 'v1', /malformed/],
-    ['v1 TCP6 with IPv4 addresses', Buffer.from('PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n'), 'v1', /malformed/],
+    [
+      'v2 sent where v1 is required',
+      proxyV2('1.2.3.4', 1, '5.6.7.8', 2),
+      'v1',
+      /^missing PROXY v1 header$/,
+    ],
+    [
+      'v1 sent where v2 is required',
+      proxyV1('1.2.3.4', 1, '5.6.7.8', 2),
+      'v2',
+      /^missing PROXY v2 header$/,
+    ],
+    [
+      'v1 with a bad address',
+      Buffer.from('PROXY TCP4 1.2.3.999 5.6.7.8 1 2\r\n'),
+      'v1',
+      /malformed/,
+    ],
+    [
+      'v1 with a bad port',
+      Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 99999 2\r\n'),
+      'v1',
+      /malformed/,
+    ],
+    [
+      'v1 TCP6 with IPv4 addresses',
+      Buffer.from('PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n'),
+      'v1',
+      /malformed/,
+    ],
     ['v1 without CR', Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n'), 'v1', /CRLF/],
     ['v1 endless', Buffer.from('PROXY TCP4 ' + '1'.repeat(200)), 'v1', /longer than 107/],
-    ['v2 with version 1', Buffer.concat([proxyV2('1.2.3.4', 1, '5.6.7.8', 2).subarray(0, 12), Buffer.from([0x11, 0x11, 0, 12]), Buffer.alloc(12)]), 'v2', /version 1/],
-    ['v2 for UDP', Buffer.concat([proxyV2('1.2.3.4', 1, '5.6.7.8', 2).subarray(0, 12), Buffer.from([0x21, 0x12, 0, 12]), Buffer.alloc(12)]), 'v2', /other than TCP/],
-    ['v2 truncated IPv4 block', Buffer.concat([proxyV2('1.2.3.4', 1, '5.6.7.8', 2).subarray(0, 12), Buffer.from([0x21, 0x11, 0, 4]), Buffer.alloc(4)]), 'v2', /truncated/],
-    ['v2 too long', Buffer.concat([proxyV2('1.2.3.4', 1, '5.6.7.8', 2).subarray(0, 12), Buffer.from([0x21, 0x11, 0xff, 0xff])]), 'v2', /too long/],
+    [
+      'v2 with version 1',
+      Buffer.concat([
+        proxyV2('1.2.3.4', 1, '5.6.7.8', 2).subarray(0, 12),
+        Buffer.from([0x11, 0x11, 0, 12]),
+        Buffer.alloc(12),
+      ]),
+      'v2',
+      /version 1/,
+    ],
+    [
+      'v2 for UDP',
+      Buffer.concat([
+        proxyV2('1.2.3.4', 1, '5.6.7.8', 2).subarray(0, 12),
+        Buffer.from([0x21, 0x12, 0, 12]),
+        Buffer.alloc(12),
+      ]),
+      'v2',
+      /other than TCP/,
+    ],
+    [
+      'v2 truncated IPv4 block',
+      Buffer.concat([
+        proxyV2('1.2.3.4', 1, '5.6.7.8', 2).subarray(0, 12),
+        Buffer.from([0x21, 0x11, 0, 4]),
+        Buffer.alloc(4),
+      ]),
+      'v2',
+      /truncated/,
+    ],
+    [
+      'v2 too long',
+      Buffer.concat([
+        proxyV2('1.2.3.4', 1, '5.6.7.8', 2).subarray(0, 12),
+        Buffer.from([0x21, 0x11, 0xff, 0xff]),
+      ]),
+      'v2',
+      /too long/,
+    ],
   ];
   for (const [what, bytes, mode, reason] of broken) {
     test(`refused: ${what}`, () => {

@@ -3,7 +3,12 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ReplyError, replyErrors, wrongArity } from '../../src/errors.ts';
 import { Double, Push, RespMap, RespSet, Status, Verbatim } from '../../src/protocol/reply.ts';
-import { encodeResp, encodeRespRequest, RespDecoder, type RespLimits } from '../../src/protocol/resp.ts';
+import {
+  encodeResp,
+  encodeRespRequest,
+  RespDecoder,
+  type RespLimits,
+} from '../../src/protocol/resp.ts';
 import { scanReply } from '../../src/protocol/resp-reply.ts';
 
 const limits: RespLimits = { maxLine: 64, maxBulk: 1024, maxArgs: 16, maxRequest: 4096 };
@@ -23,9 +28,20 @@ function decode(chunks: Buffer[], l = limits): Out[] {
 
 function forEverySplit(input: Buffer, expected: Out[], l = limits): void {
   for (let i = 0; i <= input.length; i++) {
-    assert.deepEqual(decode([input.subarray(0, i), input.subarray(i)], l), expected, `split at ${i}`);
+    assert.deepEqual(
+      decode([input.subarray(0, i), input.subarray(i)], l),
+      expected,
+      `split at ${i}`,
+    );
   }
-  assert.deepEqual(decode([...input].map((b) => Buffer.from([b])), l), expected, 'byte by byte');
+  assert.deepEqual(
+    decode(
+      [...input].map((b) => Buffer.from([b])),
+      l,
+    ),
+    expected,
+    'byte by byte',
+  );
 }
 
 describe('RespDecoder', () => {
@@ -51,20 +67,48 @@ describe('RespDecoder', () => {
   });
 
   const malformed: [string, string, string][] = [
-    ['out-of-range multibulk count', '*3000000000\r\n', 'ERR Protocol error: invalid multibulk length'],
+    [
+      'out-of-range multibulk count',
+      '*3000000000\r\n',
+      'ERR Protocol error: invalid multibulk length',
+    ],
     ['count over MAX_ARGS', '*17\r\n', 'ERR Protocol error: invalid multibulk length'],
     ['negative multibulk count', '*-10\r\n', 'ERR Protocol error: invalid multibulk length'],
     ['* followed by junk', '*x1\r\n', 'ERR Protocol error: invalid multibulk length'],
     ['* with nothing', '*\r\n', 'ERR Protocol error: invalid multibulk length'],
     ['missing $', '*1\r\nfoo\r\n', "ERR Protocol error: expected '$', got 'f'"],
-    ['wrong payload header', '*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n', "ERR Protocol error: expected '$', got 'f'"],
-    ['negative bulk length', '*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n', 'ERR Protocol error: invalid bulk length'],
+    [
+      'wrong payload header',
+      '*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n',
+      "ERR Protocol error: expected '$', got 'f'",
+    ],
+    [
+      'negative bulk length',
+      '*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n',
+      'ERR Protocol error: invalid bulk length',
+    ],
     ['bulk length too big', '*1\r\n$2000000000\r\n', 'ERR Protocol error: invalid bulk length'],
     ['bulk over MAX_BULK_BYTES', '*1\r\n$1025\r\n', 'ERR Protocol error: invalid bulk length'],
-    ['non-numeric bulk length', '*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n', 'ERR Protocol error: invalid bulk length'],
-    ['unexpected byte after a bulk', '*1\r\n$4\r\nPINGx\r\n', "ERR Protocol error: expected CRLF after bulk string, got 'x'"],
-    ['\\r not followed by \\n after a bulk', '*1\r\n$4\r\nPING\rx', "ERR Protocol error: expected CRLF after bulk string, got 'x'"],
-    ['inline after RESP', '*1\r\n$4\r\nPING\r\nPING\r\n', "ERR Protocol error: expected '*', got 'P'"],
+    [
+      'non-numeric bulk length',
+      '*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n',
+      'ERR Protocol error: invalid bulk length',
+    ],
+    [
+      'unexpected byte after a bulk',
+      '*1\r\n$4\r\nPINGx\r\n',
+      "ERR Protocol error: expected CRLF after bulk string, got 'x'",
+    ],
+    [
+      '\\r not followed by \\n after a bulk',
+      '*1\r\n$4\r\nPING\rx',
+      "ERR Protocol error: expected CRLF after bulk string, got 'x'",
+    ],
+    [
+      'inline after RESP',
+      '*1\r\n$4\r\nPING\r\nPING\r\n',
+      "ERR Protocol error: expected '*', got 'P'",
+    ],
   ];
   for (const [what, input, error] of malformed) {
     test(`malformed: ${what}, at every split offset`, () => {
@@ -75,8 +119,16 @@ describe('RespDecoder', () => {
 
   test('MAX_REQUEST_BYTES counts every bulk of one request', () => {
     const l = { ...limits, maxRequest: 10 };
-    forEverySplit(Buffer.from('*2\r\n$5\r\nhello\r\n$5\r\nworld\r\n*1\r\n$4\r\nPING\r\n'), [['hello', 'world'], ['PING']], l);
-    forEverySplit(Buffer.from('*2\r\n$5\r\nhello\r\n$6\r\nworld!\r\n'), ['ERR Protocol error: request larger than MAX_REQUEST_BYTES'], l);
+    forEverySplit(
+      Buffer.from('*2\r\n$5\r\nhello\r\n$5\r\nworld\r\n*1\r\n$4\r\nPING\r\n'),
+      [['hello', 'world'], ['PING']],
+      l,
+    );
+    forEverySplit(
+      Buffer.from('*2\r\n$5\r\nhello\r\n$6\r\nworld!\r\n'),
+      ['ERR Protocol error: request larger than MAX_REQUEST_BYTES'],
+      l,
+    );
   });
 
   test('header lines are limited before their end arrives', () => {
@@ -103,11 +155,18 @@ describe('RespDecoder', () => {
     const big = { maxLine: 64, maxBulk: 1 << 20, maxArgs: 1 << 20, maxRequest: 1 << 24 };
     fc.assert(
       fc.property(
-        fc.array(fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 6 }), {
+          minLength: 1,
+          maxLength: 5,
+        }),
         fc.array(fc.nat(), { maxLength: 8 }),
         (requests, cuts) => {
-          const bytes = Buffer.concat(requests.map((r) => encodeRespRequest(r.map((a) => Buffer.from(a)))));
-          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const bytes = Buffer.concat(
+            requests.map((r) => encodeRespRequest(r.map((a) => Buffer.from(a)))),
+          );
+          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort(
+            (a, b) => a - b,
+          );
           const chunks: Buffer[] = [];
           let prev = 0;
           for (const p of [...points, bytes.length]) {
@@ -146,7 +205,10 @@ describe('encodeResp', () => {
     assert.equal(enc(1.5, 2), '$3\r\n1.5\r\n');
     assert.equal(enc(['a', Buffer.from('b'), 1], 2), '*3\r\n$1\r\na\r\n$1\r\nb\r\n:1\r\n');
     assert.equal(enc([], 2), '*0\r\n');
-    assert.equal(enc(RespMap.from({ k: 'v', n: 1 }), 2), '*4\r\n$1\r\nk\r\n$1\r\nv\r\n$1\r\nn\r\n:1\r\n');
+    assert.equal(
+      enc(RespMap.from({ k: 'v', n: 1 }), 2),
+      '*4\r\n$1\r\nk\r\n$1\r\nv\r\n$1\r\nn\r\n:1\r\n',
+    );
     assert.equal(enc(new RespSet(['x']), 2), '*1\r\n$1\r\nx\r\n');
     assert.equal(enc(new Verbatim('a:1\r\n'), 2), '$5\r\na:1\r\n\r\n');
     assert.equal(enc([new Status('fast')], 2), '*1\r\n+fast\r\n');
@@ -167,13 +229,19 @@ describe('encodeResp', () => {
 
   test('errors use the RESP text with its Redis code word, on one line', () => {
     assert.equal(enc(replyErrors.unknownCommand, 2), '-ERR Unknown command\r\n');
-    assert.equal(enc(wrongArity('ECHO', 'ECHO <message>'), 3), "-ERR wrong number of arguments for 'echo' command\r\n");
+    assert.equal(
+      enc(wrongArity('ECHO', 'ECHO <message>'), 3),
+      "-ERR wrong number of arguments for 'echo' command\r\n",
+    );
     assert.equal(enc(new ReplyError('ERR_INTERNAL', 'x', false, 'ERR a\r\nb'), 2), '-ERR a b\r\n');
   });
 
   test('bulk bytes are sent exactly', () => {
     const bytes = Buffer.from([0, 13, 10, 255]);
-    assert.deepEqual(encodeResp(bytes, 2), Buffer.concat([Buffer.from('$4\r\n'), bytes, Buffer.from('\r\n')]));
+    assert.deepEqual(
+      encodeResp(bytes, 2),
+      Buffer.concat([Buffer.from('$4\r\n'), bytes, Buffer.from('\r\n')]),
+    );
   });
 });
 
@@ -190,25 +258,32 @@ describe('scanReply (the client side)', () => {
       fc.string().map((s) => new Verbatim(s)),
       fc.string().map((s) => new ReplyError('ERR_INTERNAL', s, false, `ERR ${s}`)),
       fc.array(tie('reply'), { maxLength: 4 }),
-      fc.array(fc.tuple(fc.string(), tie('reply')), { maxLength: 3 }).map((e) => new RespMap(e as [string, never][])),
+      fc
+        .array(fc.tuple(fc.string(), tie('reply')), { maxLength: 3 })
+        .map((e) => new RespMap(e as [string, never][])),
       fc.array(tie('reply'), { maxLength: 3 }).map((i) => new RespSet(i as never[])),
     ),
   }));
 
   test('property: every encoded reply, RESP2 and RESP3, frames exactly and is incomplete when cut short', () => {
     fc.assert(
-      fc.property(fc.array(values.reply, { minLength: 1, maxLength: 4 }), fc.constantFrom(2, 3), (replies, v) => {
-        const parts = replies.map((r) => Buffer.from(encodeResp(r as never, v as 2 | 3)));
-        const all = Buffer.concat(parts);
-        let at = 0;
-        for (const p of parts) {
-          const end = scanReply(all, at);
-          assert.equal(end, at + p.length);
-          for (let cut = at; cut < end; cut++) assert.equal(scanReply(all.subarray(0, cut), at), -1);
-          at = end;
-        }
-        assert.equal(at, all.length);
-      }),
+      fc.property(
+        fc.array(values.reply, { minLength: 1, maxLength: 4 }),
+        fc.constantFrom(2, 3),
+        (replies, v) => {
+          const parts = replies.map((r) => Buffer.from(encodeResp(r as never, v as 2 | 3)));
+          const all = Buffer.concat(parts);
+          let at = 0;
+          for (const p of parts) {
+            const end = scanReply(all, at);
+            assert.equal(end, at + p.length);
+            for (let cut = at; cut < end; cut++)
+              assert.equal(scanReply(all.subarray(0, cut), at), -1);
+            at = end;
+          }
+          assert.equal(at, all.length);
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -4,7 +4,11 @@ import type { CommandContext } from '../context.ts';
 import { defineCommand } from '../registry.ts';
 
 /** The reply for an authentication outcome; shared with HELLO … AUTH. */
-export async function authReply(ctx: CommandContext, token: Buffer, user: string | null): Promise<Reply | null> {
+export async function authReply(
+  ctx: CommandContext,
+  token: Buffer,
+  user: string | null,
+): Promise<Reply | null> {
   const outcome = await ctx.authenticate(token, user);
   if (outcome === 'ok') return null;
   if (outcome === 'blocked') return replyErrors.authBlocked;
@@ -15,7 +19,8 @@ export async function authReply(ctx: CommandContext, token: Buffer, user: string
 export default defineCommand({
   name: 'AUTH',
   usage: 'AUTH [username] <token>',
-  summary: 'Authenticates the connection with a token (RESP: a password; the only user is "default").',
+  summary:
+    'Authenticates the connection with a token (RESP: a password; the only user is "default").',
   group: 'connection',
   flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
   minArgs: 1,

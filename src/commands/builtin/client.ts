@@ -70,11 +70,18 @@ export default defineCommand({
         const attr = keyword(args[1]);
         const value = args[2].toString('utf8');
         if (!validClientName(value)) {
-          return badArgument(`${attr} cannot contain spaces, newlines or special characters`, `ERR ${attr} cannot contain spaces, newlines or special characters.`);
+          return badArgument(
+            `${attr} cannot contain spaces, newlines or special characters`,
+            `ERR ${attr} cannot contain spaces, newlines or special characters.`,
+          );
         }
         if (attr === 'LIB-NAME') ctx.libName = value;
         else if (attr === 'LIB-VER') ctx.libVer = value;
-        else return badArgument(`Unrecognized option '${args[1]}'`, `ERR Unrecognized option '${args[1]}'`);
+        else
+          return badArgument(
+            `Unrecognized option '${args[1]}'`,
+            `ERR Unrecognized option '${args[1]}'`,
+          );
         return 'OK';
       }
       case 'INFO':
@@ -89,7 +96,8 @@ export default defineCommand({
             ids = new Set();
             while (i + 1 < args.length) {
               const id = integerArg(args[++i]);
-              if (id === null || id < 1) return badArgument('Invalid client ID', 'ERR Invalid client ID');
+              if (id === null || id < 1)
+                return badArgument('Invalid client ID', 'ERR Invalid client ID');
               ids.add(id);
             }
           } else {

@@ -6,7 +6,18 @@ import { defineCommand } from '../registry.ts';
 
 /** COMMAND INFO's array: name, arity, flags, first/last key, step, ACL categories, tips, key specs, subcommands. */
 function info(spec: CommandSpec): Reply {
-  return [spec.name.toLowerCase(), redisArity(spec), spec.flags.map((f) => new Status(f)), 0, 0, 0, [new Status(`@${spec.group}`)], [], [], []];
+  return [
+    spec.name.toLowerCase(),
+    redisArity(spec),
+    spec.flags.map((f) => new Status(f)),
+    0,
+    0,
+    0,
+    [new Status(`@${spec.group}`)],
+    [],
+    [],
+    [],
+  ];
 }
 
 /** Arguments for redis-cli's hints, read from the usage line's simple "<arg>" and "[arg]" words. */
@@ -17,14 +28,22 @@ function argumentDocs(spec: CommandSpec): Reply[] | null {
     const required = /^<([\w-]+)>$/.exec(word);
     const optional = /^\[([\w-]+)\]$/.exec(word);
     if (required) docs.push(RespMap.from({ name: required[1], type: 'string' }));
-    else if (optional) docs.push(RespMap.from({ name: optional[1], type: 'string', flags: [new Status('optional')] }));
+    else if (optional)
+      docs.push(
+        RespMap.from({ name: optional[1], type: 'string', flags: [new Status('optional')] }),
+      );
     else return null;
   }
   return docs;
 }
 
 function docs(spec: CommandSpec): RespMap {
-  const doc: Record<string, Reply> = { summary: spec.summary, since: '1.0.0', group: spec.group, complexity: 'O(1)' };
+  const doc: Record<string, Reply> = {
+    summary: spec.summary,
+    since: '1.0.0',
+    group: spec.group,
+    complexity: 'O(1)',
+  };
   const args = argumentDocs(spec);
   if (args !== null && args.length > 0) doc.arguments = args;
   return RespMap.from(doc);
@@ -54,7 +73,9 @@ export default defineCommand({
       case 'LIST':
         return all.map((c) => c.name.toLowerCase());
       case 'INFO':
-        return (names.length === 0 ? all : named(ctx, names)).map((c) => (c === undefined ? null : info(c)));
+        return (names.length === 0 ? all : named(ctx, names)).map((c) =>
+          c === undefined ? null : info(c),
+        );
       case 'DOCS': {
         const specs = names.length === 0 ? all : named(ctx, names).filter((c) => c !== undefined);
         return new RespMap(specs.map((c) => [c.name.toLowerCase(), docs(c)] as const));

@@ -25,16 +25,24 @@ function settings(ctx: CommandContext): [string, string][] {
 
 /** Redis's glob subset: * and ?, case-insensitive. */
 function glob(pattern: string): RegExp {
-  const escaped = pattern.toLowerCase().replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const escaped = pattern
+    .toLowerCase()
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
 }
 
-const readOnly = notSupported('CONFIG SET', 'settings change only by restart (flags, environment, config file)');
+const readOnly = notSupported(
+  'CONFIG SET',
+  'settings change only by restart (flags, environment, config file)',
+);
 
 export default defineCommand({
   name: 'CONFIG',
   usage: 'CONFIG GET <pattern> [pattern ...]',
-  summary: "Reads settings, under tcpool's names (thread_pool_size) and Redis's (maxclients); read-only.",
+  summary:
+    "Reads settings, under tcpool's names (thread_pool_size) and Redis's (maxclients); read-only.",
   group: 'server',
   flags: ['loading', 'stale'],
   respOnly: true,

@@ -36,10 +36,18 @@ export default defineCommand({
     if (args.length > 0) {
       const v = integerArg(args[0]);
       if (v === null) {
-        return badArgument('Protocol version is not an integer', 'ERR Protocol version is not an integer or out of range');
+        return badArgument(
+          'Protocol version is not an integer',
+          'ERR Protocol version is not an integer or out of range',
+        );
       }
       if (v !== 2 && v !== 3) {
-        return new ReplyError(codes.ERR_BAD_ARGUMENT, 'Unsupported protocol version', false, 'NOPROTO unsupported protocol version');
+        return new ReplyError(
+          codes.ERR_BAD_ARGUMENT,
+          'Unsupported protocol version',
+          false,
+          'NOPROTO unsupported protocol version',
+        );
       }
       version = v;
     }
@@ -54,11 +62,17 @@ export default defineCommand({
       } else if (option === 'SETNAME' && left >= 1) {
         name = args[++i].toString('utf8');
         if (!validClientName(name)) {
-          return badArgument('Client names cannot contain spaces, newlines or special characters', 'ERR Client names cannot contain spaces, newlines or special characters.');
+          return badArgument(
+            'Client names cannot contain spaces, newlines or special characters',
+            'ERR Client names cannot contain spaces, newlines or special characters.',
+          );
         }
       } else {
         const text = args[i].toString('utf8');
-        return badArgument(`Syntax error in HELLO option '${text}'`, `ERR Syntax error in HELLO option '${text}'`);
+        return badArgument(
+          `Syntax error in HELLO option '${text}'`,
+          `ERR Syntax error in HELLO option '${text}'`,
+        );
       }
     }
     if (credentials !== null) {

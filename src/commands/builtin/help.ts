@@ -11,7 +11,10 @@ export default defineCommand({
   maxArgs: 1,
   run: (ctx, args) => {
     if (args.length === 0) {
-      return `Commands: ${ctx.registry.list(ctx.protocol).map((c) => c.usage).join(', ')}`;
+      return `Commands: ${ctx.registry
+        .list(ctx.protocol)
+        .map((c) => c.usage)
+        .join(', ')}`;
     }
     const name = args[0].toString('latin1');
     const spec = ctx.registry.lookup(name);

@@ -40,7 +40,8 @@ const sections: Record<string, Section> = {
       `worker_restarts:${s.restarts}`,
       ...COUNTERS.slice(3).map((c) => `${c}:${s.totals[c]}`),
       ...s.workers.map(
-        (w, i) => `worker${i}:active=${w.active},connections=${w.connections},commands=${w.commands},rejected=${w.rejected}`,
+        (w, i) =>
+          `worker${i}:active=${w.active},connections=${w.connections},commands=${w.commands},rejected=${w.rejected}`,
       ),
     ];
   },
@@ -49,7 +50,10 @@ const sections: Record<string, Section> = {
 const ALL = Object.keys(sections);
 
 export function infoText(ctx: CommandContext, wanted: string[]): string {
-  let names = wanted.length === 0 ? ALL : wanted.flatMap((w) => (['all', 'default', 'everything'].includes(w) ? ALL : [w]));
+  let names =
+    wanted.length === 0
+      ? ALL
+      : wanted.flatMap((w) => (['all', 'default', 'everything'].includes(w) ? ALL : [w]));
   names = ALL.filter((n) => names.includes(n));
   return names
     .map((n) => `# ${n[0].toUpperCase()}${n.slice(1)}\r\n${sections[n](ctx).join('\r\n')}\r\n`)
@@ -65,5 +69,11 @@ export default defineCommand({
   respOnly: true,
   minArgs: 0,
   maxArgs: Infinity,
-  run: (ctx, args) => new Verbatim(infoText(ctx, args.map((a) => a.toString('latin1').toLowerCase()))),
+  run: (ctx, args) =>
+    new Verbatim(
+      infoText(
+        ctx,
+        args.map((a) => a.toString('latin1').toLowerCase()),
+      ),
+    ),
 });

@@ -12,7 +12,8 @@ export default defineCommand({
   maxArgs: 1,
   run: (ctx, args) => {
     if (args.length === 0) return `Active clients: ${ctx.stats.activeClients()}`;
-    if (args[0].toString('latin1').toUpperCase() !== 'FULL') return badArgument('STATS takes no argument or FULL');
+    if (args[0].toString('latin1').toUpperCase() !== 'FULL')
+      return badArgument('STATS takes no argument or FULL');
     const s = ctx.stats.snapshot();
     const perWorker = s.workers.map(
       (w, i) => `w${i}=${w.active}/${w.connections}/${w.commands}/${w.rejected}`,

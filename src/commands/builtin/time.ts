@@ -4,7 +4,8 @@ import { defineCommand } from '../registry.ts';
 export default defineCommand({
   name: 'TIME',
   usage: 'TIME',
-  summary: "The server's local time as YYYY-MM-DD HH:MM:SS; over RESP, Redis's [unix seconds, microseconds].",
+  summary:
+    "The server's local time as YYYY-MM-DD HH:MM:SS; over RESP, Redis's [unix seconds, microseconds].",
   group: 'server',
   flags: ['random', 'loading', 'stale', 'fast'],
   run: (ctx) => {

@@ -5,7 +5,19 @@ import { type CommandSpec, defineCommand } from '../registry.ts';
 
 const groups: [string, string, string[]][] = [
   ['transactions', 'transactions', ['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH']],
-  ['pubsub', 'publish/subscribe', ['SUBSCRIBE', 'UNSUBSCRIBE', 'PSUBSCRIBE', 'PUNSUBSCRIBE', 'SSUBSCRIBE', 'SUNSUBSCRIBE', 'PUBLISH']],
+  [
+    'pubsub',
+    'publish/subscribe',
+    [
+      'SUBSCRIBE',
+      'UNSUBSCRIBE',
+      'PSUBSCRIBE',
+      'PUNSUBSCRIBE',
+      'SSUBSCRIBE',
+      'SUNSUBSCRIBE',
+      'PUBLISH',
+    ],
+  ],
   ['server', 'replication and monitoring', ['MONITOR', 'SYNC', 'PSYNC', 'WAIT']],
 ];
 
