@@ -12,7 +12,7 @@ function nines(p: number): number {
   return p >= 100 ? 5 : Math.min(5, -Math.log10(1 - p / 100));
 }
 
-function escape(s: string): string {
+function escapeXml(s: string): string {
   return s.replace(
     /[&<>"]/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!,
@@ -45,7 +45,7 @@ export function latencyChart(r: BenchResult): string {
   const title = `tcpool bench: ${o.connections} conns, ${o.rate > 0 ? `${o.rate} req/s open loop` : `pipeline ${o.pipeline}`}, ${Math.round(r.rps)} req/s (${o.protocol} "${o.command}")`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
-<text x="${W / 2}" y="24" text-anchor="middle" font-size="14">${escape(title)}</text>
+<text x="${W / 2}" y="24" text-anchor="middle" font-size="14">${escapeXml(title)}</text>
 ${yTicks.join('\n')}
 ${xTicks.join('\n')}
 <line x1="${M.left}" y1="${H - M.bottom}" x2="${W - M.right}" y2="${H - M.bottom}" stroke="#333"/>

@@ -31,7 +31,8 @@ const request = Buffer.from(plan.request, 'latin1');
 /** n requests back to back, built once per n (the pipeline refills with the same few sizes). */
 const batches: Buffer[] = [];
 function batch(n: number): Buffer {
-  return (batches[n] ??= Buffer.concat(Array(n).fill(request)));
+  batches[n] ??= Buffer.concat(Array(n).fill(request));
+  return batches[n];
 }
 
 /** Bytes of one reply, or -1 when incomplete; errors are told by their first byte. */

@@ -1,5 +1,5 @@
 // Argument parsing shared by commands, with Redis's error texts over RESP.
-import { badArgument, ReplyError } from '../errors.ts';
+import { badArgument, type ReplyError } from '../errors.ts';
 
 export const notAnInteger = badArgument(
   'Value is not an integer or out of range',

@@ -84,7 +84,8 @@ export class Registry {
     }
     this.byName.set(spec.name, spec);
     const name = Buffer.from(spec.name, 'latin1');
-    (this.byLength[name.length] ??= []).push({ spec, name });
+    this.byLength[name.length] ??= [];
+    this.byLength[name.length].push({ spec, name });
   }
 
   /**

@@ -389,7 +389,7 @@ export class Connection implements CommandContext {
     const owner = this.owner;
     if (!owner.tokens.enabled) return 'not-configured';
     const table = owner.ipTable;
-    if (table !== null && table.authBlocked(this.ipSlot, owner.ipLimits)) {
+    if (table?.authBlocked(this.ipSlot, owner.ipLimits)) {
       owner.throttle.warn(
         'AUTH blocked',
         `AUTH refused for ${this.peer}: too many failed attempts`,

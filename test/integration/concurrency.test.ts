@@ -28,7 +28,7 @@ describe('concurrency', () => {
           for (let i = 0; i < 100; i++) batch += `ECHO client-${id} msg-${i}\n`;
           c.write(batch);
           const lines = await c.readLines(100, 20_000);
-          lines.forEach((line, i) => assert.equal(line, `client-${id} msg-${i}`));
+          for (const [i, line] of lines.entries()) assert.equal(line, `client-${id} msg-${i}`);
         } else {
           for (let i = 0; i < 100; i++)
             assert.equal(await c.request(`ECHO client-${id} msg-${i}`), `client-${id} msg-${i}`);
@@ -63,7 +63,7 @@ describe('concurrency', () => {
       full.workers.reduce((sum, w) => sum + w.active, 0),
       40,
     );
-    clients.slice(0, 10).forEach((c) => c.close());
+    for (const c of clients.slice(0, 10)) c.close();
     await Promise.all(clients.slice(0, 10).map((c) => c.closedPromise));
     // The server sees the closes asynchronously; poll briefly (bounded).
     let last = '';
@@ -72,7 +72,7 @@ describe('concurrency', () => {
       if (last !== 'Active clients: 30') await new Promise((r) => setTimeout(r, 20));
     }
     assert.equal(last, 'Active clients: 30');
-    clients.forEach((c) => c.close());
+    for (const c of clients) c.close();
   });
 
   test('1,000 simultaneous clients with THREAD_POOL_SIZE=1 are all served at once', async () => {
@@ -85,12 +85,12 @@ describe('concurrency', () => {
     }
     // All 1,000 stay connected while every one of them is answered.
     const replies = await Promise.all(clients.map((c, i) => c.request(`ECHO ${i}`, 20_000)));
-    replies.forEach((r, i) => assert.equal(r, String(i)));
+    for (const [i, r] of replies.entries()) assert.equal(r, String(i));
     assert.equal(await clients[999].request('STATS'), 'Active clients: 1000');
     // Held connections do not block a newcomer (the original's 5th client waited forever).
     const late = await TestClient.connect(server.port);
     assert.equal(await late.request('PING'), 'PONG');
     late.close();
-    clients.forEach((c) => c.close());
+    for (const c of clients) c.close();
   });
 });

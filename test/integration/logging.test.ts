@@ -29,7 +29,7 @@ describe('logging', () => {
       Array.from({ length: n }, () => TestClient.connect(server.port)),
     );
     await Promise.all(clients.map((c) => c.request('PING')));
-    clients.forEach((c) => c.close());
+    for (const c of clients) c.close();
     await Promise.all(clients.map((c) => c.closedPromise));
     await server.waitForLog(/Client disconnected: .*\(Active: 0\)\n/);
     assert.equal((await server.stop()).code, 0);

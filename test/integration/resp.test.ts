@@ -152,7 +152,7 @@ describe('RESP over raw sockets', () => {
       assert.match(body, new RegExp(`name=c${i} .* proto=resp worker=[01]\\n`));
     const listedWorkers = new Set([...body.matchAll(/worker=(\d)/g)].map((m) => m[1]));
     assert.equal(listedWorkers.size, 2);
-    clients.forEach((c) => c.close());
+    for (const c of clients) c.close();
   });
 
   test('line and RESP clients on one server at once; STATS counts both', async () => {
@@ -172,7 +172,7 @@ describe('RESP over raw sockets', () => {
     assert.ok(active >= 10, stats);
     resps[0].write(resp('STATS'));
     assert.equal(await resps[0].readLine(), `+Active clients: ${active}\r`);
-    [...lines, ...resps].forEach((c) => c.close());
+    for (const c of [...lines, ...resps]) c.close();
   });
 });
 
@@ -241,13 +241,13 @@ describe('node-redis', () => {
       await client.connect();
       try {
         assert.equal(await client.ping(), 'PONG');
-        const bin = client.withTypeMapping({ [36 /* blob string */]: Buffer });
+        const bin = client.withTypeMapping({ 36: Buffer });
         for (const [what, payload] of payloads)
           assert.deepEqual(await bin.echo(payload), payload, what);
         const replies = await Promise.all(
           Array.from({ length: 5000 }, (_, i) => client.echo(`n${i}`)),
         );
-        replies.forEach((r, i) => assert.equal(r, `n${i}`));
+        for (const [i, r] of replies.entries()) assert.equal(r, `n${i}`);
         const hello = (await client.sendCommand(['HELLO', String(version)])) as unknown;
         const proto = Array.isArray(hello)
           ? hello[hello.indexOf('proto') + 1]

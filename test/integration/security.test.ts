@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { hashTokenSha256 } from '../../src/auth/tokens.ts';
 import { proxyV1, proxyV2 } from '../../src/protocol/proxy.ts';
 import { encodeRespRequest } from '../../src/protocol/resp.ts';
-import { parseStatsFull, TestClient } from '../helpers/client.ts';
+import { TestClient } from '../helpers/client.ts';
 import { type ServerProcess, startServer } from '../helpers/server.ts';
 
 const TOKEN = 'correct-horse-battery-staple';
@@ -34,15 +34,6 @@ async function connectAs(port: number, ip: string, version: 1 | 2 = 1): Promise<
       : proxyV2(ip, 4242, dst, port),
   );
   return c;
-}
-
-/** STATS FULL through a fresh authenticated-or-open loopback connection. */
-async function counters(server: ServerProcess, auth?: string) {
-  const c = await TestClient.connect(server.port);
-  if (auth) assert.equal(await c.request(`AUTH ${auth}`), 'OK');
-  const s = parseStatsFull(await c.request('STATS FULL'));
-  c.close();
-  return s as ReturnType<typeof parseStatsFull> & Record<string, number>;
 }
 
 function rawStats(line: string): Record<string, number> {
@@ -345,7 +336,7 @@ describe('timeouts', () => {
     const stats = rawStats(await normal[0].request('STATS FULL'));
     assert.equal(stats.request_timeouts, 2000);
     assert.equal(stats.active, 50);
-    normal.forEach((c) => c.close());
+    for (const c of normal) c.close();
   });
 });
 

@@ -24,7 +24,7 @@ async function clientsOnEveryWorker(
     if (byWorker.has(w)) spare.push(c);
     else byWorker.set(w, c);
   }
-  spare.forEach((c) => c.close());
+  for (const c of spare) c.close();
   assert.equal(byWorker.size, workers, 'the kernel spread connections over every worker');
   return byWorker;
 }
