@@ -1,5 +1,6 @@
 // The one error catalogue. Every failure tcpool reports has a stable code here; messages are built
 // only from these templates so that tests, docs and clients can rely on them.
+import { formatHostPort } from './net/address.ts';
 
 export const codes = {
   // Replies to a client (the line protocol prefixes them with "ERROR: ").
@@ -174,7 +175,7 @@ export function badArgument(message: string, resp?: string): ReplyError {
 
 /** Turns a listen() failure into the one-line reason the operator needs. */
 export function listenError(err: NodeJS.ErrnoException, host: string, port: number): ListenError {
-  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const where = formatHostPort(host, port);
   switch (err.code) {
     case 'EADDRINUSE':
       return new ListenError(`Port ${port} is already in use (${where})`);

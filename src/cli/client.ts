@@ -8,6 +8,7 @@ import { TcpoolError } from '../errors.ts';
 import { LineDecoder } from '../protocol/line.ts';
 import { clientHelp } from './help.ts';
 import { type Parsed, parseOptions } from './options.ts';
+import { formatHostPort } from '../net/address.ts';
 
 const REASONS: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
@@ -29,7 +30,7 @@ class ClientError extends Error {}
 function connect(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host, port, noDelay: true });
-    const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const where = formatHostPort(host, port);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new ClientError(`Could not connect to ${where}: timed out`));
@@ -216,7 +217,7 @@ export async function client(argv: string[]): Promise<number> {
     const session = new Session(socket, timeout);
     if (positionals.length > 0) return await oneShot(session, positionals.join(' '));
     if (!process.stdin.isTTY) return await piped(session);
-    return await interactive(session, host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+    return await interactive(session, formatHostPort(host, port));
   } catch (err) {
     if (!(err instanceof ClientError)) throw err;
     process.stderr.write(`tcpool: ${err.message}\n`);

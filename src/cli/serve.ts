@@ -9,6 +9,7 @@ import { LogWriter } from '../log/writer.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import { serveHelp } from './help.ts';
 import { type Options, parseOptions } from './options.ts';
+import { formatHostPort, isLoopback } from '../net/address.ts';
 
 function fail(message: string, code: number): number {
   process.stderr.write(`tcpool: ${message}\n`);
@@ -63,15 +64,13 @@ export async function serve(argv: string[]): Promise<number> {
     logger.info(`Server starting on port ${config.PORT === -1 ? 'off (TLS only)' : config.PORT}`);
     logger.info(`Thread pool size: ${config.THREAD_POOL_SIZE}`);
     logger.info(`Max connections: ${config.MAX_CONNECTIONS}`);
-    const publicHost =
-      !['127.0.0.1', '::1', 'localhost'].includes(config.HOST) && !config.HOST.startsWith('127.');
     if (config.AUTH_TOKENS.length > 0) {
       logger.info(`AUTH required: ${config.AUTH_TOKENS.length} token hash(es)`);
     } else if (!config.PROTECTED_MODE) {
       logger.warn(
         'Protected mode is off: any client that can reach this port is served without AUTH',
       );
-    } else if (publicHost) {
+    } else if (!isLoopback(config.HOST)) {
       logger.info(
         `Protected mode: no AUTH on ${config.HOST}, so only loopback clients are served (set AUTH_TOKENS, or PROTECTED_MODE=no)`,
       );
@@ -106,12 +105,13 @@ export async function serve(argv: string[]): Promise<number> {
     throw err;
   }
   const { HOST } = supervisor.config;
-  const host = HOST.includes(':') ? `[${HOST}]` : HOST;
-  if (supervisor.port !== -1) logger.info(`Server listening on ${host}:${supervisor.port}`);
+  if (supervisor.port !== -1) {
+    logger.info(`Server listening on ${formatHostPort(HOST, supervisor.port)}`);
+  }
   if (supervisor.tlsPort !== 0) {
     const mtls = supervisor.tls?.ca ? ', client certificates required' : '';
     logger.info(
-      `Server listening on ${host}:${supervisor.tlsPort} (TLS, ${supervisor.config.TLS_MIN_VERSION} or newer${mtls})`,
+      `Server listening on ${formatHostPort(HOST, supervisor.tlsPort)} (TLS, ${supervisor.config.TLS_MIN_VERSION} or newer${mtls})`,
     );
   }
 

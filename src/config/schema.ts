@@ -63,12 +63,19 @@ interface KeySpec<K extends ConfigKey> {
   parse: (raw: string) => Config[K];
 }
 
-function integer(min: number, max: number) {
-  return (raw: string): number => {
-    if (!/^[0-9]+$/.test(raw)) throw new InvalidValue();
-    const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidValue();
-    return n;
+/** A whole number in [min, max] written in decimal digits, or InvalidValue. */
+export function parseInteger(raw: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(raw)) throw new InvalidValue();
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidValue();
+  return n;
+}
+
+/** An integer key's range, written once: the parser and the "must be …" text come from it. */
+function integer(min: number, max: number, also = '') {
+  return {
+    allowed: `an integer from ${min} to ${max}${also}`,
+    parse: (raw: string): number => parseInteger(raw, min, max),
   };
 }
 
@@ -130,7 +137,7 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     default: () => 8080,
     allowed: 'an integer from 0 to 65535 (0 picks a free port), or off (TLS only)',
     help: 'TCP port every worker listens on',
-    parse: (raw) => (raw.toLowerCase() === 'off' ? -1 : integer(0, 65535)(raw)),
+    parse: (raw) => (raw.toLowerCase() === 'off' ? -1 : parseInteger(raw, 0, 65535)),
   },
   HOST: {
     default: () => '0.0.0.0',
@@ -140,57 +147,48 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   },
   THREAD_POOL_SIZE: {
     default: () => availableParallelism(),
-    allowed: 'an integer from 1 to 1024',
     help: 'number of worker threads, each serving any number of clients',
-    parse: integer(1, 1024),
+    ...integer(1, 1024),
   },
   MAX_CONNECTIONS: {
     default: () => 10000,
-    allowed: 'an integer from 1 to 1000000',
     help: 'connections served at once, across all workers',
-    parse: integer(1, 1_000_000),
+    ...integer(1, 1_000_000),
   },
   MAX_LINE_BYTES: {
     default: () => 65536,
-    allowed: 'an integer from 16 to 67108864',
     help: 'longest request line (and RESP length line); a longer one is refused and the connection closed',
-    parse: integer(16, 64 * MiB),
+    ...integer(16, 64 * MiB),
   },
   MAX_BULK_BYTES: {
     default: () => 16 * MiB,
-    allowed: 'an integer from 1 to 536870912',
     help: 'largest RESP bulk string (an argument); a larger one is a protocol error',
-    parse: integer(1, 512 * MiB),
+    ...integer(1, 512 * MiB),
   },
   MAX_ARGS: {
     default: () => 1_048_576,
-    allowed: 'an integer from 1 to 2147483647',
     help: 'most arguments in one RESP request (the multibulk count)',
-    parse: integer(1, 2 ** 31 - 1),
+    ...integer(1, 2 ** 31 - 1),
   },
   MAX_REQUEST_BYTES: {
     default: () => 64 * MiB,
-    allowed: 'an integer from 1 to 4294967296, and at least MAX_BULK_BYTES',
     help: 'largest RESP request, all its arguments together',
-    parse: integer(1, 4096 * MiB),
+    ...integer(1, 4096 * MiB, ', and at least MAX_BULK_BYTES'),
   },
   OUTPUT_HIGH_WATER_BYTES: {
     default: () => 262144,
-    allowed: 'an integer from 1024 to 1073741824',
     help: 'unsent reply bytes above which the server stops reading from that client',
-    parse: integer(1024, 1024 * MiB),
+    ...integer(1024, 1024 * MiB),
   },
   SHUTDOWN_TIMEOUT_MS: {
     default: () => 5000,
-    allowed: 'an integer from 0 to 3600000',
     help: 'how long busy connections may take to finish on shutdown',
-    parse: integer(0, 3_600_000),
+    ...integer(0, 3_600_000),
   },
   WORKER_YOUNG_GENERATION_MB: {
     default: () => 8,
-    allowed: 'an integer from 1 to 1024',
     help: "each worker's V8 young generation: small keeps memory per connection low",
-    parse: integer(1, 1024),
+    ...integer(1, 1024),
   },
   LOG_LEVEL: {
     default: () => 'INFO',
@@ -231,15 +229,13 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   },
   AUTH_MAX_FAILURES: {
     default: () => 10,
-    allowed: 'an integer from 0 to 1000000 (0 = no limit)',
     help: 'failed AUTH attempts per client IP, across workers, before further attempts are refused',
-    parse: integer(0, 1_000_000),
+    ...integer(0, 1_000_000, ' (0 = no limit)'),
   },
   AUTH_FAILURE_WINDOW_MS: {
     default: () => 60_000,
-    allowed: 'an integer from 1000 to 86400000',
     help: 'the window AUTH_MAX_FAILURES is counted over',
-    parse: integer(1000, 86_400_000),
+    ...integer(1000, 86_400_000),
   },
   AUTH_EXEMPT_NETWORKS: {
     default: () => [],
@@ -255,39 +251,33 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   },
   MAX_CONNECTIONS_PER_IP: {
     default: () => 0,
-    allowed: 'an integer from 0 to 1000000 (0 = no limit)',
     help: 'connections from one client IP at once, across all workers',
-    parse: integer(0, 1_000_000),
+    ...integer(0, 1_000_000, ' (0 = no limit)'),
   },
   RATE_LIMIT: {
     default: () => 0,
-    allowed: 'an integer from 0 to 1000000000 (0 = off)',
     help: 'commands per second per client IP, across all workers (token bucket)',
-    parse: integer(0, 1_000_000_000),
+    ...integer(0, 1_000_000_000, ' (0 = off)'),
   },
   RATE_LIMIT_BURST: {
     default: () => 0,
-    allowed: 'an integer from 0 to 1000000000 (0 = RATE_LIMIT)',
     help: 'commands a client IP may send at once before RATE_LIMIT applies',
-    parse: integer(0, 1_000_000_000),
+    ...integer(0, 1_000_000_000, ' (0 = RATE_LIMIT)'),
   },
   IDLE_TIMEOUT_MS: {
     default: () => 0,
-    allowed: 'an integer from 0 to 2147483647 (0 = off)',
     help: 'close a client that sent nothing for this long',
-    parse: integer(0, 2 ** 31 - 1),
+    ...integer(0, 2 ** 31 - 1, ' (0 = off)'),
   },
   REQUEST_TIMEOUT_MS: {
     default: () => 10_000,
-    allowed: 'an integer from 0 to 2147483647 (0 = off)',
     help: 'close a client whose request stays incomplete this long (slowloris defence)',
-    parse: integer(0, 2 ** 31 - 1),
+    ...integer(0, 2 ** 31 - 1, ' (0 = off)'),
   },
   OUTPUT_BUFFER_LIMIT: {
     default: () => 64 * MiB,
-    allowed: 'an integer from 0 to 4294967296 (0 = no limit)',
     help: "disconnect a client whose unsent replies pass this many bytes (Redis's client-output-buffer-limit)",
-    parse: integer(0, 4096 * MiB),
+    ...integer(0, 4096 * MiB, ' (0 = no limit)'),
   },
   PROXY_PROTOCOL: {
     default: () => 'off',
@@ -303,9 +293,8 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   },
   TLS_PORT: {
     default: () => 0,
-    allowed: 'an integer from 1 to 65535, or 0 for no TLS listener',
     help: 'port of the TLS listener, beside PORT (or alone with PORT=off)',
-    parse: integer(0, 65535),
+    ...integer(0, 65535, ' (0 = no TLS listener)'),
   },
   TLS_CERT: {
     default: () => '',
@@ -337,9 +326,8 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   },
   IP_TABLE_SLOTS: {
     default: () => 65536,
-    allowed: 'an integer from 64 to 16777216',
     help: 'client IPs tracked at once for the per-IP limits (shared by all workers)',
-    parse: integer(64, 16_777_216),
+    ...integer(64, 16_777_216),
   },
 };
 

@@ -15,6 +15,7 @@ import type { LogThrottle } from '../log/throttle.ts';
 import { startsWithProxyHeader } from '../protocol/proxy.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
 import type { IpLimits, IpTable } from '../stats/ip-table.ts';
+import { formatHostPort, plainIp } from '../net/address.ts';
 
 /** What admission decided about a client (see WorkerServer.admit). */
 export interface Admission {
@@ -158,7 +159,7 @@ export class Connection implements CommandContext {
       laddr:
         socket.localAddress === undefined
           ? ''
-          : `${socket.localAddress.replace(/^::ffff:(?=\d)/, '')}:${socket.localPort}`,
+          : formatHostPort(plainIp(socket.localAddress), socket.localPort),
       name: this.clientName,
       age: Math.floor((now - this.createdAt) / 1000),
       idle: Math.floor((now - this.lastCommandAt) / 1000),

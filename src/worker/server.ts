@@ -1,7 +1,7 @@
 // A worker's own listener on the shared port (SO_REUSEPORT: the kernel spreads new connections over
 // the workers), the admission of each client (PROXY header, protected mode, connection limits),
 // the connections it serves, and the coarse timer that enforces idle and request timeouts.
-import { BlockList, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { type BlockList, createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { TokenVerifier } from '../auth/tokens.ts';
 import type { TlsMaterial } from '../config/tls.ts';
@@ -19,41 +19,12 @@ import { encodeResp, type RespLimits } from '../protocol/resp.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
 import { type IpLimits, IpTable } from '../stats/ip-table.ts';
 import { Connection, type ConnectionOwner } from './connection.ts';
+import { blockList, formatHostPort, inList, isLoopback, plainIp } from '../net/address.ts';
 
 /** How long a refused client has to say which protocol it speaks, so it can be refused in it. */
 const REFUSAL_WAIT_MS = 200;
 /** How long a trusted proxy has to send its PROXY header. */
 const PROXY_HEADER_TIMEOUT_MS = 5000;
-
-/** "ip" without the IPv4-mapped prefix Node shows on dual-stack sockets. */
-export function plainIp(ip: string | undefined): string {
-  if (ip === undefined) return 'unknown';
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
-
-/** "ip:port", IPv6 in brackets. */
-export function formatPeer(ip: string, port: number | undefined): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
-function blockList(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [addr, prefix] = cidr.split('/');
-    list.addSubnet(addr, Number(prefix), isIPv6(addr) ? 'ipv6' : 'ipv4');
-  }
-  return list;
-}
-
-function inList(list: BlockList, ip: string): boolean {
-  try {
-    return list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
-  } catch {
-    return false;
-  }
-}
-
-const LOOPBACK = blockList(['127.0.0.0/8', '::1/128']);
 
 export class WorkerServer implements ConnectionOwner {
   readonly registry: Registry;
@@ -124,11 +95,7 @@ export class WorkerServer implements ConnectionOwner {
     this.tokenBatch = Math.max(1, Math.min(16, Math.floor(this.ipLimits.rateBurst / 64)));
     this.trustedProxies = blockList(config.TRUSTED_PROXIES);
     this.authExempt = blockList(config.AUTH_EXEMPT_NETWORKS);
-    this.protectedMode =
-      config.PROTECTED_MODE &&
-      !this.tokens.enabled &&
-      !inList(LOOPBACK, config.HOST) &&
-      config.HOST !== 'localhost';
+    this.protectedMode = config.PROTECTED_MODE && !this.tokens.enabled && !isLoopback(config.HOST);
     this.listener = createServer({ noDelay: true }, this.onConnection);
   }
 
@@ -152,7 +119,7 @@ export class WorkerServer implements ConnectionOwner {
     );
     tls.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       this.count('tls_handshake_failures');
-      const peer = formatPeer(plainIp(socket.remoteAddress), socket.remotePort);
+      const peer = formatHostPort(plainIp(socket.remoteAddress), socket.remotePort);
       this.throttle.warn(
         'TLS handshake failed',
         `TLS handshake failed with ${peer}: ${err.code ?? err.message}`,
@@ -204,7 +171,7 @@ export class WorkerServer implements ConnectionOwner {
       this.count('proxy_rejections');
       this.throttle.warn(
         'PROXY header rejected',
-        `PROXY header rejected from ${formatPeer(proxyIp, socket.remotePort)}: ${reason}`,
+        `PROXY header rejected from ${formatHostPort(proxyIp, socket.remotePort)}: ${reason}`,
       );
       socket.destroy();
     };
@@ -232,8 +199,8 @@ export class WorkerServer implements ConnectionOwner {
     firstBytes: Buffer | null,
     refuseProxyHeader: boolean,
   ): void {
-    const peer = formatPeer(ip, port);
-    if (this.protectedMode && !inList(LOOPBACK, ip)) {
+    const peer = formatHostPort(ip, port);
+    if (this.protectedMode && !isLoopback(ip)) {
       this.count('protected_mode_rejections');
       this.throttle.warn(
         'Protected mode',

@@ -1,0 +1,45 @@
+// Addresses, written one way everywhere: "host:port" (IPv6 in brackets), the IPv4 behind Node's
+// IPv4-mapped IPv6 form, CIDR lists, and what counts as loopback.
+import { BlockList, isIPv6 } from 'node:net';
+
+/** "ip" without the IPv4-mapped prefix Node shows on dual-stack sockets ("::ffff:1.2.3.4"). */
+export function plainIp(ip: string | undefined): string {
+  if (ip === undefined) return 'unknown';
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+/** "host" as it stands before ":port": an IPv6 address in brackets. */
+export function bracketHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** "host:port", IPv6 in brackets. */
+export function formatHostPort(host: string, port: number | string | undefined): string {
+  return `${bracketHost(host)}:${port}`;
+}
+
+/** A BlockList of normalised "addr/prefix" blocks (config/schema.ts's cidrList). */
+export function blockList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [addr, prefix] = cidr.split('/');
+    list.addSubnet(addr, Number(prefix), isIPv6(addr) ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+/** Whether ip is in list; false for anything that is not an IP address. */
+export function inList(list: BlockList, ip: string): boolean {
+  try {
+    return list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+  } catch {
+    return false;
+  }
+}
+
+const LOOPBACK = blockList(['127.0.0.0/8', '::1/128']);
+
+/** 127.0.0.0/8, ::1 and the IPv4-mapped forms of 127.x; with names, "localhost" too. */
+export function isLoopback(hostOrIp: string): boolean {
+  return hostOrIp === 'localhost' || inList(LOOPBACK, plainIp(hostOrIp));
+}
