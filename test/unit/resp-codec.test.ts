@@ -144,7 +144,6 @@ describe('RespDecoder', () => {
     const d = new RespDecoder(limits);
     d.push(Buffer.from('*1\r\n$99999\r\n'));
     const err = d.next() as ReplyError;
-    assert.equal(err.close, true);
     assert.equal(err.code, 'ERR_PROTOCOL');
     d.push(Buffer.alloc(1000));
     assert.equal(d.next(), null, 'nothing after an error');
@@ -233,7 +232,7 @@ describe('encodeResp', () => {
       enc(wrongArity('ECHO', 'ECHO <message>'), 3),
       "-ERR wrong number of arguments for 'echo' command\r\n",
     );
-    assert.equal(enc(new ReplyError('ERR_INTERNAL', 'x', false, 'ERR a\r\nb'), 2), '-ERR a b\r\n');
+    assert.equal(enc(new ReplyError('ERR_INTERNAL', 'x', 'ERR a\r\nb'), 2), '-ERR a b\r\n');
   });
 
   test('bulk bytes are sent exactly', () => {
@@ -256,7 +255,7 @@ describe('scanReply (the client side)', () => {
       fc.boolean(),
       fc.constant(null),
       fc.string().map((s) => new Verbatim(s)),
-      fc.string().map((s) => new ReplyError('ERR_INTERNAL', s, false, `ERR ${s}`)),
+      fc.string().map((s) => new ReplyError('ERR_INTERNAL', s, `ERR ${s}`)),
       fc.array(tie('reply'), { maxLength: 4 }),
       fc
         .array(fc.tuple(fc.string(), tie('reply')), { maxLength: 3 })
