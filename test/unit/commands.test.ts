@@ -8,6 +8,7 @@ import { ReplyError, TcpoolError } from '../../src/errors.ts';
 import { encodeLineReply } from '../../src/protocol/line.ts';
 import type { Reply } from '../../src/protocol/reply.ts';
 import { SharedStats } from '../../src/stats/counters.ts';
+import { bytesToHuman } from '../../src/commands/builtin/info.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { encodeResp } from '../../src/protocol/resp.ts';
 import type { RespMap, Verbatim } from '../../src/protocol/reply.ts';
@@ -278,12 +279,41 @@ describe('Redis compatibility commands (RESP only)', () => {
 
   test('INFO keeps only the sections asked for', () => {
     const text = (respRun('INFO', ['clients']) as Verbatim).text;
-    assert.equal(text, `# Clients\r\nconnected_clients:0\r\nmaxclients:10000\r\n`);
-    assert.equal((respRun('INFO', ['nosuchsection']) as Verbatim).text, '');
-    assert.match(
-      (respRun('INFO') as Verbatim).text,
-      /^# Server\r\n[\s\S]*\r\n\r\n# Clients\r\n[\s\S]*# Persistence\r\nloading:0\r\n\r\n# Stats\r\n/,
+    assert.equal(
+      text,
+      `# Clients\r\nconnected_clients:0\r\nmaxclients:10000\r\nblocked_clients:0\r\n`,
     );
+    assert.equal((respRun('INFO', ['nosuchsection']) as Verbatim).text, '');
+    const all = (respRun('INFO') as Verbatim).text;
+    assert.deepEqual(
+      [...all.matchAll(/^# (.*)\r$/gm)].map((m) => m[1]),
+      [
+        'Server',
+        'Clients',
+        'Memory',
+        'Persistence',
+        'Stats',
+        'Replication',
+        'CPU',
+        'Cluster',
+        'Keyspace',
+      ],
+    );
+    assert.match(all, /\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Stats\r\n/);
+    assert.ok(all.endsWith('\r\n\r\n# Keyspace\r\n'), 'an empty keyspace, as Redis with no keys');
+  });
+
+  test('INFO replication and memory carry the fields clients read', () => {
+    const replication = (respRun('INFO', ['replication']) as Verbatim).text;
+    assert.match(replication, /^# Replication\r\nrole:master\r\nconnected_slaves:0\r\n/);
+    assert.match(replication, /\r\nmaster_replid:[0-9a-f]{40}\r\n/);
+    const memory = (respRun('INFO', ['memory']) as Verbatim).text;
+    const used = Number(memory.match(/\r\nused_memory:(\d+)\r\n/)![1]);
+    assert.ok(used > 1 << 20 && used < 2 ** 40, String(used));
+    assert.match(memory, /\r\nused_memory_human:\d+\.\d\dM\r\n/);
+    assert.equal(bytesToHuman(1023), '1023B');
+    assert.equal(bytesToHuman(1024), '1.00K');
+    assert.equal(bytesToHuman(1536 * 1024 * 1024), '1.50G');
   });
 
   test('HELLO switches the protocol version and validates its options', async () => {
