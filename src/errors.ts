@@ -19,6 +19,7 @@ export const codes = {
   ERR_RATE_LIMIT: 'ERR_RATE_LIMIT',
   ERR_LIMIT_CONNECTIONS_PER_IP: 'ERR_LIMIT_CONNECTIONS_PER_IP',
   ERR_PROTECTED_MODE: 'ERR_PROTECTED_MODE',
+  ERR_TRANSACTION: 'ERR_TRANSACTION',
   // Start-up and configuration.
   ERR_CONFIG_VALUE: 'ERR_CONFIG_VALUE',
   ERR_CONFIG_SYNTAX: 'ERR_CONFIG_SYNTAX',
@@ -119,6 +120,28 @@ export const replyErrors = {
       'Set AUTH_TOKENS (see tcpool hash-token), bind HOST to 127.0.0.1, or set PROTECTED_MODE=no',
   ),
 } as const;
+
+/** MULTI/EXEC misuse, with Redis's texts (transactions exist only on RESP connections). */
+export const transactionErrors = {
+  nested: new ReplyError(codes.ERR_TRANSACTION, 'MULTI calls can not be nested'),
+  execWithoutMulti: new ReplyError(codes.ERR_TRANSACTION, 'EXEC without MULTI'),
+  discardWithoutMulti: new ReplyError(codes.ERR_TRANSACTION, 'DISCARD without MULTI'),
+  watchInMulti: new ReplyError(codes.ERR_TRANSACTION, 'WATCH inside MULTI is not allowed'),
+  aborted: new ReplyError(
+    codes.ERR_TRANSACTION,
+    'Transaction discarded because of previous errors',
+    'EXECABORT Transaction discarded because of previous errors.',
+  ),
+} as const;
+
+/** EXEC itself was refused (e.g. wrong arity): the transaction is discarded, as in Redis. */
+export function execAborted(cause: ReplyError): ReplyError {
+  return new ReplyError(
+    codes.ERR_TRANSACTION,
+    `Transaction discarded because of: ${cause.message}`,
+    `EXECABORT Transaction discarded because of: ${cause.resp.replace(/^ERR /, '')}`,
+  );
+}
 
 export function wrongArity(name: string, usage: string): ReplyError {
   return new ReplyError(

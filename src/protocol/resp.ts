@@ -11,6 +11,7 @@ import {
   Preencoded,
   Push,
   type Reply,
+  Replies,
   RespMap,
   RespSet,
   Status,
@@ -346,6 +347,9 @@ export function writeResp(r: Reply, version: 2 | 3, out: ReplySink, nested = fal
     }
   } else if (r instanceof RespSet) {
     writeAggregate(version === 3 ? '~' : '*', r.items, version, out);
+  } else if (r instanceof Replies) {
+    out.text(`*${r.items.length}\r\n`);
+    for (const item of r.items) writeResp(item, version, out);
   } else if (r instanceof Push) {
     writeAggregate(version === 3 ? '>' : '*', r.items, version, out);
   } else if (r instanceof Status) {
