@@ -18,7 +18,23 @@ function hexValue(b: number): number {
   return -1;
 }
 
-const ESCAPES: Record<number, number> = { 110: 0x0a, 114: 0x0d, 116: 0x09, 98: 0x08, 97: 0x07 };
+/** \n \r \t \b \a inside double quotes; any other escaped byte stands for itself. */
+function escaped(b: number): number {
+  switch (b) {
+    case 0x6e:
+      return 0x0a;
+    case 0x72:
+      return 0x0d;
+    case 0x74:
+      return 0x09;
+    case 0x62:
+      return 0x08;
+    case 0x61:
+      return 0x07;
+    default:
+      return b;
+  }
+}
 
 /**
  * The words of buf[start, end) (a line without its line ending), or null when a quote is not
@@ -70,7 +86,7 @@ export function splitInline(buf: Buffer, start: number, end: number): Buffer[] |
           i += 2;
           continue;
         } else {
-          bytes.push(ESCAPES[next] ?? next);
+          bytes.push(escaped(next));
           i += 2;
           continue;
         }
