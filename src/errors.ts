@@ -19,6 +19,7 @@ export const codes = {
   ERR_RATE_LIMIT: 'ERR_RATE_LIMIT',
   ERR_LIMIT_CONNECTIONS_PER_IP: 'ERR_LIMIT_CONNECTIONS_PER_IP',
   ERR_PROTECTED_MODE: 'ERR_PROTECTED_MODE',
+  ERR_TRANSACTION: 'ERR_TRANSACTION',
   // Start-up and configuration.
   ERR_CONFIG_VALUE: 'ERR_CONFIG_VALUE',
   ERR_CONFIG_SYNTAX: 'ERR_CONFIG_SYNTAX',
@@ -41,17 +42,16 @@ export class TcpoolError extends Error {
 }
 
 /**
- * An error sent to the client as a reply; the connection stays open unless `close` is set.
- * `message` is the line protocol's text (sent as "ERROR: <message>"); `resp` is the RESP text,
- * which starts with Redis's error code word so clients map it to their own error types.
+ * An error sent to the client as a reply. `message` is the line protocol's text (sent as
+ * "ERROR: <message>"); `resp` is the RESP text, which starts with Redis's error code word so
+ * clients map it to their own error types. Whether the connection then closes is the
+ * connection's decision (framing errors, refused connections), not the error's.
  */
 export class ReplyError extends TcpoolError {
-  readonly close: boolean;
   readonly resp: string;
-  constructor(code: ErrorCode, message: string, close = false, resp = `ERR ${message}`) {
+  constructor(code: ErrorCode, message: string, resp = `ERR ${message}`) {
     super(code, message);
     this.name = 'ReplyError';
-    this.close = close;
     this.resp = resp;
   }
 }
@@ -75,65 +75,78 @@ export class ListenError extends TcpoolError {
 // Replies shared by every connection are built once.
 export const replyErrors = {
   unknownCommand: new ReplyError(codes.ERR_UNKNOWN_COMMAND, 'Unknown command'),
-  lineTooLong: new ReplyError(codes.ERR_LINE_TOO_LONG, 'Line too long', true),
+  lineTooLong: new ReplyError(codes.ERR_LINE_TOO_LONG, 'Line too long'),
   tooManyConnections: new ReplyError(
     codes.ERR_TOO_MANY_CONNECTIONS,
     'Too many connections',
-    true,
     'ERR max number of clients reached',
   ),
   internal: new ReplyError(codes.ERR_INTERNAL, 'Internal error'),
   authRequired: new ReplyError(
     codes.ERR_AUTH_REQUIRED,
     'Authentication required',
-    false,
     'NOAUTH Authentication required.',
   ),
   authInvalid: new ReplyError(
     codes.ERR_AUTH_INVALID,
     'Invalid token',
-    false,
     'WRONGPASS invalid username-password pair or user is disabled.',
   ),
   authBlocked: new ReplyError(
     codes.ERR_AUTH_BLOCKED,
     'Too many failed authentication attempts from your address, try again later',
-    false,
     'ERR too many failed authentication attempts from your address, try again later',
   ),
   authNotConfigured: new ReplyError(
     codes.ERR_AUTH_NOT_CONFIGURED,
     'AUTH is not configured on this server',
-    false,
     'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
   ),
   rateLimited: new ReplyError(
     codes.ERR_RATE_LIMIT,
     'Rate limit exceeded',
-    false,
     'ERR rate limit exceeded',
   ),
   tooManyFromAddress: new ReplyError(
     codes.ERR_LIMIT_CONNECTIONS_PER_IP,
     'Too many connections from your address',
-    true,
     'ERR max number of clients per address reached',
   ),
   protectedMode: new ReplyError(
     codes.ERR_PROTECTED_MODE,
     'Protected mode: tcpool listens on a public address without AUTH, so only local clients are served. ' +
       'Set AUTH_TOKENS (see tcpool hash-token), bind HOST to 127.0.0.1, or set PROTECTED_MODE=no',
-    true,
     'DENIED tcpool is running in protected mode: it listens on a public address without AUTH, so only local clients are served. ' +
       'Set AUTH_TOKENS (see tcpool hash-token), bind HOST to 127.0.0.1, or set PROTECTED_MODE=no',
   ),
 } as const;
 
+/** MULTI/EXEC misuse, with Redis's texts (transactions exist only on RESP connections). */
+export const transactionErrors = {
+  nested: new ReplyError(codes.ERR_TRANSACTION, 'MULTI calls can not be nested'),
+  execWithoutMulti: new ReplyError(codes.ERR_TRANSACTION, 'EXEC without MULTI'),
+  discardWithoutMulti: new ReplyError(codes.ERR_TRANSACTION, 'DISCARD without MULTI'),
+  watchInMulti: new ReplyError(codes.ERR_TRANSACTION, 'WATCH inside MULTI is not allowed'),
+  aborted: new ReplyError(
+    codes.ERR_TRANSACTION,
+    'Transaction discarded because of previous errors',
+    'EXECABORT Transaction discarded because of previous errors.',
+  ),
+} as const;
+
+/** EXEC itself was refused (e.g. wrong arity): the transaction is discarded, as in Redis. */
+export function execAborted(cause: ReplyError): ReplyError {
+  return new ReplyError(
+    codes.ERR_TRANSACTION,
+    `Transaction discarded because of: ${cause.message}`,
+    `EXECABORT Transaction discarded because of: ${cause.resp.replace(/^ERR /, '')}`,
+  );
+}
+
 export function wrongArity(name: string, usage: string): ReplyError {
   return new ReplyError(
     codes.ERR_WRONG_ARITY,
     `Wrong number of arguments for '${name}' (usage: ${usage})`,
-    false,
     `ERR wrong number of arguments for '${name.toLowerCase()}' command`,
   );
 }
@@ -150,7 +163,6 @@ export function unknownRespCommand(name: Buffer, args: readonly Buffer[]): Reply
   return new ReplyError(
     codes.ERR_UNKNOWN_COMMAND,
     'Unknown command',
-    false,
     `ERR unknown command '${show(name, 128)}', with args beginning with: ${quoted}`,
   );
 }
@@ -160,7 +172,6 @@ export function protocolError(what: string): ReplyError {
   return new ReplyError(
     codes.ERR_PROTOCOL,
     `Protocol error: ${what}`,
-    true,
     `ERR Protocol error: ${what}`,
   );
 }
@@ -170,7 +181,7 @@ export function notSupported(name: string, why: string): ReplyError {
 }
 
 export function badArgument(message: string, resp?: string): ReplyError {
-  return new ReplyError(codes.ERR_BAD_ARGUMENT, message, false, resp);
+  return new ReplyError(codes.ERR_BAD_ARGUMENT, message, resp);
 }
 
 /** Turns a listen() failure into the one-line reason the operator needs. */

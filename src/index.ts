@@ -1,23 +1,51 @@
-// Public API: embed the server, or write commands for COMMANDS_MODULE with types.
+// The public API, deliberately small: embed the server, write COMMANDS_MODULE commands with types
+// and the reply shapes they need, and use the socket-free codecs. docs/API.md lists each export;
+// test/unit/api.test.ts keeps that list and this file in step.
+
+// Running a server.
 export { loadConfig, type LoadedConfig, type LoadOptions } from './config/load.ts';
 export { type Config, type ConfigKey, schema as configSchema } from './config/schema.ts';
+export { Supervisor } from './supervisor/supervisor.ts';
+export { Logger } from './log/logger.ts';
+export { SharedStats, type StatsSnapshot } from './stats/counters.ts';
+
+// Writing commands.
 export {
   defineCommand,
   Registry,
   type CommandDefinition,
   type CommandSpec,
 } from './commands/registry.ts';
-export type { CommandContext } from './commands/context.ts';
-export type { Reply } from './protocol/reply.ts';
-export { LineDecoder, encodeLineReply } from './protocol/line.ts';
+export type { ClientInfo, CommandContext, ServerInfo } from './commands/context.ts';
 export {
+  Double,
+  Preencoded,
+  Push,
+  Replies,
+  type Reply,
+  RespMap,
+  RespSet,
+  Status,
+  Verbatim,
+} from './protocol/reply.ts';
+
+// Errors.
+export {
+  badArgument,
   codes,
   ConfigError,
+  type ErrorCode,
   ListenError,
+  notSupported,
   ReplyError,
   TcpoolError,
-  type ErrorCode,
 } from './errors.ts';
-export { Logger } from './log/logger.ts';
-export { Supervisor } from './supervisor/supervisor.ts';
-export { SharedStats, type StatsSnapshot } from './stats/counters.ts';
+
+// Socket-free codecs.
+export { encodeLineReply, LineDecoder } from './protocol/line.ts';
+export {
+  encodeResp,
+  encodeRespRequest,
+  RespDecoder,
+  type RespLimits,
+} from './protocol/resp.ts';

@@ -3,7 +3,9 @@
 import type { Config } from '../config/schema.ts';
 import type { Protocol } from '../protocol/detect.ts';
 import type { SharedStats } from '../stats/counters.ts';
+import type { ReplyError } from '../errors.ts';
 import type { Registry } from './registry.ts';
+import type { Transaction } from './transaction.ts';
 
 /** One client as CLIENT INFO / CLIENT LIST show it. */
 export interface ClientInfo {
@@ -60,6 +62,10 @@ export interface CommandContext {
     token: Buffer,
     user: string | null,
   ): Promise<'ok' | 'invalid' | 'blocked' | 'not-configured'>;
+  /** The open MULTI, null outside one (see transaction.ts). */
+  transaction: Transaction | null;
+  /** Logs a handler's failure and returns the "Internal error" reply (EXEC runs handlers itself). */
+  internalError(name: string, err: unknown): ReplyError;
   /** Close the connection once this command's reply has been sent; later input is ignored. */
   closeAfterReply(): void;
   clientInfo(): ClientInfo;

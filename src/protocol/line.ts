@@ -8,6 +8,7 @@ import {
   Preencoded,
   Push,
   type Reply,
+  Replies,
   RespMap,
   RespSet,
   Status,
@@ -172,7 +173,8 @@ function lineText(reply: Reply): string {
   if (reply instanceof Buffer) return lineText(reply.toString('utf8'));
   if (reply instanceof RespMap)
     return reply.entries.map(([k, v]) => `${lineText(k)}=${lineText(v)}`).join(' ');
-  if (reply instanceof RespSet || reply instanceof Push) return reply.items.map(lineText).join(' ');
+  if (reply instanceof RespSet || reply instanceof Push || reply instanceof Replies)
+    return reply.items.map(lineText).join(' ');
   if (reply instanceof Verbatim || reply instanceof Status || reply instanceof Preencoded)
     return lineText(reply.text);
   if (reply instanceof Double) return String(reply.value);

@@ -72,6 +72,17 @@ export class Push {
 }
 
 /**
+ * The replies of several commands as one array (EXEC): each item is written as it would be on its
+ * own, so +OK stays a simple string where a plain list would make it a bulk string.
+ */
+export class Replies {
+  readonly items: readonly Reply[];
+  constructor(items: readonly Reply[]) {
+    this.items = items;
+  }
+}
+
+/**
  * - string: a status or text (RESP simple string, or bulk if it holds a newline)
  * - Buffer: bytes returned exactly as they are (RESP bulk string)
  * - number: an integer (a non-integer is sent as a double)
@@ -91,4 +102,5 @@ export type Reply =
   | Push
   | Status
   | Preencoded
+  | Replies
   | readonly Reply[];

@@ -1,13 +1,17 @@
 // RESP, the Redis protocol: requests are arrays of bulk strings ("*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n"),
 // replies are RESP2, or RESP3 after HELLO 3. No sockets here: bytes go in through push(), requests
 // come out of next(), and every length is checked against its limit before anything is buffered.
+// As in Redis, each request picks its own form: one that does not start with "*" is an inline
+// request (a line of words, see inline.ts), and blank lines are skipped.
 import { protocolError, ReplyError } from '../errors.ts';
+import { splitInline } from './inline.ts';
 import { Output, type ReplySink } from './output.ts';
 import {
   Double,
   Preencoded,
   Push,
   type Reply,
+  Replies,
   RespMap,
   RespSet,
   Status,
@@ -18,7 +22,7 @@ const CR = 0x0d;
 const LF = 0x0a;
 
 export interface RespLimits {
-  /** Longest "*<count>" or "$<length>" line. */
+  /** Longest "*<count>" or "$<length>" line, and longest inline request. */
   maxLine: number;
   /** Largest bulk string. */
   maxBulk: number;
@@ -68,6 +72,8 @@ export class RespDecoder {
   private lineBuf: Buffer = Buffer.alloc(0);
   private lineStart = 0;
   private lineEnd = 0;
+  /** While a line is incomplete: how many held chunks are known to have no "\n" (searched once). */
+  private lfFree = 0;
 
   constructor(limits: RespLimits) {
     this.limits = limits;
@@ -115,11 +121,14 @@ export class RespDecoder {
       }
 
       if (!this.line()) {
-        if (this.held > this.limits.maxLine) {
+        // Every held byte belongs to this line; one more than the limit may be its "\r".
+        if (this.held > this.limits.maxLine + 1) {
           return this.fail(
-            this.state === State.ArrayHeader
-              ? 'too big mbulk count string'
-              : 'too big bulk count string',
+            this.state !== State.ArrayHeader
+              ? 'too big bulk count string'
+              : this.byteAt(0) === 0x2a
+                ? 'too big mbulk count string'
+                : 'too big inline request',
           );
         }
         return null;
@@ -128,7 +137,14 @@ export class RespDecoder {
       const start = this.lineStart;
       const end = this.lineEnd;
       if (this.state === State.ArrayHeader) {
-        if (buf[start] !== 0x2a) return this.fail(`expected '*', got '${show(buf[start] ?? LF)}'`);
+        if (buf[start] !== 0x2a) {
+          if (end - start > this.limits.maxLine) return this.fail('too big inline request');
+          const words = splitInline(buf, start, end);
+          if (words === null) return this.fail('unbalanced quotes in request');
+          if (words.length > this.limits.maxArgs) return this.fail('invalid multibulk length');
+          if (words.length === 0) continue; // a blank line, skipped as in Redis
+          return words;
+        }
         const count = parseInteger(buf, start + 1, end);
         if (Number.isNaN(count) || count > this.limits.maxArgs || count < -1)
           return this.fail('invalid multibulk length');
@@ -205,24 +221,31 @@ export class RespDecoder {
     return args;
   }
 
-  /** Reads a header line into lineBuf[lineStart, lineEnd) without its CRLF; false if its "\n" has not arrived. */
+  /** Reads a line into lineBuf[lineStart, lineEnd) without its CRLF; false if its "\n" has not arrived. */
   private line(): boolean {
-    const first = this.chunks[0];
+    const chunks = this.chunks;
+    const first = chunks[0];
     if (first === undefined) return false;
-    let nl = first.indexOf(LF, this.pos);
+    let nl = this.lfFree === 0 ? first.indexOf(LF, this.pos) : -1;
     let buf: Buffer;
     let start: number;
     if (nl !== -1) {
       buf = first;
       start = this.pos;
     } else {
-      // The line spans chunks: join them (header lines are short, and bounded by maxLine).
-      if (this.chunks.length === 1) return false;
-      const joined = Buffer.concat([first.subarray(this.pos), ...this.chunks.slice(1)]);
-      this.chunks = [joined];
+      // The line spans chunks. Each chunk is searched once however slowly the line trickles in,
+      // and only the chunks up to its "\n" are joined (the line is bounded by maxLine).
+      let k = Math.max(1, this.lfFree);
+      while (k < chunks.length && chunks[k].indexOf(LF) === -1) k++;
+      if (k >= chunks.length) {
+        this.lfFree = chunks.length;
+        return false;
+      }
+      this.lfFree = 0;
+      const joined = Buffer.concat([first.subarray(this.pos), ...chunks.slice(1, k + 1)]);
+      chunks.splice(0, k + 1, joined);
       this.pos = 0;
       nl = joined.indexOf(LF);
-      if (nl === -1) return false;
       buf = joined;
       start = 0;
     }
@@ -276,6 +299,7 @@ export class RespDecoder {
     this.chunks = [];
     this.args = [];
     this.held = 0;
+    this.lfFree = 0;
     this.state = State.ArrayHeader;
     return protocolError(what);
   }
@@ -323,6 +347,9 @@ export function writeResp(r: Reply, version: 2 | 3, out: ReplySink, nested = fal
     }
   } else if (r instanceof RespSet) {
     writeAggregate(version === 3 ? '~' : '*', r.items, version, out);
+  } else if (r instanceof Replies) {
+    out.text(`*${r.items.length}\r\n`);
+    for (const item of r.items) writeResp(item, version, out);
   } else if (r instanceof Push) {
     writeAggregate(version === 3 ? '>' : '*', r.items, version, out);
   } else if (r instanceof Status) {

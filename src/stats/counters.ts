@@ -26,6 +26,8 @@ export const COUNTERS = [
   'tls_handshake_failures',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
+/** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */
+export const EVENT_COUNTERS: readonly Counter[] = COUNTERS.slice(COUNTERS.indexOf('rejected') + 1);
 const INDEX = Object.fromEntries(COUNTERS.map((name, i) => [name, i])) as Record<Counter, number>;
 const PER_WORKER = COUNTERS.length;
 

@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net';
 import type { ClientInfo, CommandContext, ServerInfo } from '../commands/context.ts';
 import { checkArity, type CommandSpec, type Registry } from '../commands/registry.ts';
+import type { Transaction } from '../commands/transaction.ts';
 import { ReplyError, replyErrors, unknownRespCommand } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { detectProtocol, type Protocol } from '../protocol/detect.ts';
@@ -97,6 +98,7 @@ export class Connection implements CommandContext {
   clientName = '';
   libName = '';
   libVer = '';
+  transaction: Transaction | null = null;
   readonly owner: ConnectionOwner;
   private readonly createdAt = Date.now();
   private lastCommandAt = this.createdAt;
@@ -319,13 +321,13 @@ export class Connection implements CommandContext {
     const name = argv[0];
     const spec = this.owner.registry.lookupBytes(name, 0, name.length);
     const args = argv.length === 1 ? NO_ARGS : argv.slice(1);
-    if (spec === undefined) return unknownRespCommand(name, args);
+    if (spec === undefined) return this.refuse(unknownRespCommand(name, args), spec);
     return this.run(spec, args);
   }
 
   private run(spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
     this.lastCommand = spec.name;
-    if (!this.authenticated && !spec.noAuth) return replyErrors.authRequired;
+    if (!this.authenticated && !spec.noAuth) return this.refuse(replyErrors.authRequired, spec);
     if (this.owner.rateLimited && this.tokens === 0) {
       // Tokens come from the IP's bucket shared by all workers, a few at a time when the limit
       // is high (one lock per batch), one at a time when it is low (exact).
@@ -341,12 +343,13 @@ export class Connection implements CommandContext {
           'Rate limit',
           `Rate limit exceeded: ${this.peer} (RATE_LIMIT ${this.owner.ipLimits.rate}/s per IP)`,
         );
-        return replyErrors.rateLimited;
+        return this.refuse(replyErrors.rateLimited, spec);
       }
     }
     this.tokens--;
     const arityError = checkArity(spec, args.length);
-    if (arityError !== null) return arityError;
+    if (arityError !== null) return this.refuse(arityError, spec);
+    if (this.transaction?.queues(spec)) return this.transaction.queue(this, spec, args);
     try {
       return spec.run(this, args);
     } catch (err) {
@@ -354,7 +357,12 @@ export class Connection implements CommandContext {
     }
   }
 
-  private internalError(name: string, err: unknown): ReplyError {
+  /** A request refused before it ran; inside MULTI it also dooms the transaction. */
+  private refuse(error: ReplyError, spec: CommandSpec | undefined): ReplyError {
+    return this.transaction === null ? error : this.transaction.refuse(this, error, spec);
+  }
+
+  internalError(name: string, err: unknown): ReplyError {
     const e = err instanceof Error ? err : new Error(String(err));
     const where =
       e.stack

@@ -117,7 +117,7 @@ describe('RESP over raw sockets', () => {
         resp('FOO', 'x', 'y'),
         resp('ECHO'),
         resp('bar'),
-        resp('MULTI'),
+        resp('WATCH', 'k'),
         resp('SELECT', '1'),
         resp('SELECT', '0'),
       ]),
@@ -126,7 +126,7 @@ describe('RESP over raw sockets', () => {
       "-ERR unknown command 'FOO', with args beginning with: 'x' 'y' \r",
       "-ERR wrong number of arguments for 'echo' command\r",
       "-ERR unknown command 'bar', with args beginning with: \r",
-      '-ERR MULTI is not supported: tcpool has no transactions\r',
+      '-ERR WATCH is not supported: tcpool keeps no keys to watch\r',
       '-ERR DB index is out of range\r',
       '+OK\r',
     ]);

@@ -4,13 +4,15 @@ import { builtins } from '../../src/commands/builtin/index.ts';
 import type { CommandContext } from '../../src/commands/context.ts';
 import { createRegistry } from '../../src/commands/load.ts';
 import { checkArity, defineCommand, Registry } from '../../src/commands/registry.ts';
-import { ReplyError, TcpoolError } from '../../src/errors.ts';
+import { ReplyError, replyErrors, TcpoolError } from '../../src/errors.ts';
+import { Transaction } from '../../src/commands/transaction.ts';
+import { bytesToHuman } from '../../src/commands/builtin/info.ts';
 import { encodeLineReply } from '../../src/protocol/line.ts';
 import type { Reply } from '../../src/protocol/reply.ts';
 import { SharedStats } from '../../src/stats/counters.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { encodeResp } from '../../src/protocol/resp.ts';
-import type { RespMap, Verbatim } from '../../src/protocol/reply.ts';
+import type { Replies, RespMap, Verbatim } from '../../src/protocol/reply.ts';
 import { availableParallelism } from 'node:os';
 
 function context(
@@ -56,6 +58,8 @@ function context(
       omem: 0,
     }),
     listClients: async () => [ctx.clientInfo()],
+    transaction: null,
+    internalError: () => replyErrors.internal,
   };
   return { ctx, closed: () => closeRequested };
 }
@@ -278,12 +282,41 @@ describe('Redis compatibility commands (RESP only)', () => {
 
   test('INFO keeps only the sections asked for', () => {
     const text = (respRun('INFO', ['clients']) as Verbatim).text;
-    assert.equal(text, `# Clients\r\nconnected_clients:0\r\nmaxclients:10000\r\n`);
-    assert.equal((respRun('INFO', ['nosuchsection']) as Verbatim).text, '');
-    assert.match(
-      (respRun('INFO') as Verbatim).text,
-      /^# Server\r\n[\s\S]*\r\n\r\n# Clients\r\n[\s\S]*# Persistence\r\nloading:0\r\n\r\n# Stats\r\n/,
+    assert.equal(
+      text,
+      `# Clients\r\nconnected_clients:0\r\nmaxclients:10000\r\nblocked_clients:0\r\n`,
     );
+    assert.equal((respRun('INFO', ['nosuchsection']) as Verbatim).text, '');
+    const all = (respRun('INFO') as Verbatim).text;
+    assert.deepEqual(
+      [...all.matchAll(/^# (.*)\r$/gm)].map((m) => m[1]),
+      [
+        'Server',
+        'Clients',
+        'Memory',
+        'Persistence',
+        'Stats',
+        'Replication',
+        'CPU',
+        'Cluster',
+        'Keyspace',
+      ],
+    );
+    assert.match(all, /\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Stats\r\n/);
+    assert.ok(all.endsWith('\r\n\r\n# Keyspace\r\n'), 'an empty keyspace, as Redis with no keys');
+  });
+
+  test('INFO replication and memory carry the fields clients read', () => {
+    const replication = (respRun('INFO', ['replication']) as Verbatim).text;
+    assert.match(replication, /^# Replication\r\nrole:master\r\nconnected_slaves:0\r\n/);
+    assert.match(replication, /\r\nmaster_replid:[0-9a-f]{40}\r\n/);
+    const memory = (respRun('INFO', ['memory']) as Verbatim).text;
+    const used = Number(memory.match(/\r\nused_memory:(\d+)\r\n/)![1]);
+    assert.ok(used > 1 << 20 && used < 2 ** 40, String(used));
+    assert.match(memory, /\r\nused_memory_human:\d+\.\d\dM\r\n/);
+    assert.equal(bytesToHuman(1023), '1023B');
+    assert.equal(bytesToHuman(1024), '1.00K');
+    assert.equal(bytesToHuman(1536 * 1024 * 1024), '1.50G');
   });
 
   test('HELLO switches the protocol version and validates its options', async () => {
@@ -304,5 +337,134 @@ describe('Redis compatibility commands (RESP only)', () => {
     assert.equal(ctx.respVersion, 3);
     assert.equal(ctx.clientName, 'me');
     assert.deepEqual(Object.fromEntries(map.entries as [string, Reply][]).proto, 3);
+  });
+});
+
+describe('Transaction (MULTI … EXEC)', () => {
+  const spec = (name: string) => registry.lookup(name)!;
+  const defined = (name: string, run: () => Reply | Promise<Reply>) =>
+    defineCommand({ name, usage: name, summary: '', minArgs: 0, maxArgs: Infinity, run });
+
+  test('EXEC replies in queue order, awaiting each async command before the next starts', async () => {
+    const { ctx } = context(registry, SharedStats.create(2), 'resp');
+    const t = new Transaction(100, 1000);
+    const started: string[] = [];
+    const slow = defined('SLOW', async () => {
+      started.push('slow');
+      await new Promise((r) => setTimeout(r, 20));
+      started.push('slow done');
+      return 'late';
+    });
+    const after = defined('AFTER', () => {
+      started.push('after');
+      return 'next';
+    });
+    const fails = defined('FAILS', () => {
+      throw new Error('boom');
+    });
+    const rejects = defined('REJECTS', () => Promise.reject(new Error('boom')));
+    for (const [s, args] of [
+      [spec('ECHO'), ['a']],
+      [slow, []],
+      [after, []],
+      [fails, []],
+      [rejects, []],
+      [spec('PING'), []],
+    ] as const)
+      assert.equal(
+        encodeResp(
+          t.queue(
+            ctx,
+            s,
+            args.map((a) => Buffer.from(a)),
+          ),
+          2,
+        ),
+        '+QUEUED\r\n',
+      );
+    assert.equal(t.size, 6);
+    const replies = await t.run(ctx);
+    assert.deepEqual(started, ['slow', 'slow done', 'after']);
+    assert.equal(
+      encodeResp(replies, 2).toString(),
+      '*6\r\n$1\r\na\r\n+late\r\n+next\r\n-ERR Internal error\r\n-ERR Internal error\r\n+PONG\r\n',
+    );
+  });
+
+  test('queued arguments are copies: the received bytes may be reused', () => {
+    const { ctx } = context(registry, SharedStats.create(2), 'resp');
+    const t = new Transaction(100, 1000);
+    const arg = Buffer.from('abc');
+    t.queue(ctx, spec('ECHO'), [arg]);
+    arg.fill(0x78);
+    assert.deepEqual((t.run(ctx) as Replies).items, [Buffer.from('abc')]);
+  });
+
+  test('a refused command makes EXEC abort; a refused EXEC aborts at once', () => {
+    const { ctx } = context(registry, SharedStats.create(2), 'resp');
+    const t = new Transaction(100, 1000);
+    ctx.transaction = t;
+    const arity = checkArity(spec('ECHO'), 0)!;
+    assert.equal(t.refuse(ctx, arity, spec('ECHO')), arity);
+    assert.equal(
+      encodeResp(t.run(ctx) as Reply, 2),
+      '-EXECABORT Transaction discarded because of previous errors.\r\n',
+    );
+    const t2 = new Transaction(100, 1000);
+    ctx.transaction = t2;
+    const execArity = checkArity(spec('EXEC'), 1)!;
+    assert.equal(
+      encodeResp(t2.refuse(ctx, execArity, spec('EXEC')), 2),
+      "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n",
+    );
+    assert.equal(ctx.transaction, null);
+  });
+
+  test('the queue is bounded like one request: MAX_ARGS and MAX_REQUEST_BYTES, then close', () => {
+    for (const [maxArgs, maxBytes, error] of [
+      [3, 1000, 'transaction with more than MAX_ARGS arguments'],
+      [100, 20, 'transaction larger than MAX_REQUEST_BYTES'],
+    ] as const) {
+      const { ctx, closed } = context(registry, SharedStats.create(2), 'resp');
+      const t = new Transaction(maxArgs, maxBytes);
+      ctx.transaction = t;
+      assert.equal(
+        encodeResp(t.queue(ctx, spec('ECHO'), [Buffer.from('12345678')]), 2),
+        '+QUEUED\r\n',
+      );
+      assert.equal(closed(), false);
+      const r = t.queue(ctx, spec('ECHO'), [Buffer.from('12345678')]);
+      assert.equal(encodeResp(r, 2), `-ERR Protocol error: ${error}\r\n`);
+      assert.equal(closed(), true);
+      assert.equal(ctx.transaction, null);
+    }
+  });
+
+  test('MULTI, EXEC, DISCARD, WATCH, UNWATCH and RESET, with Redis texts', () => {
+    const { ctx } = context(registry, SharedStats.create(2), 'resp');
+    const resp = (name: string, args: string[] = []) =>
+      encodeResp(run(name, args, ctx), 2).toString();
+    assert.equal(resp('EXEC'), '-ERR EXEC without MULTI\r\n');
+    assert.equal(resp('DISCARD'), '-ERR DISCARD without MULTI\r\n');
+    assert.equal(
+      resp('WATCH', ['k']),
+      '-ERR WATCH is not supported: tcpool keeps no keys to watch\r\n',
+    );
+    assert.equal(resp('UNWATCH'), '+OK\r\n');
+    assert.equal(resp('MULTI'), '+OK\r\n');
+    assert.ok(ctx.transaction instanceof Transaction);
+    assert.equal(resp('MULTI'), '-ERR MULTI calls can not be nested\r\n');
+    assert.equal(resp('WATCH', ['k']), '-ERR WATCH inside MULTI is not allowed\r\n');
+    assert.equal(ctx.transaction!.queues(spec('PING')), true);
+    for (const name of ['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'QUIT', 'RESET'])
+      assert.equal(ctx.transaction!.queues(spec(name)), false, name);
+    assert.equal(resp('EXEC'), '*0\r\n');
+    assert.equal(ctx.transaction, null);
+    resp('MULTI');
+    assert.equal(resp('DISCARD'), '+OK\r\n');
+    assert.equal(ctx.transaction, null);
+    resp('MULTI');
+    assert.equal(resp('RESET'), '+RESET\r\n');
+    assert.equal(ctx.transaction, null);
   });
 });

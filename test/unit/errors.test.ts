@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { codes, listenError, replyErrors } from '../../src/errors.ts';
+import {
+  codes,
+  listenError,
+  protocolError,
+  replyErrors,
+  unknownRespCommand,
+  wrongArity,
+} from '../../src/errors.ts';
+import { encodeLineReply } from '../../src/protocol/line.ts';
+import { encodeResp } from '../../src/protocol/resp.ts';
 
 const errno = (code: string) => Object.assign(new Error(`listen ${code}`), { code });
 
@@ -28,31 +37,39 @@ test('listen failures become one-line reasons', () => {
   assert.ok(!other.message.includes('\n'));
 });
 
-test('reply errors have stable codes, Redis texts over RESP, and say whether the connection closes', () => {
-  assert.deepEqual(
-    Object.values(replyErrors).map((e) => [
-      e.code,
-      e.message.split(':')[0],
-      e.resp.split(' ')[0],
-      e.close,
-    ]),
-    [
-      ['ERR_UNKNOWN_COMMAND', 'Unknown command', 'ERR', false],
-      ['ERR_LINE_TOO_LONG', 'Line too long', 'ERR', true],
-      ['ERR_TOO_MANY_CONNECTIONS', 'Too many connections', 'ERR', true],
-      ['ERR_INTERNAL', 'Internal error', 'ERR', false],
-      ['ERR_AUTH_REQUIRED', 'Authentication required', 'NOAUTH', false],
-      ['ERR_AUTH_INVALID', 'Invalid token', 'WRONGPASS', false],
-      [
-        'ERR_AUTH_BLOCKED',
-        'Too many failed authentication attempts from your address, try again later',
-        'ERR',
-        false,
-      ],
-      ['ERR_AUTH_NOT_CONFIGURED', 'AUTH is not configured on this server', 'ERR', false],
-      ['ERR_RATE_LIMIT', 'Rate limit exceeded', 'ERR', false],
-      ['ERR_LIMIT_CONNECTIONS_PER_IP', 'Too many connections from your address', 'ERR', true],
-      ['ERR_PROTECTED_MODE', 'Protected mode', 'DENIED', true],
-    ],
+test('every shared reply error is one line on each protocol: "ERROR: " text, Redis error word over RESP', () => {
+  for (const [name, e] of Object.entries(replyErrors)) {
+    assert.ok(Object.values(codes).includes(e.code), `${name}: ${e.code} is in the catalogue`);
+    assert.equal(encodeLineReply(e), `ERROR: ${e.message}\n`, name);
+    const wire = encodeResp(e, 3).toString();
+    assert.match(wire, /^-(ERR|NOAUTH|WRONGPASS|DENIED) [^\r\n]+\r\n$/, name);
+    assert.equal(encodeResp(e, 2).toString(), wire, `${name}: the same in RESP2`);
+  }
+  assert.equal(encodeResp(replyErrors.authRequired, 2), '-NOAUTH Authentication required.\r\n');
+  assert.equal(encodeLineReply(replyErrors.rateLimited), 'ERROR: Rate limit exceeded\n');
+});
+
+test("errors built from a client's input stay one line and keep Redis's texts", () => {
+  const unknown = unknownRespCommand(Buffer.from('FO\r\nO'), [
+    Buffer.from('a\nb'),
+    Buffer.alloc(300, 'x'),
+  ]);
+  assert.equal(unknown.code, codes.ERR_UNKNOWN_COMMAND);
+  const wire = encodeResp(unknown, 2).toString();
+  assert.equal(wire.indexOf('\n'), wire.length - 1, 'a single line');
+  assert.ok(wire.startsWith("-ERR unknown command 'FO  O', with args beginning with: 'a b' 'xxx"));
+  assert.ok(wire.length < 300, 'arguments are cut short');
+  assert.equal(
+    encodeResp(wrongArity('ECHO', 'ECHO <message>'), 2),
+    "-ERR wrong number of arguments for 'echo' command\r\n",
   );
+  assert.equal(
+    encodeLineReply(wrongArity('ECHO', 'ECHO <message>')),
+    "ERROR: Wrong number of arguments for 'ECHO' (usage: ECHO <message>)\n",
+  );
+  assert.equal(
+    encodeResp(protocolError('invalid bulk length'), 2),
+    '-ERR Protocol error: invalid bulk length\r\n',
+  );
+  assert.equal(protocolError('x').code, codes.ERR_PROTOCOL);
 });

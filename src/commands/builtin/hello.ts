@@ -45,7 +45,6 @@ export default defineCommand({
         return new ReplyError(
           codes.ERR_BAD_ARGUMENT,
           'Unsupported protocol version',
-          false,
           'NOPROTO unsupported protocol version',
         );
       }

@@ -13,6 +13,7 @@ import reset from './reset.ts';
 import select from './select.ts';
 import stats from './stats.ts';
 import time from './time.ts';
+import { transactionCommands } from './transaction.ts';
 import { unsupported } from './unsupported.ts';
 
 /** The built-in commands, in the order HELP lists them; the line protocol sees the first seven. */
@@ -31,5 +32,6 @@ export const builtins: readonly CommandSpec[] = [
   config,
   select,
   reset,
+  ...transactionCommands,
   ...unsupported,
 ];

@@ -1,5 +1,5 @@
 import { badArgument } from '../../errors.ts';
-import { COUNTERS } from '../../stats/counters.ts';
+import { EVENT_COUNTERS } from '../../stats/counters.ts';
 import { defineCommand } from '../registry.ts';
 
 export default defineCommand({
@@ -18,7 +18,7 @@ export default defineCommand({
     const perWorker = s.workers.map(
       (w, i) => `w${i}=${w.active}/${w.connections}/${w.commands}/${w.rejected}`,
     );
-    const limits = COUNTERS.slice(3).map((c) => `${c}=${s.totals[c]}`);
+    const limits = EVENT_COUNTERS.map((c) => `${c}=${s.totals[c]}`);
     return (
       `active=${s.active} connections=${s.connections} commands=${s.commands} rejected=${s.rejected} ` +
       `restarts=${s.restarts} workers=${s.workers.length} worker=${ctx.workerId} ${perWorker.join(' ')} ${limits.join(' ')}`

@@ -4,7 +4,6 @@ import { notSupported } from '../../errors.ts';
 import { type CommandSpec, defineCommand } from '../registry.ts';
 
 const groups: [string, string, string[]][] = [
-  ['transactions', 'transactions', ['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH']],
   [
     'pubsub',
     'publish/subscribe',
