@@ -35,6 +35,9 @@ export interface ServerInfo {
   readonly version: string;
 }
 
+/** What AUTH (or HELLO … AUTH) came to. */
+export type AuthOutcome = 'ok' | 'invalid' | 'blocked' | 'not-configured';
+
 export interface CommandContext {
   readonly registry: Registry;
   readonly stats: SharedStats;
@@ -56,10 +59,7 @@ export interface CommandContext {
    * Checks an AUTH token ("default" is the only user): 'ok' authenticates the connection;
    * failures count against the client's IP across workers.
    */
-  authenticate(
-    token: Buffer,
-    user: string | null,
-  ): Promise<'ok' | 'invalid' | 'blocked' | 'not-configured'>;
+  authenticate(token: Buffer, user: string | null): Promise<AuthOutcome>;
   /** Close the connection once this command's reply has been sent; later input is ignored. */
   closeAfterReply(): void;
   clientInfo(): ClientInfo;
