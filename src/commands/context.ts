@@ -37,6 +37,9 @@ export interface ServerInfo {
   readonly version: string;
 }
 
+/** What AUTH (or HELLO … AUTH) came to. */
+export type AuthOutcome = 'ok' | 'invalid' | 'blocked' | 'not-configured';
+
 export interface CommandContext {
   readonly registry: Registry;
   readonly stats: SharedStats;
@@ -58,10 +61,7 @@ export interface CommandContext {
    * Checks an AUTH token ("default" is the only user): 'ok' authenticates the connection;
    * failures count against the client's IP across workers.
    */
-  authenticate(
-    token: Buffer,
-    user: string | null,
-  ): Promise<'ok' | 'invalid' | 'blocked' | 'not-configured'>;
+  authenticate(token: Buffer, user: string | null): Promise<AuthOutcome>;
   /** The open MULTI, null outside one (see transaction.ts). */
   transaction: Transaction | null;
   /** Logs a handler's failure and returns the "Internal error" reply (EXEC runs handlers itself). */

@@ -40,6 +40,7 @@ export interface Config {
   IDLE_TIMEOUT_MS: number;
   REQUEST_TIMEOUT_MS: number;
   OUTPUT_BUFFER_LIMIT: number;
+  EVICT_SILENT_AFTER_MS: number;
   PROXY_PROTOCOL: ProxyMode;
   TRUSTED_PROXIES: string[];
   IP_TABLE_SLOTS: number;
@@ -48,6 +49,7 @@ export interface Config {
   TLS_KEY: string;
   TLS_CA: string;
   TLS_MIN_VERSION: TlsVersion;
+  TLS_HANDSHAKE_TIMEOUT_MS: number;
 }
 
 export type ConfigKey = keyof Config;
@@ -279,6 +281,11 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     help: "disconnect a client whose unsent replies pass this many bytes (Redis's client-output-buffer-limit)",
     ...integer(0, 4096 * MiB, ' (0 = no limit)'),
   },
+  EVICT_SILENT_AFTER_MS: {
+    default: () => 5000,
+    help: 'at MAX_CONNECTIONS, a new client takes the place of the oldest connection that has sent nothing for this long',
+    ...integer(0, 2 ** 31 - 1, ' (0 = never)'),
+  },
   PROXY_PROTOCOL: {
     default: () => 'off',
     allowed: `one of ${PROXY_MODES.join(', ')}`,
@@ -323,6 +330,11 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
       if (v === undefined) throw new InvalidValue();
       return v;
     },
+  },
+  TLS_HANDSHAKE_TIMEOUT_MS: {
+    default: () => 10_000,
+    help: 'close a TLS client whose handshake has not finished this long after it connected',
+    ...integer(100, 3_600_000),
   },
   IP_TABLE_SLOTS: {
     default: () => 65536,

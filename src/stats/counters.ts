@@ -24,6 +24,13 @@ export const COUNTERS = [
   'output_limit_disconnects',
   'proxy_rejections',
   'tls_handshake_failures',
+  'tls_handshake_timeouts',
+  /** A gauge kept with the counters (up and down), so STATS FULL and INFO show it. */
+  'tls_handshakes_in_progress',
+  /** accept() failed (EMFILE, ENFILE: out of file descriptors); the client got no reply. */
+  'accept_errors',
+  /** Connections that never sent a byte, closed at MAX_CONNECTIONS to make room (EVICT_SILENT_AFTER_MS). */
+  'silent_evictions',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */
@@ -70,14 +77,15 @@ export class SharedStats {
   }
 
   /**
-   * Reserves one connection slot for worker `w` under the global limit. Returns the number of
-   * active clients including this one, or 0 when the limit is reached (and counts the rejection).
+   * Counts one connection of worker `w` against the global limit. Returns the number of
+   * active clients including this one, or 0 when the limit is reached (counted as a rejection
+   * unless `countRejection` is false: the caller may make room and try again).
    */
-  acquireConnection(w: number, max: number): number {
+  acquireConnection(w: number, max: number, countRejection = true): number {
     const active = Atomics.add(this.gauges, ACTIVE_TOTAL, 1) + 1;
     if (active > max) {
       Atomics.sub(this.gauges, ACTIVE_TOTAL, 1);
-      this.count(w, 'rejected');
+      if (countRejection) this.count(w, 'rejected');
       return 0;
     }
     Atomics.add(this.gauges, GAUGE_HEADER + w, 1);
@@ -85,7 +93,7 @@ export class SharedStats {
     return active;
   }
 
-  /** Frees a slot taken by acquireConnection; returns the active clients left. */
+  /** Gives back what acquireConnection took; returns the active clients left. */
   releaseConnection(w: number): number {
     Atomics.sub(this.gauges, GAUGE_HEADER + w, 1);
     return Atomics.sub(this.gauges, ACTIVE_TOTAL, 1) - 1;
@@ -108,9 +116,10 @@ export class SharedStats {
     return Atomics.load(this.gauges, ACTIVE_TOTAL);
   }
 
-  /** A worker died with its connections: give their slots back and count the restart. */
+  /** A worker died with its connections: give their places back and count the restart. */
   workerLost(w: number): number {
     const lost = Atomics.exchange(this.gauges, GAUGE_HEADER + w, 0);
+    Atomics.store(this.counters, w * PER_WORKER + INDEX.tls_handshakes_in_progress, 0n);
     Atomics.sub(this.gauges, ACTIVE_TOTAL, lost);
     Atomics.add(this.gauges, RESTARTS, 1);
     return lost;

@@ -1,6 +1,6 @@
 // Per-client-IP state shared by every worker: connections, failed AUTH attempts and the
 // RATE_LIMIT token bucket. The kernel spreads one IP's connections over all workers, so limits
-// per IP must be counted in one place: a SharedArrayBuffer hash table. Each slot has a tiny
+// per IP must be counted in one place: a SharedArrayBuffer hash table (IP_TABLE_SLOTS entries). Each entry has a tiny
 // spin lock (its critical sections are a few arithmetic operations); Atomics give the ordering
 // that makes the plain Float64 fields safe to read under the lock.
 
@@ -15,9 +15,9 @@ const LAST_SEEN = 6; // seconds since epoch
 const FLOAT_FIELDS = 2;
 const TOKENS = 0;
 const REFILLED_AT = 1; // Date.now() of the last refill
-const SLOT_BYTES = INT_FIELDS * 4 + FLOAT_FIELDS * 8;
+const ENTRY_BYTES = INT_FIELDS * 4 + FLOAT_FIELDS * 8;
 const PROBES = 16;
-/** A slot with no connection, no failures in their window and a full bucket may be reused after this. */
+/** An entry with no connection, no failures in their window and a full bucket may be reused after this. */
 const FORGET_AFTER_S = 600;
 /** Seconds are stored relative to this, so they fit an Int32 for decades. */
 const EPOCH_S = 1_700_000_000;
@@ -47,49 +47,49 @@ const nowS = (): number => Math.floor(Date.now() / 1000) - EPOCH_S;
 
 export class IpTable {
   readonly buffer: SharedArrayBuffer;
-  readonly slots: number;
+  readonly entries: number;
   private readonly ints: Int32Array;
   private readonly floats: Float64Array;
 
-  /** At least `slots` slots, rounded up to a power of two. */
-  static create(slots: number): IpTable {
-    const n = 1 << Math.ceil(Math.log2(Math.max(64, slots)));
-    return new IpTable(new SharedArrayBuffer(n * SLOT_BYTES));
+  /** At least `entries` entries, rounded up to a power of two. */
+  static create(entries: number): IpTable {
+    const n = 1 << Math.ceil(Math.log2(Math.max(64, entries)));
+    return new IpTable(new SharedArrayBuffer(n * ENTRY_BYTES));
   }
 
   constructor(buffer: SharedArrayBuffer) {
-    const slots = buffer.byteLength / SLOT_BYTES;
+    const entries = buffer.byteLength / ENTRY_BYTES;
     this.buffer = buffer;
-    this.slots = slots;
-    this.floats = new Float64Array(buffer, 0, slots * FLOAT_FIELDS);
-    this.ints = new Int32Array(buffer, slots * FLOAT_FIELDS * 8, slots * INT_FIELDS);
+    this.entries = entries;
+    this.floats = new Float64Array(buffer, 0, entries * FLOAT_FIELDS);
+    this.ints = new Int32Array(buffer, entries * FLOAT_FIELDS * 8, entries * INT_FIELDS);
   }
 
-  private lock(slot: number): void {
-    const at = slot * INT_FIELDS + LOCK;
+  private lock(entry: number): void {
+    const at = entry * INT_FIELDS + LOCK;
     while (Atomics.compareExchange(this.ints, at, 0, 1) !== 0) {
       // Another thread holds it for a few instructions; spin.
     }
   }
 
-  private unlock(slot: number): void {
-    Atomics.store(this.ints, slot * INT_FIELDS + LOCK, 0);
+  private unlock(entry: number): void {
+    Atomics.store(this.ints, entry * INT_FIELDS + LOCK, 0);
   }
 
   /**
-   * The slot of `ip`, claimed if new, locked on return; -1 if the table is full around its
+   * The entry of `ip`, claimed if new, locked on return; -1 if the table is full around its
    * position (the caller then fails open for rate limits and closed for nothing).
    */
   private find(ip: string, limits: IpLimits): number {
     const [lo, hi] = hash(ip);
-    const mask = this.slots - 1;
+    const mask = this.entries - 1;
     const now = nowS();
     for (let p = 0; p < PROBES; p++) {
-      const slot = (lo + p) & mask;
-      const b = slot * INT_FIELDS;
-      this.lock(slot);
+      const entry = (lo + p) & mask;
+      const b = entry * INT_FIELDS;
+      this.lock(entry);
       const ints = this.ints;
-      if (ints[b + HASH_LO] === lo && ints[b + HASH_HI] === hi) return slot;
+      if (ints[b + HASH_LO] === lo && ints[b + HASH_HI] === hi) return entry;
       const empty = ints[b + HASH_LO] === 0 && ints[b + HASH_HI] === 0;
       const stale =
         ints[b + CONNS] === 0 &&
@@ -102,75 +102,62 @@ export class IpTable {
         ints[b + FAILS] = 0;
         ints[b + FAIL_WINDOW_START] = now;
         ints[b + LAST_SEEN] = now;
-        this.floats[slot * FLOAT_FIELDS + TOKENS] = limits.rateBurst;
-        this.floats[slot * FLOAT_FIELDS + REFILLED_AT] = Date.now();
-        return slot;
+        this.floats[entry * FLOAT_FIELDS + TOKENS] = limits.rateBurst;
+        this.floats[entry * FLOAT_FIELDS + REFILLED_AT] = Date.now();
+        return entry;
       }
-      this.unlock(slot);
+      this.unlock(entry);
     }
     return -1;
   }
 
   /**
    * Counts a new connection from `ip` unless it already has `max` (0 = no limit). Returns the
-   * slot to pass to the other calls, -1 when the table is full (the connection is then not
+   * entry to pass to the other calls, -1 when the table is full (the connection is then not
    * limited per IP), or null when refused.
    */
   connect(ip: string, max: number, limits: IpLimits): number | null {
-    const slot = this.find(ip, limits);
-    if (slot === -1) return -1;
-    const b = slot * INT_FIELDS;
+    const entry = this.find(ip, limits);
+    if (entry === -1) return -1;
+    const b = entry * INT_FIELDS;
     try {
       if (max > 0 && this.ints[b + CONNS] >= max) return null;
       this.ints[b + CONNS]++;
       this.ints[b + LAST_SEEN] = nowS();
-      return slot;
+      return entry;
     } finally {
-      this.unlock(slot);
+      this.unlock(entry);
     }
   }
 
-  disconnect(slot: number): void {
-    if (slot < 0) return;
-    this.lock(slot);
-    const b = slot * INT_FIELDS;
+  disconnect(entry: number): void {
+    if (entry < 0) return;
+    this.lock(entry);
+    const b = entry * INT_FIELDS;
     if (this.ints[b + CONNS] > 0) this.ints[b + CONNS]--;
     this.ints[b + LAST_SEEN] = nowS();
-    this.unlock(slot);
-  }
-
-  connections(ip: string, limits: IpLimits): number {
-    const slot = this.find(ip, limits);
-    if (slot === -1) return 0;
-    const n = this.ints[slot * INT_FIELDS + CONNS];
-    this.unlock(slot);
-    return n;
-  }
-
-  /** Takes one token from the slot's bucket; false when the IP is over RATE_LIMIT. */
-  takeToken(slot: number, limits: IpLimits, now: number): boolean {
-    return this.takeTokens(slot, limits, now, 1) === 1;
+    this.unlock(entry);
   }
 
   /** Takes up to `want` whole tokens at once (fewer when fewer are left); returns how many. */
-  takeTokens(slot: number, limits: IpLimits, now: number, want: number): number {
-    if (slot < 0 || limits.rate <= 0) return want;
-    this.lock(slot);
-    const f = slot * FLOAT_FIELDS;
+  takeTokens(entry: number, limits: IpLimits, now: number, want: number): number {
+    if (entry < 0 || limits.rate <= 0) return want;
+    this.lock(entry);
+    const f = entry * FLOAT_FIELDS;
     const floats = this.floats;
     const elapsed = Math.max(0, now - floats[f + REFILLED_AT]);
     const tokens = Math.min(limits.rateBurst, floats[f + TOKENS] + (elapsed * limits.rate) / 1000);
     floats[f + REFILLED_AT] = now;
     const granted = Math.min(want, Math.floor(tokens));
     floats[f + TOKENS] = tokens - granted;
-    this.unlock(slot);
+    this.unlock(entry);
     return granted;
   }
 
-  /** Locks the slot and starts a new AUTH failure window if the last one is over; returns its base. */
-  private lockFailures(slot: number, limits: IpLimits): number {
-    this.lock(slot);
-    const b = slot * INT_FIELDS;
+  /** Locks the entry and starts a new AUTH failure window if the last one is over; returns its base. */
+  private lockFailures(entry: number, limits: IpLimits): number {
+    this.lock(entry);
+    const b = entry * INT_FIELDS;
     const now = nowS();
     if (now - this.ints[b + FAIL_WINDOW_START] >= limits.authWindowS) {
       this.ints[b + FAILS] = 0;
@@ -180,20 +167,20 @@ export class IpTable {
   }
 
   /** True while `ip` has used up AUTH_MAX_FAILURES in the current window. */
-  authBlocked(slot: number, limits: IpLimits): boolean {
-    if (slot < 0 || limits.authMaxFailures <= 0) return false;
-    const b = this.lockFailures(slot, limits);
+  authBlocked(entry: number, limits: IpLimits): boolean {
+    if (entry < 0 || limits.authMaxFailures <= 0) return false;
+    const b = this.lockFailures(entry, limits);
     const blocked = this.ints[b + FAILS] >= limits.authMaxFailures;
-    this.unlock(slot);
+    this.unlock(entry);
     return blocked;
   }
 
   /** Counts a failed AUTH; returns the failures in the current window. */
-  authFailed(slot: number, limits: IpLimits): number {
-    if (slot < 0) return 0;
-    const b = this.lockFailures(slot, limits);
+  authFailed(entry: number, limits: IpLimits): number {
+    if (entry < 0) return 0;
+    const b = this.lockFailures(entry, limits);
     const n = ++this.ints[b + FAILS];
-    this.unlock(slot);
+    this.unlock(entry);
     return n;
   }
 }

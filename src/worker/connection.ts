@@ -1,67 +1,75 @@
 // One client connection: protocol detection, framing, command execution in order, back-pressure
-// and closing. The codecs it drives are socket-free (src/protocol/).
+// and how it ends. The codecs it drives are socket-free (src/protocol/).
+//
+// How a connection ends, in one place (see closeGracefully):
+//   - the client sends FIN: every complete request received is answered, in order, async ones
+//     too (a last line without "\n" is a request), then the server closes;
+//   - QUIT or a framing error: the reply is sent, then the server closes;
+//   - shutdown: the request being received is finished, nothing more is read, what was read is
+//     answered, then the server closes;
+// and "closes" means lingering: FIN is sent after the replies, and input is read and dropped
+// until the client closes too (or a deadline passes). Closing a socket with unread input sends
+// a reset, and a reset can destroy replies written but not yet delivered (nginx's lingering close).
 import type { Socket } from 'node:net';
-import type { ClientInfo, CommandContext, ServerInfo } from '../commands/context.ts';
+import type { AuthOutcome, ClientInfo, CommandContext, ServerInfo } from '../commands/context.ts';
 import { checkArity, type CommandSpec, type Registry } from '../commands/registry.ts';
 import type { Transaction } from '../commands/transaction.ts';
 import { ReplyError, replyErrors, unknownRespCommand } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import type { LogThrottle } from '../log/throttle.ts';
+import { formatHostPort, plainIp } from '../net/address.ts';
 import { detectProtocol, type Protocol } from '../protocol/detect.ts';
 import { LINE, LineDecoder, NEED_MORE, splitWords, writeLineReply } from '../protocol/line.ts';
 import type { Output } from '../protocol/output.ts';
+import { startsWithProxyHeader } from '../protocol/proxy.ts';
 import type { Reply } from '../protocol/reply.ts';
 import { RespDecoder, type RespLimits, writeResp } from '../protocol/resp.ts';
-import type { TokenVerifier } from '../auth/tokens.ts';
-import type { LogThrottle } from '../log/throttle.ts';
-import { startsWithProxyHeader } from '../protocol/proxy.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
-import type { IpLimits, IpTable } from '../stats/ip-table.ts';
-import { formatHostPort, plainIp } from '../net/address.ts';
+import type { AccessControl } from './access.ts';
+import type { Admitted } from './admission.ts';
 
-/** What admission decided about a client (see WorkerServer.admit). */
-export interface Admission {
-  /** The client's real address (from the PROXY header when there was one). */
-  ip: string;
-  /** Its slot in the per-IP table, -1 when none. */
-  slot: number;
+/** What every connection of a worker shares. */
+export interface ConnectionOwner {
+  readonly registry: Registry;
+  readonly stats: SharedStats;
+  readonly logger: Logger;
+  readonly throttle: LogThrottle;
+  readonly server: ServerInfo;
+  readonly workerId: number;
+  readonly access: AccessControl;
+  readonly limits: ConnectionLimits;
+  /** Shutdown began. */
+  readonly draining: boolean;
+  /** One per worker: processing a batch is synchronous, so all connections can share it. */
+  readonly output: Output;
+  count(counter: Counter): void;
+  /** The connection sent its first bytes (it is no longer a candidate for silent eviction). */
+  spoke(conn: Connection): void;
+  connectionClosed(conn: Connection): void;
+  listClients(): Promise<ClientInfo[]>;
+}
+
+export interface ConnectionLimits {
+  maxLineBytes: number;
+  resp: RespLimits;
+  /** OUTPUT_HIGH_WATER_BYTES: past it, reading stops until the client takes its replies. */
+  outputHighWater: number;
+  /** OUTPUT_BUFFER_LIMIT; 0 = none. */
+  outputLimit: number;
+}
+
+/** How a connection was let in (see Admission.admit). */
+export interface ConnectionOrigin {
+  admitted: Admitted;
   /** No AUTH configured, or the client's network is exempt. */
   authenticated: boolean;
   /** PROXY protocol is on but this peer is not a trusted proxy: a PROXY header from it is refused. */
   refuseProxyHeader: boolean;
 }
 
-export type AuthOutcome = 'ok' | 'invalid' | 'blocked' | 'not-configured';
-
-/** What every connection of a worker shares. */
-export interface ConnectionOwner {
-  readonly tokens: TokenVerifier;
-  readonly ipTable: IpTable | null;
-  readonly ipLimits: IpLimits;
-  /** RATE_LIMIT is on (and the per-IP table exists). */
-  readonly rateLimited: boolean;
-  /** Tokens a connection takes from its IP's bucket at once. */
-  readonly tokenBatch: number;
-  /** OUTPUT_BUFFER_LIMIT; 0 = none. */
-  readonly outputLimit: number;
-  readonly throttle: LogThrottle;
-  count(counter: Counter): void;
-  readonly registry: Registry;
-  readonly stats: SharedStats;
-  readonly logger: Logger;
-  readonly server: ServerInfo;
-  readonly workerId: number;
-  readonly maxLineBytes: number;
-  readonly respLimits: RespLimits;
-  readonly outputHighWater: number;
-  readonly shuttingDown: boolean;
-  /** One per worker: processing a batch is synchronous, so all connections can share it. */
-  readonly output: Output;
-  connectionClosed(conn: Connection): void;
-  listClients(): Promise<ClientInfo[]>;
-}
-
 const NO_ARGS: Buffer[] = [];
 const SPACE = 0x20;
+const NEWLINE = Buffer.from('\n');
 
 // The socket listeners are shared by every connection (no closures per client): each finds its
 // connection through this property of the socket.
@@ -70,6 +78,9 @@ type OwnedSocket = Socket & { [kConnection]: Connection };
 
 function onData(this: OwnedSocket, chunk: Buffer): void {
   this[kConnection].onData(chunk);
+}
+function onEnd(this: OwnedSocket): void {
+  this[kConnection].onEnd();
 }
 function onError(this: OwnedSocket, err: NodeJS.ErrnoException): void {
   // Resets and broken pipes are how clients leave; 'close' follows and does the bookkeeping.
@@ -82,14 +93,12 @@ function onClose(this: OwnedSocket): void {
 
 export class Connection implements CommandContext {
   readonly socket: Socket;
-  readonly peer: string;
-  readonly ip: string;
-  readonly ipSlot: number;
+  readonly admitted: Admitted;
   readonly clientId: number;
   authenticated: boolean;
   private refuseProxyHeader: boolean;
   /** RATE_LIMIT tokens this connection has taken from its IP's bucket and not used yet. */
-  private tokens = 0;
+  private rateTokens = 0;
   /** Date.now() of the last bytes received (IDLE_TIMEOUT_MS). */
   private lastDataAt = Date.now();
   /** Date.now() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
@@ -100,34 +109,43 @@ export class Connection implements CommandContext {
   libVer = '';
   transaction: Transaction | null = null;
   readonly owner: ConnectionOwner;
-  private readonly createdAt = Date.now();
+  readonly createdAt = Date.now();
   private lastCommandAt = this.createdAt;
   private lastCommand = 'NULL';
-  /** Chosen from the first byte received; null until then. */
+  /** Chosen from the first byte received; null until then (the client has not spoken). */
   private decoder: LineDecoder | RespDecoder | null = null;
-  /** Set by QUIT (through closeAfterReply) or a fatal request error: no more input is read. */
-  private closing = false;
-  private closeRequested = false;
+  /** QUIT or a framing error: close once the replies so far are sent. */
+  private closeAfterFlush = false;
+  /** No request will be read from new input: the client sent FIN, or shutdown stopped reading. */
+  private inputDone = false;
+  /** Date.now() when FIN was sent (closeGracefully): input is dropped until the client closes. */
+  lingeringSince = 0;
+  /** The socket is gone (closed or destroyed). */
+  private closed = false;
+  /** The last byte received: at EOF, whether the last line lacks its "\n". */
+  private lastByte = 0;
   /** Stopped reading because too many reply bytes are unsent. */
   private paused = false;
   /** An asynchronous command is running; later requests wait for it, to keep replies in order. */
   private waiting = false;
 
-  constructor(socket: Socket, peer: string, owner: ConnectionOwner, admission: Admission) {
+  constructor(socket: Socket, owner: ConnectionOwner, origin: ConnectionOrigin) {
     this.socket = socket;
-    this.peer = peer;
     this.owner = owner;
-    this.ip = admission.ip;
-    this.ipSlot = admission.slot;
-    this.authenticated = admission.authenticated;
-    this.refuseProxyHeader = admission.refuseProxyHeader;
+    this.admitted = origin.admitted;
+    this.authenticated = origin.authenticated;
+    this.refuseProxyHeader = origin.refuseProxyHeader;
     this.clientId = owner.stats.nextClientId();
     (socket as OwnedSocket)[kConnection] = this;
     socket.on('data', onData);
+    socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
   }
 
+  get peer(): string {
+    return this.admitted.peer;
+  }
   get registry(): Registry {
     return this.owner.registry;
   }
@@ -143,9 +161,13 @@ export class Connection implements CommandContext {
   get protocol(): Protocol {
     return this.decoder instanceof RespDecoder ? 'resp' : 'line';
   }
+  /** Has sent at least one byte. */
+  get spoken(): boolean {
+    return this.decoder !== null;
+  }
 
   closeAfterReply(): void {
-    this.closeRequested = true;
+    this.closeAfterFlush = true;
   }
 
   listClients(): Promise<ClientInfo[]> {
@@ -176,21 +198,19 @@ export class Connection implements CommandContext {
     };
   }
 
-  /**
-   * True while a request is partly received, running, or waiting for back-pressure to clear.
-   * Unsent replies alone do not count: end() flushes them before closing.
-   */
-  get busy(): boolean {
-    return this.waiting || this.paused || (this.decoder?.pending ?? false);
-  }
-
-  /** Shutdown began: an idle connection closes now, a busy one once it has caught up. */
-  shutdown(): void {
-    if (!this.busy) this.end();
+  /** Shutdown began: the request being received is finished, what was read is answered, then it closes. */
+  drain(): void {
+    this.process();
+    this.closeIfDone();
   }
 
   onData(chunk: Buffer): void {
-    if (this.closing) return;
+    if (this.inputDone || this.lingeringSince > 0 || this.closed) return; // dropped
+    if (this.owner.draining && !(this.decoder?.pending ?? false)) {
+      // Shutdown, and no request is half received: read no more.
+      this.inputDone = true;
+      return this.closeIfDone();
+    }
     this.lastDataAt = Date.now();
     if (this.decoder === null) {
       if (this.refuseProxyHeader && startsWithProxyHeader(chunk)) {
@@ -199,20 +219,33 @@ export class Connection implements CommandContext {
           'PROXY header rejected',
           `PROXY header rejected from untrusted ${this.peer} (not in TRUSTED_PROXIES)`,
         );
-        this.socket.destroy();
+        this.destroy();
         return;
       }
       this.decoder =
         detectProtocol(chunk[0]) === 'resp'
-          ? new RespDecoder(this.owner.respLimits)
-          : new LineDecoder(this.owner.maxLineBytes);
+          ? new RespDecoder(this.owner.limits.resp)
+          : new LineDecoder(this.owner.limits.maxLineBytes);
+      this.owner.spoke(this);
     }
+    this.lastByte = chunk[chunk.length - 1];
     this.decoder.push(chunk);
     this.process();
   }
 
+  /** The client sent FIN: answer everything complete that it sent, then close. */
+  onEnd(): void {
+    if (this.inputDone || this.lingeringSince > 0 || this.closed) return;
+    this.inputDone = true;
+    // A last line without "\n" is a request too (the original server answered it).
+    if (this.decoder instanceof LineDecoder && this.lastByte !== NEWLINE[0])
+      this.decoder.push(NEWLINE);
+    this.process();
+    this.closeIfDone();
+  }
+
   onClose(): void {
-    this.closing = true;
+    this.closed = true;
     this.owner.connectionClosed(this);
   }
 
@@ -220,9 +253,10 @@ export class Connection implements CommandContext {
   private onFlushed(): void {
     if (!this.paused) return;
     this.paused = false;
-    if (this.closing) return;
+    if (this.closed || this.lingeringSince > 0) return;
     this.socket.resume();
     this.process();
+    this.closeIfDone();
   }
 
   private write(reply: Reply, out: Output): void {
@@ -231,17 +265,42 @@ export class Connection implements CommandContext {
   }
 
   /**
+   * Hands a batch of replies to the socket. The one place output limits are checked, for every
+   * path (synchronous batches and asynchronous replies alike): past OUTPUT_BUFFER_LIMIT the client
+   * is cut off; past OUTPUT_HIGH_WATER_BYTES reading stops until the batch reaches the kernel, so
+   * unsent replies stay within the high-water mark plus one reply. False when cut off.
+   */
+  private send(out: Output): boolean {
+    if (out.empty) return true;
+    const { outputLimit, outputHighWater } = this.owner.limits;
+    const unsent = this.socket.writableLength + out.size;
+    if (outputLimit > 0 && unsent > outputLimit) {
+      out.take();
+      this.overLimit();
+      return false;
+    }
+    if (unsent > outputHighWater && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+      out.flushTo(this.socket, () => this.onFlushed());
+    } else {
+      out.flushTo(this.socket);
+    }
+    return true;
+  }
+
+  /**
    * Runs every complete request received so far, unless back-pressure or an async command stops
    * it. The replies of the batch leave in one write.
    */
   private process(): void {
     const decoder = this.decoder;
-    if (this.closing || this.waiting || this.paused || decoder === null) return;
+    if (this.closed || this.lingeringSince > 0 || this.waiting || this.paused || decoder === null)
+      return;
     const out = this.owner.output;
-    const limit = this.owner.outputHighWater - this.socket.writableLength;
+    const room = this.owner.limits.outputHighWater - this.socket.writableLength;
     let commands = 0;
-    let stop = false;
-    while (!stop) {
+    while (!this.closeAfterFlush && out.size <= room) {
       let reply: Reply | Promise<Reply>;
       if (decoder instanceof LineDecoder) {
         const r = decoder.step();
@@ -249,7 +308,7 @@ export class Connection implements CommandContext {
         if (r !== LINE) {
           // A framing error leaves the stream unreadable: reply, then close once it is flushed.
           this.write(replyErrors.lineTooLong, out);
-          this.closeRequested = true;
+          this.closeAfterFlush = true;
           break;
         }
         reply = this.executeLine(decoder.buf, decoder.start, decoder.end);
@@ -258,7 +317,7 @@ export class Connection implements CommandContext {
         if (request === null) break;
         if (request instanceof ReplyError) {
           this.write(request, out);
-          this.closeRequested = true;
+          this.closeAfterFlush = true;
           break;
         }
         reply = this.executeResp(request);
@@ -273,33 +332,35 @@ export class Connection implements CommandContext {
         break;
       }
       this.write(reply, out);
-      stop = this.closeRequested;
-      if (out.size > limit) {
-        // Back-pressure: stop reading until the client has taken its replies.
-        this.paused = true;
-        this.socket.pause();
-        stop = true;
-      }
     }
-    if (!out.empty) {
-      // A batch that would take the unsent replies past OUTPUT_BUFFER_LIMIT is never queued.
-      if (
-        this.owner.outputLimit > 0 &&
-        this.socket.writableLength + out.size > this.owner.outputLimit
-      ) {
-        out.take();
-        return this.overLimit();
-      }
-      out.flushTo(this.socket, this.paused ? () => this.onFlushed() : undefined);
-    }
+    if (!this.send(out)) return;
     if (commands > 0) {
       this.lastCommandAt = this.lastDataAt;
       this.owner.stats.addCommands(this.owner.workerId, commands);
       this.partialSince = decoder.pending ? this.lastDataAt : 0;
+      // Shutdown: once the request that was being received is answered, read no more.
+      if (this.owner.draining) this.inputDone = true;
     } else if (this.partialSince === 0 && decoder.pending) {
       this.partialSince = this.lastDataAt;
     }
-    if (this.closeRequested || (this.owner.shuttingDown && !this.busy)) this.end();
+    if (this.owner.draining && !decoder.pending) this.inputDone = true;
+    this.closeIfDone();
+  }
+
+  private afterAsync(reply: Reply): void {
+    this.waiting = false;
+    if (this.closed) return;
+    const out = this.owner.output;
+    this.write(reply, out);
+    if (!this.send(out)) return;
+    this.process();
+    this.closeIfDone();
+  }
+
+  /** Closes once nothing more is owed: QUIT, or no more input and every request read answered. */
+  private closeIfDone(): void {
+    if (this.closed || this.lingeringSince > 0 || this.waiting) return;
+    if (this.closeAfterFlush || (this.inputDone && !this.paused)) this.closeGracefully();
   }
 
   private executeLine(line: Buffer, start: number, end: number): Reply | Promise<Reply> {
@@ -328,25 +389,13 @@ export class Connection implements CommandContext {
   private run(spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
     this.lastCommand = spec.name;
     if (!this.authenticated && !spec.noAuth) return this.refuse(replyErrors.authRequired, spec);
-    if (this.owner.rateLimited && this.tokens === 0) {
-      // Tokens come from the IP's bucket shared by all workers, a few at a time when the limit
-      // is high (one lock per batch), one at a time when it is low (exact).
-      this.tokens = this.owner.ipTable!.takeTokens(
-        this.ipSlot,
-        this.owner.ipLimits,
-        Date.now(),
-        this.owner.tokenBatch,
-      );
-      if (this.tokens === 0) {
-        this.owner.count('rate_limited');
-        this.owner.throttle.warn(
-          'Rate limit',
-          `Rate limit exceeded: ${this.peer} (RATE_LIMIT ${this.owner.ipLimits.rate}/s per IP)`,
-        );
-        return this.refuse(replyErrors.rateLimited, spec);
-      }
+    const access = this.owner.access;
+    if (access.rateLimited) {
+      if (this.rateTokens === 0)
+        this.rateTokens = access.takeRateTokens(this.admitted.ipEntry, this.peer);
+      if (this.rateTokens === 0) return this.refuse(replyErrors.rateLimited, spec);
+      this.rateTokens--;
     }
-    this.tokens--;
     const arityError = checkArity(spec, args.length);
     if (arityError !== null) return this.refuse(arityError, spec);
     if (this.transaction?.queues(spec)) return this.transaction.queue(this, spec, args);
@@ -376,59 +425,34 @@ export class Connection implements CommandContext {
     return replyErrors.internal;
   }
 
-  private afterAsync(reply: Reply): void {
-    this.waiting = false;
-    if (this.closing) return;
-    const out = this.owner.output;
-    this.write(reply, out);
-    if (
-      this.owner.outputLimit > 0 &&
-      this.socket.writableLength + out.size > this.owner.outputLimit
-    ) {
-      out.take();
-      return this.overLimit();
-    }
-    out.flushTo(this.socket);
-    if (this.closeRequested) this.end();
-    else this.process();
-  }
-
   /** Checks a token (AUTH, HELLO … AUTH); failures are counted per IP across workers. */
   async authenticate(token: Buffer, user: string | null): Promise<AuthOutcome> {
-    const owner = this.owner;
-    if (!owner.tokens.enabled) return 'not-configured';
-    const table = owner.ipTable;
-    if (table?.authBlocked(this.ipSlot, owner.ipLimits)) {
-      owner.throttle.warn(
-        'AUTH blocked',
-        `AUTH refused for ${this.peer}: too many failed attempts`,
-      );
-      return 'blocked';
-    }
-    // One user, "default", as Redis without ACLs; the token is checked whatever the user, so
-    // a wrong user name takes as long as a wrong token.
-    const ok = (await owner.tokens.verify(token)) && (user === null || user === 'default');
-    if (ok) {
-      this.authenticated = true;
-      return 'ok';
-    }
-    owner.count('auth_failures');
-    const failures = table?.authFailed(this.ipSlot, owner.ipLimits) ?? 0;
-    owner.throttle.warn(
-      'AUTH failed',
-      `AUTH failed for ${this.peer} (${failures} in the current window)`,
+    const outcome = await this.owner.access.authenticate(
+      this.admitted.ipEntry,
+      this.peer,
+      token,
+      user,
     );
-    return 'invalid';
+    if (outcome === 'ok') this.authenticated = true;
+    return outcome;
   }
 
   /** Which timeout, if any, this client has run past (the worker's sweep asks). */
-  expired(now: number, idleMs: number, requestMs: number): 'idle' | 'request' | null {
-    if (this.closing || this.waiting) return null;
+  expired(
+    now: number,
+    idleMs: number,
+    requestMs: number,
+    lingerMs: number,
+  ): 'idle' | 'request' | 'linger' | null {
+    if (this.closed) return null;
+    if (this.lingeringSince > 0) return now - this.lingeringSince > lingerMs ? 'linger' : null;
+    if (this.waiting) return null;
     if (idleMs > 0 && now - this.lastDataAt > idleMs) return 'idle';
     if (
       requestMs > 0 &&
       this.partialSince > 0 &&
       !this.paused &&
+      !this.inputDone &&
       now - this.partialSince > requestMs
     )
       return 'request';
@@ -440,18 +464,22 @@ export class Connection implements CommandContext {
     this.owner.count('output_limit_disconnects');
     this.owner.throttle.warn(
       'Output buffer limit',
-      `Client ${this.peer} disconnected: its unsent replies would pass OUTPUT_BUFFER_LIMIT (${this.owner.outputLimit} bytes)`,
+      `Client ${this.peer} disconnected: its unsent replies would pass OUTPUT_BUFFER_LIMIT (${this.owner.limits.outputLimit} bytes)`,
     );
-    this.closing = true;
-    this.socket.destroy();
+    this.destroy();
   }
 
-  /** Closes once every queued reply is flushed; input that arrives meanwhile is ignored. */
-  private end(): void {
-    if (this.closing) return;
-    this.closing = true;
-    const socket = this.socket;
-    if (this.paused) socket.resume(); // keep draining the kernel buffer so the close completes
-    socket.end(() => socket.destroy());
+  /** Sends FIN after the queued replies, then reads and drops input until the client closes. */
+  closeGracefully(): void {
+    if (this.closed || this.lingeringSince > 0) return;
+    this.lingeringSince = Date.now();
+    this.socket.end();
+    this.socket.resume();
+  }
+
+  /** Closes at once, unsent replies lost (limits, timeouts). */
+  destroy(): void {
+    this.closed = true;
+    this.socket.destroy();
   }
 }

@@ -4,7 +4,7 @@ import type { ClientInfo } from '../commands/context.ts';
 import { createRegistry } from '../commands/load.ts';
 import { batchingSink, Logger } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
-import type { FromWorker, ToWorker, WorkerData } from '../supervisor/messages.ts';
+import type { FromWorker, QueryKind, ToWorker, WorkerData } from '../supervisor/messages.ts';
 import { WorkerServer } from './server.ts';
 
 const data = workerData as WorkerData;
@@ -22,22 +22,26 @@ let lastQueryId = 0;
 
 try {
   const registry = await createRegistry(config.COMMANDS_MODULE);
-  const server = new WorkerServer(
-    { config, port: data.port, startedAt: data.startedAt, version: data.version },
+  const server = new WorkerServer({
+    server: { config, port: data.port, startedAt: data.startedAt, version: data.version },
     workerId,
     registry,
     stats,
     logger,
-    data.ipTableBuffer,
-  );
-  server.gatherClients = () =>
-    new Promise((resolve) => {
-      const id = ++lastQueryId;
-      pending.set(id, (results) =>
-        resolve((results as ClientInfo[][]).flat().sort((a, b) => a.id - b.id)),
-      );
-      post({ type: 'query', id, kind: 'clients' });
-    });
+    ipTableBuffer: data.ipTableBuffer,
+    gatherClients: () =>
+      new Promise((resolve) => {
+        const id = ++lastQueryId;
+        pending.set(id, (results) =>
+          resolve((results as ClientInfo[][]).flat().sort((a, b) => a.id - b.id)),
+        );
+        post({ type: 'query', id, kind: 'clients' });
+      }),
+  });
+  /** What this worker answers for each kind of query the others ask. */
+  const answers: Record<QueryKind, () => unknown> = {
+    clients: () => server.localClients(),
+  };
   if (data.port !== -1) await server.listen(config.HOST, data.port);
   if (data.tls !== null) await server.listenTls(config.HOST, data.tlsPort, data.tls);
   port.on('message', (msg: ToWorker) => {
@@ -52,7 +56,7 @@ try {
         break;
       }
       case 'query':
-        post({ type: 'query-reply', id: msg.id, result: server.localClients() });
+        post({ type: 'query-reply', id: msg.id, result: answers[msg.kind]() });
         break;
       case 'query-result':
         pending.get(msg.id)?.(msg.results);

@@ -22,17 +22,30 @@ describe('limits', () => {
   test('MAX_CONNECTIONS is enforced across all workers; the one over gets an error and is counted', async () => {
     const server = await startServer({ env: { MAX_CONNECTIONS: '5', THREAD_POOL_SIZE: '3' } });
     servers.push(server);
+    // The kernel picks each connection's worker. Until the 5 are spread over at least two
+    // workers (so that no worker alone holds 5), the last one is swapped for a new one.
+    const workerOf = async (c: TestClient) => parseStatsFull(await c.request('STATS FULL')).worker;
     const clients = await Promise.all(
       Array.from({ length: 5 }, () => TestClient.connect(server.port)),
     );
-    for (const c of clients) assert.equal(await c.request('PING'), 'PONG');
+    const workers = await Promise.all(clients.map(workerOf));
+    for (let swap = 0; swap < 30 && new Set(workers).size < 2; swap++) {
+      clients[4].close();
+      while ((await clients[0].request('STATS')) !== 'Active clients: 4') await sleep(10);
+      clients[4] = await TestClient.connect(server.port);
+      workers[4] = await workerOf(clients[4]);
+    }
+    const workersUsed = new Set(workers).size;
+    assert.ok(workersUsed >= 2, 'the 5 clients are spread over at least two workers');
+    // Every worker holds fewer than 5, so only a limit counted across workers refuses the 6th.
     const extra = await TestClient.connect(server.port);
     assert.equal(await extra.readLine(), 'ERROR: Too many connections');
     await extra.waitClosed();
     const stats = parseStatsFull(await clients[0].request('STATS FULL'));
     assert.equal(stats.active, 5);
     assert.equal(stats.rejected, 1);
-    assert.ok(new Set(stats.workers.filter((w) => w.active > 0)).size >= 1);
+    assert.equal(stats.workers.filter((w) => w.active > 0).length, workersUsed);
+    assert.ok(stats.workers.every((w) => w.active < 5));
     await server.waitForLog(
       /\[WARN\] Connection rejected: 127\.0\.0\.1:\d+ \(Too many connections, limit 5\)/,
     );

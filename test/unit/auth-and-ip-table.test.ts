@@ -72,33 +72,30 @@ describe('IpTable (per-IP state shared by workers)', () => {
     assert.ok(t.connect('10.0.0.2', 2, limits)! >= 0, 'another IP is unaffected');
     t.disconnect(a);
     assert.equal(t.connect('10.0.0.1', 2, limits), a);
-    assert.equal(t.connections('10.0.0.1', limits), 2);
+    assert.equal(t.connect('10.0.0.1', 2, limits), null, 'the release was counted once');
   });
 
   test('the token bucket allows the burst, then RATE_LIMIT per second', () => {
     const t = IpTable.create(64);
     const l = { ...limits, rate: 10, rateBurst: 5 };
-    const slot = t.connect('10.0.0.9', 0, l)!;
+    const entry = t.connect('10.0.0.9', 0, l)!;
+    const takeOne = (now: number) => t.takeTokens(entry, l, now, 1) === 1;
     const start = Date.now();
-    const allowed = Array.from({ length: 8 }, () => t.takeToken(slot, l, start)).filter(
-      Boolean,
-    ).length;
+    const allowed = Array.from({ length: 8 }, () => takeOne(start)).filter(Boolean).length;
     assert.equal(allowed, 5);
-    assert.equal(t.takeToken(slot, l, start + 99), false, '0.99 token after 99 ms');
-    assert.equal(t.takeToken(slot, l, start + 200), true, 'one token back after 100 ms');
-    assert.equal(t.takeToken(slot, l, start + 10_000), true);
-    const burst = Array.from({ length: 8 }, () => t.takeToken(slot, l, start + 10_000)).filter(
-      Boolean,
-    ).length;
+    assert.equal(takeOne(start + 99), false, '0.99 token after 99 ms');
+    assert.equal(takeOne(start + 200), true, 'one token back after 100 ms');
+    assert.equal(takeOne(start + 10_000), true);
+    const burst = Array.from({ length: 8 }, () => takeOne(start + 10_000)).filter(Boolean).length;
     assert.equal(burst, 4, 'refill never exceeds the burst');
   });
 
   test('AUTH failures block an IP for the rest of the window', () => {
     const t = IpTable.create(64);
-    const slot = t.connect('10.0.0.3', 0, limits)!;
-    assert.equal(t.authBlocked(slot, limits), false);
-    for (let i = 1; i <= 3; i++) assert.equal(t.authFailed(slot, limits), i);
-    assert.equal(t.authBlocked(slot, limits), true);
+    const entry = t.connect('10.0.0.3', 0, limits)!;
+    assert.equal(t.authBlocked(entry, limits), false);
+    for (let i = 1; i <= 3; i++) assert.equal(t.authFailed(entry, limits), i);
+    assert.equal(t.authBlocked(entry, limits), true);
   });
 
   test('exact under threads racing for the same IP', async () => {
@@ -122,6 +119,8 @@ describe('IpTable (per-IP state shared by workers)', () => {
           }),
       ),
     );
-    assert.equal(t.connections('192.0.2.1', limits), 4 * 5000);
+    // Exactly 4 × 5000 connections are counted: one more fits under a limit of 20001, two do not.
+    assert.notEqual(t.connect('192.0.2.1', 4 * 5000 + 1, limits), null);
+    assert.equal(t.connect('192.0.2.1', 4 * 5000 + 1, limits), null);
   });
 });

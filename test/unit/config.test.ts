@@ -67,6 +67,7 @@ describe('config loading', () => {
       IDLE_TIMEOUT_MS: 0,
       REQUEST_TIMEOUT_MS: 10000,
       OUTPUT_BUFFER_LIMIT: 67108864,
+      EVICT_SILENT_AFTER_MS: 5000,
       PROXY_PROTOCOL: 'off',
       TRUSTED_PROXIES: [],
       IP_TABLE_SLOTS: 65536,
@@ -75,6 +76,7 @@ describe('config loading', () => {
       TLS_KEY: '',
       TLS_CA: '',
       TLS_MIN_VERSION: 'TLSv1.2',
+      TLS_HANDSHAKE_TIMEOUT_MS: 10000,
     });
     assert.equal(origin.PORT, 'default');
   });
