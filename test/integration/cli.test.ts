@@ -1,6 +1,6 @@
 // The tcpool command line: serve's start-up errors and help, and the client in every mode.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { configKeys, flagName } from '../../src/config/schema.ts';
 import { TestClient } from '../helpers/client.ts';
 import { spawn } from 'node:child_process';
-import { BIN, cleanEnv, runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
+import { BIN, cleanEnv, runTcpool, ServerProcess, startServer } from '../helpers/server.ts';
 
 const ORIGINAL = new URL('../fixtures/config.txt', import.meta.url).pathname;
 const servers: ServerProcess[] = [];
@@ -227,4 +227,84 @@ describe('tcpool serve start-up', () => {
     // LOG_FILE=server.log: the same lines as stdout, appended.
     assert.equal(readFileSync(join(dir, 'server.log'), 'utf8'), server.stdout);
   });
+});
+
+/** Pids of every live process below `pid` (read from /proc: Linux only, like SO_REUSEPORT). */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid …"; comm may hold spaces and parentheses, so split after the last ")".
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  const walk = (p: number): void => {
+    for (const c of children.get(p) ?? []) {
+      found.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('a signal to the process npm or npx started reaches the server', () => {
+  const ROOT = new URL('../..', import.meta.url).pathname;
+  const cases: [string, string, string[], NodeJS.Signals][] = [
+    ['npm start', 'npm', ['start'], 'SIGTERM'],
+    ['npm start', 'npm', ['start'], 'SIGINT'],
+    ['npx tcpool serve', 'npx', ['tcpool', 'serve'], 'SIGTERM'],
+  ];
+  for (const [name, command, args, signal] of cases) {
+    test(`${signal} to the pid of \`${name}\`: graceful shutdown, exit 0, nothing left behind`, async () => {
+      const server = new ServerProcess(
+        spawn(command, args, {
+          cwd: ROOT,
+          env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', THREAD_POOL_SIZE: '1' }),
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      );
+      servers.push(server);
+      let below: number[] = [];
+      try {
+        const m = await server.waitForLog(/Server listening on \S+:(\d+)/, 30_000);
+        const c = await TestClient.connect(Number(m[1]));
+        assert.equal(await c.request('PING'), 'PONG');
+        below = descendants(server.pid);
+        assert.ok(below.length > 0, 'npm started something');
+        const { code, signal: killedBy } = await server.stop(signal, 10_000);
+        assert.equal(killedBy, null);
+        assert.equal(code, 0, server.stderr);
+        await c.closedPromise;
+      } finally {
+        for (const pid of below) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      }
+      assert.match(
+        server.stdout,
+        new RegExp(`\\[INFO\\] Received ${signal}, shutting down server`),
+      );
+      assert.match(
+        server.stdout,
+        /\[INFO\] Server stopped\. Total active clients at shutdown: 1\n/,
+      );
+      assert.deepEqual(below.filter(alive), [], 'processes left behind');
+      assert.doesNotMatch(server.stderr, /EBADENGINE|warn/i);
+    });
+  }
 });
