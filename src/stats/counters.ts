@@ -24,6 +24,9 @@ export const COUNTERS = [
   'output_limit_disconnects',
   'proxy_rejections',
   'tls_handshake_failures',
+  // The supervisor's log writer counts into worker 0's row (totals are what STATS and INFO show).
+  'log_lines_dropped',
+  'log_write_errors',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 const INDEX = Object.fromEntries(COUNTERS.map((name, i) => [name, i])) as Record<Counter, number>;

@@ -6,9 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configKeys, flagName } from '../../src/config/schema.ts';
+import { hashTokenSha256 } from '../../src/auth/tokens.ts';
+import { type Certs, makeCerts } from '../helpers/certs.ts';
 import { TestClient } from '../helpers/client.ts';
 import { spawn } from 'node:child_process';
-import { BIN, cleanEnv, runTcpool, ServerProcess, startServer } from '../helpers/server.ts';
+import {
+  BIN,
+  cleanEnv,
+  freePort,
+  runTcpool,
+  ServerProcess,
+  startServer,
+} from '../helpers/server.ts';
 
 const ORIGINAL = new URL('../fixtures/config.txt', import.meta.url).pathname;
 const servers: ServerProcess[] = [];
@@ -108,6 +117,100 @@ describe('tcpool client', () => {
     const u = await runTcpool(['client', '--nope']);
     assert.equal(u.code, 2);
     assert.equal(u.stderr, 'tcpool: Unknown option --nope (see tcpool client --help)\n');
+  });
+});
+
+describe('tcpool client: error replies, AUTH and TLS', () => {
+  const TOKEN = 'cli-test-token-0123456789';
+  let server: ServerProcess;
+  let tlsPort: number;
+  let certs: Certs;
+  before(async () => {
+    certs = makeCerts();
+    tlsPort = await freePort();
+    server = await startServer({
+      env: {
+        AUTH_TOKENS: hashTokenSha256(TOKEN),
+        TLS_PORT: String(tlsPort),
+        TLS_CERT: certs.serverCert,
+        TLS_KEY: certs.serverKey,
+      },
+    });
+    servers.push(server);
+  });
+
+  test('one-shot: an error reply is printed and exits 1', async () => {
+    const r = await runTcpool(['client', '--port', String(server.port), 'PING']);
+    assert.equal(r.stdout, 'ERROR: Authentication required\n');
+    assert.equal(r.code, 1);
+  });
+
+  test('--auth and TCPOOL_AUTH authenticate first, in one-shot and piped mode', async () => {
+    const port = String(server.port);
+    const flag = await runTcpool(['client', '--port', port, '--auth', TOKEN, 'ECHO', 'in']);
+    assert.deepEqual([flag.code, flag.stdout, flag.stderr], [0, 'in\n', '']);
+    const env = await runTcpool(['client', '--port', port, 'PING'], {
+      env: { TCPOOL_AUTH: TOKEN },
+    });
+    assert.deepEqual([env.code, env.stdout], [0, 'PONG\n']);
+    const piped = await runTcpool(['client', '--port', port], {
+      env: { TCPOOL_AUTH: TOKEN },
+      input: 'PING\nNOPE\n',
+    });
+    assert.deepEqual([piped.code, piped.stdout], [0, 'PONG\nERROR: Unknown command\n']);
+  });
+
+  test('a refused token exits 1 with one line', async () => {
+    const r = await runTcpool(['client', '--port', String(server.port), '--auth', 'wrong', 'PING']);
+    assert.deepEqual(
+      [r.code, r.stdout, r.stderr],
+      [1, '', 'tcpool: AUTH refused: Invalid token\n'],
+    );
+  });
+
+  test('--tls with --cacert talks to the TLS port; without the CA the certificate is refused', async () => {
+    const port = String(tlsPort);
+    const ok = await runTcpool(
+      ['client', '--port', port, '--tls', '--cacert', certs.ca, '--auth', TOKEN, 'ECHO', 'tls'],
+      { timeoutMs: 15_000 },
+    );
+    assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, 'tls\n', '']);
+    const host = await runTcpool(
+      ['client', '--host', 'localhost', '--port', port, '--cacert', certs.ca, 'PING'],
+      { env: { TCPOOL_AUTH: TOKEN } },
+    );
+    assert.deepEqual([host.code, host.stdout], [0, 'PONG\n']);
+    const untrusted = await runTcpool(['client', '--port', port, '--tls', 'PING']);
+    assert.equal(untrusted.code, 1);
+    assert.match(
+      untrusted.stderr,
+      new RegExp(`^tcpool: Could not connect to 127\\.0\\.0\\.1:${port}: .*certificate.*\\n$`),
+    );
+    const missing = await runTcpool(['client', '--tls', '--cacert', '/no/such.crt', 'PING']);
+    assert.deepEqual(
+      [missing.code, missing.stderr],
+      [2, 'tcpool: Cannot read --cacert /no/such.crt: ENOENT\n'],
+    );
+  });
+});
+
+describe('one error style for every subcommand', () => {
+  test('usage errors: one line, exit 2; runtime failures: one line, exit 1', async () => {
+    const token = await runTcpool(['hash-token', 'a', 'b']);
+    assert.deepEqual(
+      [token.code, token.stderr],
+      [2, 'tcpool: give one token, or --generate (see tcpool hash-token --help)\n'],
+    );
+    const timeout = await runTcpool(['client', '--timeout', '0', 'PING']);
+    assert.deepEqual(
+      [timeout.code, timeout.stderr],
+      [2, 'tcpool: Invalid --timeout "0": must be an integer from 1 to 2147483647\n'],
+    );
+    const bench = await runTcpool(['bench', '--duration', '4000']);
+    assert.deepEqual(
+      [bench.code, bench.stderr],
+      [2, 'tcpool: Invalid --duration "4000": must be an integer from 1 to 3600\n'],
+    );
   });
 });
 
@@ -307,4 +410,30 @@ describe('a signal to the process npm or npx started reaches the server', () => 
       assert.doesNotMatch(server.stderr, /EBADENGINE|warn/i);
     });
   }
+
+  test('npm killed outright (SIGKILL): the server notices and shuts down gracefully', async () => {
+    const npm = new ServerProcess(
+      spawn('npm', ['start'], {
+        cwd: ROOT,
+        env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', THREAD_POOL_SIZE: '1' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    servers.push(npm);
+    await npm.waitForLog(/Server listening on/, 30_000);
+    const below = descendants(npm.pid);
+    try {
+      await npm.stop('SIGKILL');
+      // The server still holds npm's stdout pipe, so its last lines arrive after npm is gone.
+      for (let i = 0; i < 50 && below.some(alive); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(below.filter(alive), [], 'processes left behind');
+      const out = npm.child.stdout!;
+      if (!out.closed) await new Promise((r) => out.once('close', r));
+    } finally {
+      for (const pid of below) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    assert.match(npm.stdout, /\[INFO\] Parent process \d+ \(npm\) is gone, shutting down server/);
+    assert.match(npm.stdout, /\[INFO\] Server stopped\. Total active clients at shutdown: 0\n/);
+  });
 });
