@@ -159,6 +159,31 @@ async function churn(port: number, n: number, batch = 100): Promise<void> {
   }
 }
 
+/**
+ * A server whose stdout nobody reads: it tells its port (PORT=0) in LOG_FILE instead, so that no
+ * port has to be guessed free (another process could take it meanwhile).
+ */
+async function startUnread(env: Record<string, string>): Promise<ServerProcess> {
+  const log = join(mkdtempSync(join(tmpdir(), 'tcpool-unread-')), 'tcpool.log');
+  const server = new ServerProcess(
+    spawn(process.execPath, [BIN, 'serve'], {
+      env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', THREAD_POOL_SIZE: '1', LOG_FILE: log, ...env }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  servers.push(server);
+  server.child.stdout!.pause(); // no reader: the pipe (64 KiB) and then the log buffer fill up
+  for (let i = 0; i < 100 && server.port === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const m = /Server listening on \S+:(\d+)/.exec(
+      readFileSync(log, { encoding: 'utf8', flag: 'a+' }),
+    );
+    if (m) server.port = Number(m[1]);
+  }
+  assert.ok(server.port !== 0, `server did not listen; stderr: ${server.stderr}`);
+  return server;
+}
+
 describe('log sinks never hold the server', () => {
   test('LOG_FILE=/dev/full: one notice on stderr, counted, serving unaffected', async () => {
     const server = await startServer({ env: { LOG_FILE: '/dev/full' } });
@@ -206,29 +231,8 @@ describe('log sinks never hold the server', () => {
   });
 
   test('stdout a pipe nobody reads: lines dropped and counted, SIGTERM exits within SHUTDOWN_TIMEOUT_MS', async () => {
-    // Nothing reads the log until the end, so the port is chosen here and polled.
-    const port = await freePort();
-    const server = new ServerProcess(
-      spawn(process.execPath, [BIN, 'serve'], {
-        env: cleanEnv({
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          THREAD_POOL_SIZE: '1',
-          LOG_BUFFER_BYTES: '65536',
-          SHUTDOWN_TIMEOUT_MS: '1000',
-        }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
-    );
-    servers.push(server);
-    server.child.stdout!.pause(); // no reader: the pipe (64 KiB) and then the log buffer fill up
-    let c: TestClient | null = null;
-    for (let i = 0; i < 100 && c === null; i++) {
-      c = await TestClient.connect(port).catch(() => null);
-      if (c === null) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(c, 'server answered');
-    c.close();
+    const server = await startUnread({ LOG_BUFFER_BYTES: '65536', SHUTDOWN_TIMEOUT_MS: '1000' });
+    const { port } = server;
     await churn(port, 3000); // about 6,000 lines, 400 KiB of log
     const stats = await counters(port);
     assert.ok(stats.log_lines_dropped > 1000, `log_lines_dropped=${stats.log_lines_dropped}`);
@@ -242,27 +246,8 @@ describe('log sinks never hold the server', () => {
   });
 
   test('a reader that comes back gets one notice of what was dropped', async () => {
-    const port = await freePort();
-    const server = new ServerProcess(
-      spawn(process.execPath, [BIN, 'serve'], {
-        env: cleanEnv({
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          THREAD_POOL_SIZE: '1',
-          LOG_BUFFER_BYTES: '65536',
-        }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
-    );
-    servers.push(server);
-    server.child.stdout!.pause();
-    let up = false;
-    for (let i = 0; i < 100 && !up; i++) {
-      const c = await TestClient.connect(port).catch(() => null);
-      if (c !== null) c.close();
-      else await new Promise((r) => setTimeout(r, 100));
-      up = c !== null;
-    }
+    const server = await startUnread({ LOG_BUFFER_BYTES: '65536' });
+    const { port } = server;
     await churn(port, 2000);
     assert.ok((await counters(port)).log_lines_dropped > 0);
     server.child.stdout!.resume();

@@ -4,10 +4,12 @@
 // serving (a tcpool bench run) unaffected.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { TestClient } from '../helpers/client.ts';
-import { BIN, cleanEnv, freePort, runTcpool, ServerProcess } from '../helpers/server.ts';
+import { BIN, cleanEnv, runTcpool, ServerProcess } from '../helpers/server.ts';
 
 const CHURN = 80_000;
 const PARALLEL = 100;
@@ -21,27 +23,39 @@ after(async () => {
 const rssMb = (pid: number): number =>
   Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024);
 
-/** A server whose stdout the test does not read (so its log is not used to find the port). */
+/**
+ * A server on PORT=0. When its stdout is not read, it tells its port in a LOG_FILE instead (no
+ * port guessed free, which another process could take meanwhile).
+ */
 async function start(env: Record<string, string>, readStdout: boolean): Promise<ServerProcess> {
-  const port = await freePort();
+  const log = join(mkdtempSync(join(tmpdir(), 'tcpool-log-sink-')), 'tcpool.log');
   const server = new ServerProcess(
     spawn(process.execPath, [BIN, 'serve'], {
-      env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1', THREAD_POOL_SIZE: '2', ...env }),
+      env: cleanEnv({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        THREAD_POOL_SIZE: '2',
+        ...(readStdout ? {} : { LOG_FILE: log }),
+        ...env,
+      }),
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
   servers.push(server);
-  if (!readStdout) server.child.stdout!.pause();
-  for (let i = 0; i < 100; i++) {
-    const c = await TestClient.connect(port).catch(() => null);
-    if (c !== null) {
-      c.close();
-      server.port = port;
-      return server;
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  if (readStdout) {
+    server.port = Number((await server.waitForLog(/Server listening on \S+:(\d+)/, 20_000))[1]);
+    return server;
   }
-  throw new Error(`server did not listen on ${port}; stderr: ${server.stderr}`);
+  server.child.stdout!.pause();
+  for (let i = 0; i < 200 && server.port === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const m = /Server listening on \S+:(\d+)/.exec(
+      readFileSync(log, { encoding: 'utf8', flag: 'a+' }),
+    );
+    if (m) server.port = Number(m[1]);
+  }
+  assert.ok(server.port !== 0, `server did not listen; stderr: ${server.stderr}`);
+  return server;
 }
 
 /** `total` connections that each connect, PING and close, `PARALLEL` at a time. */
