@@ -11,9 +11,4 @@ if (major < 22 || (major === 22 && minor < 12)) {
 const installed = import.meta.url.includes('/node_modules/');
 const entry = new URL(installed ? '../dist/cli/main.js' : '../src/cli/main.ts', import.meta.url);
 const { main } = await import(entry.href);
-const code = await main(process.argv.slice(2));
-// Let piped output drain first: process.exit() drops writes still queued on a pipe or socket.
-await Promise.all(
-  [process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))),
-);
-process.exit(code);
+process.exit(await main(process.argv.slice(2)));

@@ -28,6 +28,11 @@ export const codes = {
   ERR_LISTEN: 'ERR_LISTEN',
   ERR_COMMAND_DEFINITION: 'ERR_COMMAND_DEFINITION',
   ERR_COMMANDS_MODULE: 'ERR_COMMANDS_MODULE',
+  // The command line's own failures (tcpool client, bench): the command was right, the run failed.
+  ERR_CLIENT_CONNECT: 'ERR_CLIENT_CONNECT',
+  ERR_CLIENT_CONNECTION_LOST: 'ERR_CLIENT_CONNECTION_LOST',
+  ERR_CLIENT_NO_REPLY: 'ERR_CLIENT_NO_REPLY',
+  ERR_CLIENT_AUTH: 'ERR_CLIENT_AUTH',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];
@@ -56,7 +61,7 @@ export class ReplyError extends TcpoolError {
   }
 }
 
-/** Configuration problems: the process exits with code 2 and prints the message alone. */
+/** Configuration and command-line usage problems: exit code 2 and the message alone. */
 export class ConfigError extends TcpoolError {
   constructor(code: ErrorCode, message: string) {
     super(code, message);
@@ -201,4 +206,50 @@ export function listenError(err: NodeJS.ErrnoException, host: string, port: numb
     default:
       return new ListenError(`Cannot listen on ${where}: ${err.code ?? ''} ${err.message}`.trim());
   }
+}
+
+// The command line's exit status says who must act: 2, the command line or the configuration is
+// wrong (fix it and run again); 1, it was right and the run failed (a refused connection, a port
+// in use). src/cli/main.ts is the one place that turns a TcpoolError into a line on stderr and
+// this status; anything else thrown is a bug and surfaces as one, with its stack trace.
+const USAGE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  codes.ERR_CONFIG_VALUE,
+  codes.ERR_CONFIG_SYNTAX,
+  codes.ERR_CONFIG_FILE,
+  codes.ERR_CONFIG_OPTION,
+  codes.ERR_COMMAND_DEFINITION,
+  codes.ERR_COMMANDS_MODULE,
+]);
+
+export function exitStatus(err: TcpoolError): 1 | 2 {
+  return USAGE.has(err.code) ? 2 : 1;
+}
+
+/** A command-line option or argument that cannot be used: exit 2. */
+export function usageError(message: string): ConfigError {
+  return new ConfigError(codes.ERR_CONFIG_OPTION, message);
+}
+
+/** `--name raw` is not a whole number in [min, max]. */
+export function badIntegerOption(name: string, raw: string, min: number, max: number): ConfigError {
+  const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+  return usageError(`Invalid --${name} "${raw}": must be an integer ${range}`);
+}
+
+/** `tcpool client` could not reach the server. */
+export function connectFailed(where: string, reason: string): TcpoolError {
+  return new TcpoolError(codes.ERR_CLIENT_CONNECT, `Could not connect to ${where}: ${reason}`);
+}
+
+export function connectionLost(reason: string): TcpoolError {
+  return new TcpoolError(codes.ERR_CLIENT_CONNECTION_LOST, `Connection lost: ${reason}`);
+}
+
+export function noReply(why: string): TcpoolError {
+  return new TcpoolError(codes.ERR_CLIENT_NO_REPLY, why);
+}
+
+/** The server refused the token given with --auth or TCPOOL_AUTH; `reply` is its error reply. */
+export function authRefused(reply: string): TcpoolError {
+  return new TcpoolError(codes.ERR_CLIENT_AUTH, `AUTH refused: ${reply}`);
 }

@@ -5,7 +5,10 @@ import { formatUs } from './run.ts';
 
 const W = 720;
 const H = 420;
-const M = { left: 80, right: 24, top: 48, bottom: 56 };
+// The right margin leaves room for half of the last x label ("99.999%"), which is centred on the
+// plot's right edge.
+const M = { left: 80, right: 48, top: 48, bottom: 56 };
+const Y_TICKS = 5;
 
 /** 0 → 0, 90 → 1, 99 → 2, 99.9 → 3: distance in "nines". */
 function nines(p: number): number {
@@ -19,11 +22,22 @@ function escapeXml(s: string): string {
   );
 }
 
+/** A round tick step (1, 2 or 5 × 10^k µs) that spans `max` in about Y_TICKS steps. */
+export function tickStep(max: number): number {
+  const raw = max / Y_TICKS;
+  if (raw <= 1) return 1;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5]) if (m * magnitude >= raw) return m * magnitude;
+  return 10 * magnitude;
+}
+
 export function latencyChart(r: BenchResult): string {
   const points = r.curve.filter(([p]) => p < 100);
   points.push([99.999, r.latencyUs.max]);
   const maxX = 5;
-  const maxY = Math.max(1, ...points.map(([, v]) => v)) * 1.1;
+  const highest = Math.max(1, ...points.map(([, v]) => v));
+  const step = tickStep(highest);
+  const maxY = step * Math.ceil(highest / step);
   const x = (p: number) => M.left + (nines(p) / maxX) * (W - M.left - M.right);
   const y = (v: number) => H - M.bottom - (v / maxY) * (H - M.top - M.bottom);
   const path = points
@@ -33,9 +47,9 @@ export function latencyChart(r: BenchResult): string {
     const label = p === 0 ? '0%' : `${p}%`;
     return `<line x1="${x(p)}" y1="${M.top}" x2="${x(p)}" y2="${H - M.bottom}" stroke="#ddd"/><text x="${x(p)}" y="${H - M.bottom + 18}" text-anchor="middle">${label}</text>`;
   });
-  const yTicks = Array.from({ length: 6 }, (_, i) => (maxY / 5) * i).map(
+  const yTicks = Array.from({ length: maxY / step + 1 }, (_, i) => step * i).map(
     (v) =>
-      `<line x1="${M.left}" y1="${y(v)}" x2="${W - M.right}" y2="${y(v)}" stroke="#eee"/><text x="${M.left - 8}" y="${y(v) + 4}" text-anchor="end">${formatUs(Math.round(v))}</text>`,
+      `<line x1="${M.left}" y1="${y(v)}" x2="${W - M.right}" y2="${y(v)}" stroke="#eee"/><text x="${M.left - 8}" y="${y(v) + 4}" text-anchor="end">${formatUs(v)}</text>`,
   );
   const dots = points.map(
     ([p, v]) =>

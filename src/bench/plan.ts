@@ -31,7 +31,6 @@ export interface BenchPlan {
   requests: number;
   rate: number;
   idle: number;
-  idleCheck: boolean;
   stallMs: number;
 }
 

@@ -3,7 +3,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import * as hdr from 'hdr-histogram-js';
+import { decodeHistogram, newHistogram } from './histogram.ts';
 import {
   type BenchOptions,
   type BenchPlan,
@@ -40,114 +40,144 @@ export interface BenchResult {
   ok: boolean;
 }
 
+type ThreadResult = Extract<FromBenchThread, { type: 'done' }>;
+
 export async function runBench(
   options: BenchOptions,
   onProgress?: (line: string) => void,
 ): Promise<BenchResult> {
-  const request = encodeRequest(options.protocol, options.command).toString('latin1');
   const threads = Math.max(1, Math.min(options.threads, Math.max(options.connections, 1)));
+  const progress = new Progress(threads);
   const workers: Worker[] = [];
-  const results: Extract<FromBenchThread, { type: 'done' }>[] = [];
-  let done = 0;
-  let errors = 0;
-  let windowHist = newHistogram();
-  const doneByThread = new Array<number>(threads).fill(0);
-  const errorsByThread = new Array<number>(threads).fill(0);
-
+  const results: ThreadResult[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  let started = 0;
   const finished = new Promise<void>((resolve, reject) => {
     let ready = 0;
     for (let t = 0; t < threads; t++) {
-      const plan: BenchPlan = {
-        host: options.host,
-        port: options.port,
-        protocol: options.protocol,
-        request,
-        connections: share(options.connections, threads, t),
-        pipeline: options.pipeline,
-        requests: share(options.requests, threads, t),
-        rate:
-          options.rate === 0
-            ? 0
-            : (options.rate * share(options.connections, threads, t)) / options.connections,
-        idle: share(options.idle, threads, t),
-        idleCheck: true,
-        stallMs: options.stallMs,
-      };
-      const w = new Worker(THREAD_URL, { workerData: plan });
+      const w = new Worker(THREAD_URL, { workerData: threadPlan(options, threads, t) });
       workers.push(w);
       w.on('message', (msg: FromBenchThread) => {
         if (msg.type === 'ready') {
-          if (++ready === threads) startRun();
+          if (++ready < threads) return;
+          started = performance.now();
+          timers.push(...startRun(workers, options, progress, onProgress));
         } else if (msg.type === 'progress') {
-          doneByThread[t] = msg.done;
-          errorsByThread[t] = msg.errors;
-          windowHist.add(hdr.decodeFromCompressedBase64(msg.histogram));
-        } else {
-          results.push(msg);
-          if (results.length === threads) resolve();
+          progress.update(t, msg);
+        } else if (results.push(msg) === threads) {
+          resolve();
         }
       });
       w.on('error', reject);
     }
   });
-
-  let started = 0;
-  let progressTimer: NodeJS.Timeout | undefined;
-  let durationTimer: NodeJS.Timeout | undefined;
-  let lastWindow = 0;
-  function startRun(): void {
-    started = performance.now();
-    lastWindow = started;
-    for (const w of workers) w.postMessage({ type: 'start' } satisfies ToBenchThread);
-    if (options.duration > 0) {
-      durationTimer = setTimeout(() => {
-        for (const w of workers) w.postMessage({ type: 'stop' } satisfies ToBenchThread);
-      }, options.duration * 1000);
-    }
-    if (onProgress) {
-      let lastDone = 0;
-      progressTimer = setInterval(() => {
-        const now = performance.now();
-        done = doneByThread.reduce((a, b) => a + b, 0);
-        errors = errorsByThread.reduce((a, b) => a + b, 0);
-        const rps = ((done - lastDone) * 1000) / Math.max(1, now - lastWindow);
-        const p99 = windowHist.totalCount > 0 ? windowHist.getValueAtPercentile(99) : 0;
-        onProgress(
-          `elapsed ${((now - started) / 1000).toFixed(1)}s  requests ${done}  rps ${Math.round(rps)}  p99 ${formatUs(p99)}  errors ${errors}`,
-        );
-        lastDone = done;
-        lastWindow = now;
-        windowHist = newHistogram();
-      }, 1000);
-    }
-  }
-
   try {
     await finished;
   } finally {
-    clearInterval(progressTimer);
-    clearTimeout(durationTimer);
+    for (const timer of timers) clearTimeout(timer);
     await Promise.all(workers.map((w) => w.terminate()));
   }
-  const elapsed = (performance.now() - started) / 1000;
+  return summarise(options, results, (performance.now() - started) / 1000);
+}
+
+/** Thread `t`'s share of the connections, requests, rate and idle connections. */
+function threadPlan(options: BenchOptions, threads: number, t: number): BenchPlan {
+  const connections = share(options.connections, threads, t);
+  return {
+    host: options.host,
+    port: options.port,
+    protocol: options.protocol,
+    request: encodeRequest(options.protocol, options.command).toString('latin1'),
+    connections,
+    pipeline: options.pipeline,
+    requests: share(options.requests, threads, t),
+    rate: options.rate === 0 ? 0 : (options.rate * connections) / options.connections,
+    idle: share(options.idle, threads, t),
+    stallMs: options.stallMs,
+  };
+}
+
+/** Every thread is ready: start them together; stop them after --duration; report each second. */
+function startRun(
+  workers: Worker[],
+  options: BenchOptions,
+  progress: Progress,
+  onProgress?: (line: string) => void,
+): NodeJS.Timeout[] {
+  const timers: NodeJS.Timeout[] = [];
+  for (const w of workers) w.postMessage({ type: 'start' } satisfies ToBenchThread);
+  if (options.duration > 0) {
+    timers.push(
+      setTimeout(() => {
+        for (const w of workers) w.postMessage({ type: 'stop' } satisfies ToBenchThread);
+      }, options.duration * 1000),
+    );
+  }
+  progress.begin();
+  if (onProgress) timers.push(setInterval(() => onProgress(progress.line()), 1000));
+  return timers;
+}
+
+/** The live figures: totals from each thread's last report, p99 over the last second. */
+class Progress {
+  private readonly doneByThread: number[];
+  private readonly errorsByThread: number[];
+  private window = newHistogram();
+  private started = performance.now();
+  private lastAt = this.started;
+  private lastDone = 0;
+
+  constructor(threads: number) {
+    this.doneByThread = new Array<number>(threads).fill(0);
+    this.errorsByThread = new Array<number>(threads).fill(0);
+  }
+
+  /** The run starts now (the threads may have spent a while opening idle connections). */
+  begin(): void {
+    this.started = performance.now();
+    this.lastAt = this.started;
+  }
+
+  update(t: number, msg: Extract<FromBenchThread, { type: 'progress' }>): void {
+    this.doneByThread[t] = msg.done;
+    this.errorsByThread[t] = msg.errors;
+    this.window.add(decodeHistogram(msg.histogram));
+  }
+
+  line(): string {
+    const now = performance.now();
+    const done = this.doneByThread.reduce((a, b) => a + b, 0);
+    const errors = this.errorsByThread.reduce((a, b) => a + b, 0);
+    const rps = ((done - this.lastDone) * 1000) / Math.max(1, now - this.lastAt);
+    const p99 = this.window.totalCount > 0 ? this.window.getValueAtPercentile(99) : 0;
+    this.lastDone = done;
+    this.lastAt = now;
+    this.window = newHistogram();
+    return `elapsed ${((now - this.started) / 1000).toFixed(1)}s  requests ${done}  rps ${Math.round(rps)}  p99 ${formatUs(p99)}  errors ${errors}`;
+  }
+}
+
+/** Merges the threads' results into the report; anything that went wrong is a problem. */
+function summarise(options: BenchOptions, results: ThreadResult[], elapsed: number): BenchResult {
   const merged = newHistogram();
-  for (const r of results) merged.add(hdr.decodeFromCompressedBase64(r.histogram));
-  const requests = results.reduce((n, r) => n + r.done, 0);
-  const errorCount = results.reduce((n, r) => n + r.errors, 0);
+  for (const r of results) merged.add(decodeHistogram(r.histogram));
+  const sum = (f: (r: ThreadResult) => number): number => results.reduce((n, r) => n + f(r), 0);
+  const requests = sum((r) => r.done);
+  const errorCount = sum((r) => r.errors);
+  const sent = sum((r) => r.sent);
+  const idleAnswered = sum((r) => r.idleAnswered);
   const problems = [...new Set(results.flatMap((r) => r.problems))];
-  const idleOpen = results.reduce((n, r) => n + r.idleOpen, 0);
-  const idleAnswered = results.reduce((n, r) => n + r.idleAnswered, 0);
-  const sent = results.reduce((n, r) => n + r.sent, 0);
   if (sent > requests && problems.length === 0)
     problems.push(`${sent - requests} request(s) never answered`);
   if (options.idle > 0 && idleAnswered < options.idle)
     problems.push(
       `only ${idleAnswered} of ${options.idle} idle connections answered after the run`,
     );
-  const pct = (p: number) => (merged.totalCount > 0 ? merged.getValueAtPercentile(p) : 0);
-  const curve: [number, number][] = [];
-  for (const p of [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100])
-    curve.push([p, pct(p)]);
+  const any = merged.totalCount > 0;
+  const pct = (p: number) => (any ? merged.getValueAtPercentile(p) : 0);
+  const curve = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100].map(
+    (p): [number, number] => [p, pct(p)],
+  );
   return {
     options,
     elapsedSeconds: elapsed,
@@ -159,23 +189,15 @@ export async function runBench(
       p90: pct(90),
       p99: pct(99),
       'p99.9': pct(99.9),
-      max: merged.totalCount > 0 ? merged.maxValue : 0,
-      min: merged.totalCount > 0 ? merged.minNonZeroValue : 0,
-      mean: merged.totalCount > 0 ? Math.round(merged.mean) : 0,
+      max: any ? merged.maxValue : 0,
+      min: any ? merged.minNonZeroValue : 0,
+      mean: any ? Math.round(merged.mean) : 0,
     },
     curve,
-    idle: { requested: options.idle, open: idleOpen, answered: idleAnswered },
+    idle: { requested: options.idle, open: sum((r) => r.idleOpen), answered: idleAnswered },
     problems,
     ok: problems.length === 0 && errorCount === 0 && requests > 0,
   };
-}
-
-function newHistogram() {
-  return hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 120_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
 }
 
 export function formatUs(us: number): string {

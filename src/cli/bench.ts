@@ -1,94 +1,97 @@
 // `tcpool bench`: the load generator users get.
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { latencyChart } from '../bench/chart.ts';
 import type { BenchOptions } from '../bench/plan.ts';
 import { formatReport, runBench } from '../bench/run.ts';
+import { usageError } from '../errors.ts';
 import { benchHelp } from './help.ts';
-import { parseOptions } from './options.ts';
+import { integerOption, parseOptions } from './options.ts';
 
-function positiveInt(name: string, raw: string, min = 1): number {
-  if (!/^[0-9]+$/.test(raw) || Number(raw) < min)
-    throw new Error(`Invalid --${name} "${raw}": must be an integer of at least ${min}`);
-  return Number(raw);
+interface BenchCommand {
+  options: BenchOptions;
+  json: boolean;
+  /** The --chart file, opened before the run so that a bad path fails at once, not after it. */
+  chartFd: number | null;
+}
+
+function parseBenchCommand(argv: string[]): BenchCommand | 'help' {
+  const { values, positionals } = parseOptions(
+    argv,
+    {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8080' },
+      connections: { type: 'string', short: 'c', default: '50' },
+      pipeline: { type: 'string', short: 'P', default: '1' },
+      requests: { type: 'string', short: 'n' },
+      duration: { type: 'string', short: 'd' },
+      protocol: { type: 'string', default: 'line' },
+      command: { type: 'string', default: 'PING' },
+      threads: { type: 'string', short: 't', default: '1' },
+      rate: { type: 'string' },
+      idle: { type: 'string', default: '0' },
+      'stall-timeout': { type: 'string', default: '5000' },
+      json: { type: 'boolean' },
+      chart: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'bench',
+  );
+  if (values.help) return 'help';
+  if (positionals.length > 0)
+    throw usageError(`Unexpected argument ${positionals[0]} (see tcpool bench --help)`);
+  const protocol = values.protocol as string;
+  if (protocol !== 'line' && protocol !== 'resp')
+    throw usageError(`Invalid --protocol "${protocol}": must be line or resp`);
+  const int = (name: string, min = 1, max?: number): number =>
+    integerOption(name, values[name] as string, min, max);
+  const duration = values.duration === undefined ? 0 : int('duration', 1, 3600);
+  // Bounded either way: a request count, or a duration (default 100,000 requests).
+  const requests =
+    values.requests !== undefined ? int('requests') : duration > 0 ? Infinity : 100_000;
+  const options: BenchOptions = {
+    host: values.host as string,
+    port: int('port', 1, 65535),
+    connections: int('connections'),
+    pipeline: int('pipeline'),
+    requests,
+    duration,
+    protocol,
+    command: values.command as string,
+    threads: int('threads'),
+    rate: values.rate === undefined ? 0 : int('rate'),
+    idle: int('idle', 0),
+    stallMs: int('stall-timeout'),
+  };
+  const chart = values.chart as string | undefined;
+  return { options, json: values.json === true, chartFd: chart === undefined ? null : open(chart) };
+}
+
+function open(chart: string): number {
+  try {
+    return openSync(chart, 'w');
+  } catch (err) {
+    throw usageError(`Cannot write --chart ${chart}: ${(err as NodeJS.ErrnoException).code}`);
+  }
 }
 
 export async function bench(argv: string[]): Promise<number> {
-  let options: BenchOptions;
-  let json = false;
-  let chart: string | undefined;
-  try {
-    const { values, positionals } = parseOptions(
-      argv,
-      {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '8080' },
-        connections: { type: 'string', short: 'c', default: '50' },
-        pipeline: { type: 'string', short: 'P', default: '1' },
-        requests: { type: 'string', short: 'n' },
-        duration: { type: 'string', short: 'd' },
-        protocol: { type: 'string', default: 'line' },
-        command: { type: 'string', default: 'PING' },
-        threads: { type: 'string', short: 't', default: '1' },
-        rate: { type: 'string' },
-        idle: { type: 'string', default: '0' },
-        'stall-timeout': { type: 'string', default: '5000' },
-        json: { type: 'boolean' },
-        chart: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      'bench',
-    );
-    if (values.help) {
-      process.stdout.write(benchHelp() + '\n');
-      return 0;
-    }
-    if (positionals.length > 0)
-      throw new Error(`Unexpected argument ${positionals[0]} (see tcpool bench --help)`);
-    const protocol = values.protocol as string;
-    if (protocol !== 'line' && protocol !== 'resp')
-      throw new Error(`Invalid --protocol "${protocol}": must be line or resp`);
-    const port = positiveInt('port', values.port as string);
-    if (port > 65535) throw new Error(`Invalid --port "${port}": must be at most 65535`);
-    const duration =
-      values.duration === undefined ? 0 : positiveInt('duration', values.duration as string);
-    if (duration > 3600) throw new Error(`Invalid --duration "${duration}": at most 3600 seconds`);
-    // Bounded either way: a request count, or a duration (default 100,000 requests).
-    const requests =
-      values.requests !== undefined
-        ? positiveInt('requests', values.requests as string)
-        : duration > 0
-          ? Infinity
-          : 100_000;
-    options = {
-      host: values.host as string,
-      port,
-      connections: positiveInt('connections', values.connections as string),
-      pipeline: positiveInt('pipeline', values.pipeline as string),
-      requests,
-      duration,
-      protocol,
-      command: values.command as string,
-      threads: positiveInt('threads', values.threads as string),
-      rate: values.rate === undefined ? 0 : positiveInt('rate', values.rate as string),
-      idle: positiveInt('idle', values.idle as string, 0),
-      stallMs: positiveInt('stall-timeout', values['stall-timeout'] as string),
-    };
-    json = values.json === true;
-    chart = values.chart as string | undefined;
-  } catch (err) {
-    if (!(err instanceof Error) || (err as { code?: string }).code === 'ERR_ASSERTION') throw err;
-    process.stderr.write(`tcpool: ${err.message}\n`);
-    return 2;
+  const command = parseBenchCommand(argv);
+  if (command === 'help') {
+    process.stdout.write(benchHelp() + '\n');
+    return 0;
   }
-
-  const live = process.stderr.isTTY && !json;
-  const result = await runBench(
-    options,
-    live ? (line) => process.stderr.write(`\r\x1b[K${line}`) : undefined,
-  );
-  if (live) process.stderr.write('\r\x1b[K');
-  if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else process.stdout.write(formatReport(result) + '\n');
-  if (chart !== undefined) writeFileSync(chart, latencyChart(result));
-  return result.ok ? 0 : 1;
+  const { options, json, chartFd } = command;
+  try {
+    const live = process.stderr.isTTY && !json;
+    const result = await runBench(
+      options,
+      live ? (line) => process.stderr.write(`\r\x1b[K${line}`) : undefined,
+    );
+    if (live) process.stderr.write('\r\x1b[K');
+    process.stdout.write((json ? JSON.stringify(result, null, 2) : formatReport(result)) + '\n');
+    if (chartFd !== null) writeSync(chartFd, latencyChart(result));
+    return result.ok ? 0 : 1;
+  } finally {
+    if (chartFd !== null) closeSync(chartFd);
+  }
 }

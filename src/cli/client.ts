@@ -1,14 +1,16 @@
-// `tcpool client`: one command, piped commands, or an interactive prompt.
-import { createConnection, type Socket } from 'node:net';
+// `tcpool client`: one command, piped commands, or an interactive prompt; over TCP or TLS,
+// optionally authenticating first.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createConnection, isIP, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { TcpoolError } from '../errors.ts';
+import { connect as tlsConnect } from 'node:tls';
+import { authRefused, connectFailed, connectionLost, noReply, usageError } from '../errors.ts';
+import { formatHostPort } from '../net/address.ts';
 import { LineDecoder } from '../protocol/line.ts';
 import { clientHelp } from './help.ts';
-import { type Parsed, parseOptions } from './options.ts';
-import { formatHostPort } from '../net/address.ts';
+import { integerOption, parseOptions } from './options.ts';
 
 const REASONS: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
@@ -19,32 +21,92 @@ const REASONS: Record<string, string> = {
   ENETUNREACH: 'network unreachable',
   ECONNRESET: 'connection reset',
 };
+const reason = (err: NodeJS.ErrnoException): string => REASONS[err.code ?? ''] ?? err.message;
 
 const HISTORY_FILE = join(homedir(), '.tcpool_history');
 const HISTORY_SIZE = 1000;
 const MAX_REPLY_BYTES = 256 * 1024 * 1024;
+/** The line protocol's error replies start with this (src/errors.ts: ReplyError). */
+const ERROR_PREFIX = 'ERROR: ';
 
-class ClientError extends Error {}
+interface ClientOptions {
+  host: string;
+  port: number;
+  timeoutMs: number;
+  /** The token to AUTH with first, or null. */
+  auth: string | null;
+  /** TLS: the CA certificates to trust (null: the system's), or no TLS at all. */
+  tls: { ca: Buffer | null } | null;
+  /** One-shot mode's command, or null for piped or interactive. */
+  command: string | null;
+}
 
-/** Connects, or rejects with "Could not connect to host:port: reason". */
-function connect(host: string, port: number, timeoutMs: number): Promise<Socket> {
+function parseClientOptions(argv: string[]): ClientOptions | 'help' {
+  const { values, positionals } = parseOptions(
+    argv,
+    {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8080' },
+      timeout: { type: 'string', default: '5000' },
+      auth: { type: 'string' },
+      tls: { type: 'boolean' },
+      cacert: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'client',
+  );
+  if (values.help) return 'help';
+  const auth = (values.auth as string | undefined) ?? process.env.TCPOOL_AUTH ?? null;
+  // The token travels as one word of a request line: a space or line break would split it.
+  if (auth !== null && !/^[\x21-\x7e]+$/.test(auth))
+    throw usageError('The AUTH token must be printable ASCII without spaces');
+  return {
+    host: values.host as string,
+    port: integerOption('port', values.port as string, 0, 65535),
+    timeoutMs: integerOption('timeout', values.timeout as string, 1, 2 ** 31 - 1),
+    auth,
+    tls:
+      values.tls || values.cacert !== undefined
+        ? { ca: values.cacert === undefined ? null : readCa(values.cacert as string) }
+        : null,
+    command: positionals.length > 0 ? positionals.join(' ') : null,
+  };
+}
+
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw usageError(`Cannot read --cacert ${file}: ${(err as NodeJS.ErrnoException).code}`);
+  }
+}
+
+/** Connects (and completes the TLS handshake), or rejects with "Could not connect to …". */
+function connect(o: ClientOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host, port, noDelay: true });
-    const where = formatHostPort(host, port);
+    const where = formatHostPort(o.host, o.port);
+    const socket =
+      o.tls === null
+        ? createConnection({ host: o.host, port: o.port, noDelay: true })
+        : tlsConnect({
+            host: o.host,
+            port: o.port,
+            ca: o.tls.ca ?? undefined,
+            servername: isIP(o.host) === 0 ? o.host : undefined,
+          });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new ClientError(`Could not connect to ${where}: timed out`));
-    }, timeoutMs);
-    socket.once('connect', () => {
+      reject(connectFailed(where, 'timed out'));
+    }, o.timeoutMs);
+    socket.once(o.tls === null ? 'connect' : 'secureConnect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
+      socket.setNoDelay(true);
       resolve(socket);
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(
-        new ClientError(`Could not connect to ${where}: ${REASONS[err.code ?? ''] ?? err.message}`),
-      );
+      reject(connectFailed(where, reason(err)));
     });
   });
 }
@@ -64,11 +126,12 @@ class Session {
 
   constructor(socket: Socket, timeoutMs: number) {
     this.socket = socket;
+    this.timeoutMs = timeoutMs;
     this.done = new Promise((resolve, reject) => {
       socket.on('data', (chunk: Buffer) => {
         this.decoder.push(chunk);
         for (let line = this.decoder.next(); line !== null; line = this.decoder.next()) {
-          if (!(line instanceof Buffer)) return reject(new ClientError('Reply too long'));
+          if (!(line instanceof Buffer)) return reject(noReply('Reply too long'));
           this.outstanding--;
           this.onReply(line);
         }
@@ -76,17 +139,14 @@ class Session {
       });
       socket.on('timeout', () => {
         socket.destroy();
-        reject(new ClientError(`No reply within ${timeoutMs} ms`));
+        reject(noReply(`No reply within ${timeoutMs} ms`));
       });
-      socket.on('error', (err: NodeJS.ErrnoException) =>
-        reject(new ClientError(`Connection lost: ${REASONS[err.code ?? ''] ?? err.message}`)),
-      );
+      socket.on('error', (err: NodeJS.ErrnoException) => reject(connectionLost(reason(err))));
       socket.on('close', () => {
         this.closed = true;
         resolve();
       });
     });
-    this.timeoutMs = timeoutMs;
   }
 
   send(line: string): void {
@@ -94,23 +154,39 @@ class Session {
     this.socket.setTimeout(this.timeoutMs);
     this.socket.write(line + '\n');
   }
+
+  /** Sends one line and resolves with its reply. */
+  request(line: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.onReply = resolve;
+      this.done.then(
+        () => reject(noReply('The server closed the connection without replying')),
+        reject,
+      );
+      this.send(line);
+    });
+  }
 }
+
+const isErrorReply = (line: Buffer): boolean =>
+  line.toString('latin1', 0, ERROR_PREFIX.length) === ERROR_PREFIX;
 
 function printReply(line: Buffer): void {
   process.stdout.write(Buffer.concat([line, Buffer.from('\n')]));
 }
 
+async function authenticate(session: Session, token: string): Promise<void> {
+  const reply = await session.request(`AUTH ${token}`);
+  if (isErrorReply(reply)) throw authRefused(reply.toString('utf8', ERROR_PREFIX.length));
+}
+
+/** Exits 1 when the reply is an error, so that scripts can tell. */
 async function oneShot(session: Session, command: string): Promise<number> {
-  let got = false;
-  session.onReply = (line) => {
-    got = true;
-    printReply(line);
-    session.socket.end();
-  };
-  session.send(command);
+  const reply = await session.request(command);
+  printReply(reply);
+  session.socket.end();
   await session.done;
-  if (!got) throw new ClientError('The server closed the connection without replying');
-  return 0;
+  return isErrorReply(reply) ? 1 : 0;
 }
 
 async function piped(session: Session): Promise<number> {
@@ -175,52 +251,14 @@ async function interactive(session: Session, where: string): Promise<number> {
 }
 
 export async function client(argv: string[]): Promise<number> {
-  let values: Parsed['values'];
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseOptions(
-      argv,
-      {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '8080' },
-        timeout: { type: 'string', default: '5000' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      'client',
-    ));
-  } catch (err) {
-    if (!(err instanceof TcpoolError)) throw err;
-    process.stderr.write(`tcpool: ${err.message}\n`);
-    return 2;
-  }
-  if (values.help) {
+  const o = parseClientOptions(argv);
+  if (o === 'help') {
     process.stdout.write(clientHelp() + '\n');
     return 0;
   }
-  const host = values.host as string;
-  const port = Number(values.port);
-  const timeout = Number(values.timeout);
-  if (!/^[0-9]+$/.test(values.port as string) || port > 65535) {
-    process.stderr.write(
-      `tcpool: Invalid --port "${values.port}": must be an integer from 0 to 65535\n`,
-    );
-    return 2;
-  }
-  if (!/^[0-9]+$/.test(values.timeout as string) || timeout < 1) {
-    process.stderr.write(
-      `tcpool: Invalid --timeout "${values.timeout}": must be a positive integer (milliseconds)\n`,
-    );
-    return 2;
-  }
-  try {
-    const socket = await connect(host, port, timeout);
-    const session = new Session(socket, timeout);
-    if (positionals.length > 0) return await oneShot(session, positionals.join(' '));
-    if (!process.stdin.isTTY) return await piped(session);
-    return await interactive(session, formatHostPort(host, port));
-  } catch (err) {
-    if (!(err instanceof ClientError)) throw err;
-    process.stderr.write(`tcpool: ${err.message}\n`);
-    return 1;
-  }
+  const session = new Session(await connect(o), o.timeoutMs);
+  if (o.auth !== null) await authenticate(session, o.auth);
+  if (o.command !== null) return oneShot(session, o.command);
+  if (!process.stdin.isTTY) return piped(session);
+  return interactive(session, formatHostPort(o.host, o.port));
 }

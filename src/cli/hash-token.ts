@@ -1,7 +1,7 @@
 // `tcpool hash-token`: turns a token into the hash that AUTH_TOKENS stores.
 import { createInterface } from 'node:readline';
 import { generateToken, hashTokenScrypt, hashTokenSha256 } from '../auth/tokens.ts';
-import { TcpoolError } from '../errors.ts';
+import { usageError } from '../errors.ts';
 import { parseOptions } from './options.ts';
 
 export function hashTokenHelp(): string {
@@ -25,36 +25,23 @@ async function firstLine(): Promise<string> {
 }
 
 export async function hashToken(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseOptions(
-      argv,
-      {
-        scrypt: { type: 'boolean' },
-        generate: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      'hash-token',
-    ));
-  } catch (err) {
-    if (!(err instanceof TcpoolError)) throw err;
-    process.stderr.write(`tcpool: ${err.message}\n`);
-    return 2;
-  }
+  const { values, positionals } = parseOptions(
+    argv,
+    {
+      scrypt: { type: 'boolean' },
+      generate: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'hash-token',
+  );
   if (values.help) {
     process.stdout.write(hashTokenHelp() + '\n');
     return 0;
   }
-  if (positionals.length > 1 || (values.generate && positionals.length > 0)) {
-    process.stderr.write('tcpool: give one token, or --generate (see tcpool hash-token --help)\n');
-    return 2;
-  }
+  if (positionals.length > 1 || (values.generate && positionals.length > 0))
+    throw usageError('give one token, or --generate (see tcpool hash-token --help)');
   const token = values.generate ? generateToken() : (positionals[0] ?? (await firstLine()));
-  if (token === '') {
-    process.stderr.write('tcpool: the token is empty\n');
-    return 2;
-  }
+  if (token === '') throw usageError('the token is empty');
   const hash = values.scrypt ? await hashTokenScrypt(token) : hashTokenSha256(token);
   if (values.generate) process.stdout.write(`token: ${token}\nhash:  ${hash}\n`);
   else process.stdout.write(`${hash}\n`);

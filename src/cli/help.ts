@@ -38,14 +38,21 @@ export function serveHelp(): string {
 
 export function clientHelp(): string {
   return [
-    'Usage: tcpool client [--host H] [--port P] [command ...]',
+    'Usage: tcpool client [--host H] [--port P] [--auth TOKEN] [--tls [--cacert FILE]] [command ...]',
     '',
-    'With a command, sends it, prints the reply and exits. With piped input, sends one command per',
-    'line and prints the replies in order. On a terminal, opens a prompt with history (Ctrl-D quits).',
+    'With a command, sends it, prints the reply and exits: 0, or 1 when the reply is an error. With',
+    'piped input, sends one command per line and prints the replies in order. On a terminal, opens',
+    'a prompt with history (Ctrl-D quits). A refused connection or AUTH exits 1, a bad option 2.',
     '',
     'Options:',
     row('  --host <host>', 'server address (default: 127.0.0.1)'),
-    row('  --port <port>', 'server port (default: 8080)'),
+    row('  --port <port>', 'server port (default: 8080; the TLS_PORT with --tls)'),
+    row(
+      '  --auth <token>',
+      'send AUTH <token> first (default: env TCPOOL_AUTH, which ps does not show)',
+    ),
+    row('  --tls', "connect with TLS, checking the server's certificate"),
+    row('  --cacert <file>', 'PEM CA certificate(s) to check it against (implies --tls)'),
     row(
       '  --timeout <ms>',
       'give up when connecting or waiting for a reply takes longer (default: 5000)',

@@ -1,6 +1,7 @@
 // parseArgs with messages a person can act on instead of Node's internal wording.
 import { parseArgs } from 'node:util';
-import { ConfigError, codes } from '../errors.ts';
+import { InvalidValue, parseInteger } from '../config/schema.ts';
+import { badIntegerOption, ConfigError, codes } from '../errors.ts';
 
 export type Options = Record<
   string,
@@ -34,5 +35,20 @@ export function parseOptions(args: string[], options: Options, command: string):
       );
     }
     throw new ConfigError(codes.ERR_CONFIG_OPTION, `${e.message} ${hint}`);
+  }
+}
+
+/** `--name raw` as a whole number in [min, max], with the same parser as the config keys. */
+export function integerOption(
+  name: string,
+  raw: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  try {
+    return parseInteger(raw, min, max);
+  } catch (err) {
+    if (err instanceof InvalidValue) throw badIntegerOption(name, raw, min, max);
+    throw err;
   }
 }

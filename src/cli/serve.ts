@@ -1,126 +1,171 @@
 // `tcpool serve`: load the config, start the supervisor, handle signals.
 import { createRegistry } from '../commands/load.ts';
-import { loadConfig } from '../config/load.ts';
-import { loadTls } from '../config/tls.ts';
+import { type LoadedConfig, loadConfig } from '../config/load.ts';
 import { type ConfigKey, configKeys, flagName } from '../config/schema.ts';
-import { ConfigError, codes, TcpoolError } from '../errors.ts';
+import { loadTls } from '../config/tls.ts';
+import { usageError } from '../errors.ts';
 import { Logger } from '../log/logger.ts';
 import { LogWriter } from '../log/writer.ts';
+import { formatHostPort, isLoopback } from '../net/address.ts';
+import { SharedStats } from '../stats/counters.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import { serveHelp } from './help.ts';
 import { type Options, parseOptions } from './options.ts';
-import { formatHostPort, isLoopback } from '../net/address.ts';
 
-function fail(message: string, code: number): number {
-  process.stderr.write(`tcpool: ${message}\n`);
-  return code;
-}
+/** How often a server started by npm checks that npm is still its parent. */
+const PARENT_CHECK_MS = 1000;
 
 export async function serve(argv: string[]): Promise<number> {
+  const args = parseServeArgs(argv);
+  if (args === 'help') {
+    process.stdout.write(serveHelp() + '\n');
+    return 0;
+  }
+  const loaded = loadConfig({
+    flags: args.flags,
+    file: args.file,
+    defaultFile: args.file === undefined ? 'config.txt' : undefined,
+  });
+  const { config } = loaded;
+  await createRegistry(config.COMMANDS_MODULE); // refuse a broken module before any worker starts
+  const tls = loadTls(config);
+  const stats = SharedStats.create(config.THREAD_POOL_SIZE);
+  const writer = new LogWriter({
+    file: config.LOG_FILE,
+    format: config.LOG_FORMAT,
+    bufferBytes: config.LOG_BUFFER_BYTES,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    count: (counter, n) => stats.count(0, counter, n),
+  });
+  const logger = new Logger(config.LOG_LEVEL, config.LOG_FORMAT, writer.write);
+  logStartup(logger, loaded);
+  const supervisor = new Supervisor(config, logger, writer.write, tls, stats);
+
+  // Signals are handled from before the first worker starts: a signal that arrives while the
+  // pool is starting shuts it down as soon as it is up, instead of killing the process outright.
+  const signals = handleSignals(logger, writer);
+  try {
+    await supervisor.start();
+    logListening(logger, supervisor);
+    await signals.stopRequested;
+    const active = await supervisor.shutdown();
+    logger.info(`Server stopped. Total active clients at shutdown: ${active}`);
+    await writer.close(config.SHUTDOWN_TIMEOUT_MS);
+  } finally {
+    signals.remove();
+  }
+  return 0;
+}
+
+interface ServeArgs {
+  flags: Partial<Record<ConfigKey, string>>;
+  file: string | undefined;
+}
+
+function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   const options: Options = {
     help: { type: 'boolean', short: 'h' },
     config: { type: 'string', short: 'c' },
   };
   for (const key of configKeys) options[flagName(key)] = { type: 'string' };
-
-  let writer: LogWriter;
-  let logger: Logger;
-  let supervisor: Supervisor;
-  try {
-    const { values, positionals } = parseOptions(argv, options, 'serve');
-    if (values.help) {
-      process.stdout.write(serveHelp() + '\n');
-      return 0;
-    }
-    if (positionals.length > 1)
-      throw new ConfigError(
-        codes.ERR_CONFIG_OPTION,
-        `Expected one config file, got: ${positionals.join(' ')}`,
-      );
-    if (positionals.length === 1 && values.config !== undefined) {
-      throw new ConfigError(
-        codes.ERR_CONFIG_OPTION,
-        'Give the config file either as an argument or with --config, not both',
-      );
-    }
-    const flags: Partial<Record<ConfigKey, string>> = {};
-    for (const key of configKeys) {
-      const v = values[flagName(key)];
-      if (typeof v === 'string') flags[key] = v;
-    }
-    const file = (values.config as string | undefined) ?? positionals[0];
-    const loaded = loadConfig({
-      flags,
-      file,
-      defaultFile: file === undefined ? 'config.txt' : undefined,
-    });
-    const { config } = loaded;
-    await createRegistry(config.COMMANDS_MODULE); // refuse a broken module before any worker starts
-    const tls = loadTls(config);
-    writer = new LogWriter(config.LOG_FILE);
-    logger = new Logger(config.LOG_LEVEL, config.LOG_FORMAT, writer.write);
-    for (const warning of loaded.warnings) logger.warn(warning);
-    if (loaded.file !== null) logger.info(`Config loaded from ${loaded.file}`);
-    logger.info(`Server starting on port ${config.PORT === -1 ? 'off (TLS only)' : config.PORT}`);
-    logger.info(`Thread pool size: ${config.THREAD_POOL_SIZE}`);
-    logger.info(`Max connections: ${config.MAX_CONNECTIONS}`);
-    if (config.AUTH_TOKENS.length > 0) {
-      logger.info(`AUTH required: ${config.AUTH_TOKENS.length} token hash(es)`);
-    } else if (!config.PROTECTED_MODE) {
-      logger.warn(
-        'Protected mode is off: any client that can reach this port is served without AUTH',
-      );
-    } else if (!isLoopback(config.HOST)) {
-      logger.info(
-        `Protected mode: no AUTH on ${config.HOST}, so only loopback clients are served (set AUTH_TOKENS, or PROTECTED_MODE=no)`,
-      );
-    }
-    supervisor = new Supervisor(config, logger, writer.write, tls);
-  } catch (err) {
-    if (err instanceof TcpoolError) return fail(err.message, 2);
-    throw err;
+  const { values, positionals } = parseOptions(argv, options, 'serve');
+  if (values.help) return 'help';
+  if (positionals.length > 1)
+    throw usageError(`Expected one config file, got: ${positionals.join(' ')}`);
+  if (positionals.length === 1 && values.config !== undefined)
+    throw usageError('Give the config file either as an argument or with --config, not both');
+  const flags: Partial<Record<ConfigKey, string>> = {};
+  for (const key of configKeys) {
+    const v = values[flagName(key)];
+    if (typeof v === 'string') flags[key] = v;
   }
+  return { flags, file: (values.config as string | undefined) ?? positionals[0] };
+}
 
-  // Signals are handled from before the first worker starts: a signal that arrives while the
-  // pool is starting shuts it down as soon as it is up, instead of killing the process outright.
-  let stopping = false;
-  let startedShutdown: (() => void) | null = null;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn(`Received ${signal} again: exiting immediately`);
-      writer.close();
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    stopping = true;
-    logger.info(`Received ${signal}, shutting down server...`);
-    startedShutdown?.();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  try {
-    await supervisor.start();
-  } catch (err) {
-    if (err instanceof TcpoolError) return fail(err.message, 1);
-    throw err;
+/** The original's start-up lines, and what the operator should know about AUTH. */
+function logStartup(logger: Logger, loaded: LoadedConfig): void {
+  const { config } = loaded;
+  for (const warning of loaded.warnings) logger.warn(warning);
+  if (loaded.file !== null) logger.info(`Config loaded from ${loaded.file}`);
+  logger.info(`Server starting on port ${config.PORT === -1 ? 'off (TLS only)' : config.PORT}`);
+  logger.info(`Thread pool size: ${config.THREAD_POOL_SIZE}`);
+  logger.info(`Max connections: ${config.MAX_CONNECTIONS}`);
+  if (config.AUTH_TOKENS.length > 0) {
+    logger.info(`AUTH required: ${config.AUTH_TOKENS.length} token hash(es)`);
+  } else if (!config.PROTECTED_MODE) {
+    logger.warn(
+      'Protected mode is off: any client that can reach this port is served without AUTH',
+    );
+  } else if (!isLoopback(config.HOST)) {
+    logger.info(
+      `Protected mode: no AUTH on ${config.HOST}, so only loopback clients are served (set AUTH_TOKENS, or PROTECTED_MODE=no)`,
+    );
   }
-  const { HOST } = supervisor.config;
-  if (supervisor.port !== -1) {
+}
+
+function logListening(logger: Logger, supervisor: Supervisor): void {
+  const { HOST, TLS_MIN_VERSION } = supervisor.config;
+  if (supervisor.port !== -1)
     logger.info(`Server listening on ${formatHostPort(HOST, supervisor.port)}`);
-  }
   if (supervisor.tlsPort !== 0) {
     const mtls = supervisor.tls?.ca ? ', client certificates required' : '';
     logger.info(
-      `Server listening on ${formatHostPort(HOST, supervisor.tlsPort)} (TLS, ${supervisor.config.TLS_MIN_VERSION} or newer${mtls})`,
+      `Server listening on ${formatHostPort(HOST, supervisor.tlsPort)} (TLS, ${TLS_MIN_VERSION} or newer${mtls})`,
     );
   }
+}
 
-  await new Promise<void>((resolve) => {
-    startedShutdown = resolve;
-    if (stopping) resolve();
-  });
-  const active = await supervisor.shutdown();
-  logger.info(`Server stopped. Total active clients at shutdown: ${active}`);
-  writer.close();
-  return 0;
+interface Signals {
+  /** Resolves on the first SIGINT or SIGTERM (or when npm, the parent, is gone). */
+  stopRequested: Promise<void>;
+  remove: () => void;
+}
+
+/**
+ * SIGINT and SIGTERM: graceful shutdown; the second one exits at once. SIGUSR1: reopen LOG_FILE
+ * (logrotate). A server started by npm also stops when npm is gone: if whatever npm ran it under
+ * is killed, it would otherwise serve on with nobody to stop it.
+ */
+function handleSignals(logger: Logger, writer: LogWriter): Signals {
+  let stop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (stop = resolve));
+  let stopping = false;
+  const onStop = (why: string, signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn(`Received ${signal} again: exiting immediately`);
+      writer.closeFile();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    stopping = true;
+    logger.info(`${why}, shutting down server...`);
+    stop();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => onStop(`Received ${signal}`, signal);
+  const onReopen = (): void => {
+    const problem = writer.reopen();
+    if (problem === null) logger.info('Received SIGUSR1: log file reopened');
+    else logger.error(problem);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGUSR1', onReopen);
+  let parentCheck: NodeJS.Timeout | undefined;
+  if (process.env.npm_lifecycle_event !== undefined) {
+    const parent = process.ppid;
+    parentCheck = setInterval(() => {
+      if (process.ppid !== parent && !stopping)
+        onStop(`Parent process ${parent} (npm) is gone`, 'SIGTERM');
+    }, PARENT_CHECK_MS);
+    parentCheck.unref();
+  }
+  return {
+    stopRequested,
+    remove: () => {
+      clearInterval(parentCheck);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGUSR1', onReopen);
+    },
+  };
 }

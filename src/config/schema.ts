@@ -27,6 +27,7 @@ export interface Config {
   LOG_LEVEL: LogLevel;
   LOG_FILE: string;
   LOG_FORMAT: LogFormat;
+  LOG_BUFFER_BYTES: number;
   COMMANDS_MODULE: string;
   AUTH_TOKENS: string[];
   AUTH_TOKENS_FILE: string;
@@ -209,6 +210,11 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     allowed: `one of ${LOG_FORMATS.join(', ')}`,
     help: 'text ([time] [LEVEL] message) or json (one object a line)',
     parse: oneOf(LOG_FORMATS, (s) => s.toLowerCase()),
+  },
+  LOG_BUFFER_BYTES: {
+    default: () => MiB,
+    help: 'log bytes held for a stdout that is not keeping up; past this, lines are dropped and counted (log_lines_dropped)',
+    ...integer(65536, 1024 * MiB),
   },
   COMMANDS_MODULE: {
     default: () => '',

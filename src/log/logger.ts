@@ -27,10 +27,6 @@ export class Logger {
     this.source = source;
   }
 
-  enabled(level: LogLevel): boolean {
-    return rank[level] >= this.min;
-  }
-
   debug(msg: string): void {
     if (this.min <= 0) this.write('DEBUG', msg);
   }
@@ -45,16 +41,21 @@ export class Logger {
   }
 
   private write(level: LogLevel, msg: string): void {
-    const now = Date.now();
-    if (this.format === 'json') {
-      this.sink(
-        JSON.stringify({ time: new Date(now).toISOString(), level, source: this.source, msg }) +
-          '\n',
-      );
-    } else {
-      this.sink(`[${localTimestamp(now)}] [${level}] ${msg}\n`);
-    }
+    this.sink(formatLine(this.format, level, msg, this.source));
   }
+}
+
+/** One log line, newline included, in either format. */
+export function formatLine(
+  format: LogFormat,
+  level: LogLevel,
+  msg: string,
+  source: string | number = 'supervisor',
+): string {
+  const now = Date.now();
+  if (format === 'json')
+    return JSON.stringify({ time: new Date(now).toISOString(), level, source, msg }) + '\n';
+  return `[${localTimestamp(now)}] [${level}] ${msg}\n`;
 }
 
 export interface BatchingSink {

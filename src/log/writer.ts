@@ -1,38 +1,185 @@
 // The supervisor's log writer: stdout, and LOG_FILE appended when set. Only the supervisor thread
-// writes, so lines never interleave; writes are synchronous so nothing is lost at exit.
-import { closeSync, openSync, writeSync } from 'node:fs';
+// writes, so lines never interleave. No sink may hold the server: stdout (a pipe, a terminal) is
+// written asynchronously with at most LOG_BUFFER_BYTES queued, and lines past that are dropped and
+// counted; LOG_FILE is written synchronously (nothing lost at exit) through a non-blocking
+// descriptor, and a failed write drops its lines, counts them and says so once on stderr.
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import type { LogFormat } from '../config/schema.ts';
 import { ConfigError, codes } from '../errors.ts';
+import type { Counter } from '../stats/counters.ts';
+import { formatLine } from './logger.ts';
+
+export interface LogWriterOptions {
+  /** LOG_FILE; empty for stdout only. */
+  file: string;
+  format: LogFormat;
+  /** LOG_BUFFER_BYTES: most bytes queued for stdout. */
+  bufferBytes: number;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  count: (counter: Counter, n: number) => void;
+}
+
+const lineCount = (text: string): number => {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+};
+
+/** O_NONBLOCK: a FIFO without a reader fails at once instead of hanging start-up or a write. */
+function openLogFile(file: string): number {
+  const { O_WRONLY, O_APPEND, O_CREAT, O_NONBLOCK } = constants;
+  return openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0o644);
+}
 
 export class LogWriter {
+  private readonly o: LogWriterOptions;
   private fd: number | null = null;
+  /** Lines dropped since stdout stopped keeping up, told in one line when it drains. */
+  private stdoutDropped = 0;
+  /** stdout failed (EPIPE: nobody will ever read it); from then on only LOG_FILE gets lines. */
+  private stdoutFailed = false;
+  /** While LOG_FILE fails: the error code and the lines dropped, told once it works again. */
+  private fileFailure: { code: string; dropped: number } | null = null;
 
-  constructor(file: string) {
-    process.stdout.on('error', () => {}); // a closed stdout must not take the server down
-    if (file === '') return;
+  constructor(options: LogWriterOptions) {
+    this.o = options;
+    options.stdout.on('error', (err: NodeJS.ErrnoException) => this.stdoutError(err));
+    if (options.file === '') return;
     try {
-      this.fd = openSync(file, 'a');
+      this.fd = openLogFile(options.file);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new ConfigError(
         codes.ERR_CONFIG_FILE,
-        `Cannot open LOG_FILE ${file}: ${e.code ?? e.message}`,
+        `Cannot open LOG_FILE ${options.file}: ${e.code ?? e.message}`,
       );
     }
   }
 
   write = (text: string): void => {
-    process.stdout.write(text);
-    if (this.fd !== null) {
-      try {
-        writeSync(this.fd, text);
-      } catch {
-        // A full disk must not stop the server; stdout still has the line.
-      }
-    }
+    this.toStdout(text);
+    this.toFile(text);
   };
 
-  close(): void {
+  private toStdout(text: string): void {
+    if (this.stdoutFailed) return;
+    const { stdout, bufferBytes } = this.o;
+    if (stdout.writableLength + text.length > bufferBytes) {
+      const n = lineCount(text);
+      // The first drop of a spell: an empty write's callback tells when the queue has gone out.
+      // ('drain' cannot: stdout's write() never asks for it.)
+      if (this.stdoutDropped === 0) stdout.write('', () => this.stdoutDrained());
+      this.stdoutDropped += n;
+      this.o.count('log_lines_dropped', n);
+      return;
+    }
+    stdout.write(text);
+  }
+
+  private stdoutDrained(): void {
+    if (this.stdoutDropped === 0 || this.stdoutFailed) return;
+    const n = this.stdoutDropped;
+    this.stdoutDropped = 0;
+    this.o.stdout.write(
+      formatLine(
+        this.o.format,
+        'WARN',
+        `${n} log line(s) dropped: stdout was not being read (more than LOG_BUFFER_BYTES=${this.o.bufferBytes} queued)`,
+      ),
+    );
+  }
+
+  private stdoutError(err: NodeJS.ErrnoException): void {
+    if (this.stdoutFailed) return;
+    this.stdoutFailed = true;
+    const rest = this.fd === null ? 'log lines are dropped' : 'log lines go to LOG_FILE only';
+    this.o.stderr.write(`tcpool: cannot write stdout (${err.code ?? err.message}): ${rest}\n`);
+  }
+
+  private toFile(text: string): void {
+    if (this.fd === null) return;
+    try {
+      const bytes = Buffer.from(text);
+      // A FIFO may take part of a write; a regular file takes it whole.
+      for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
+    } catch (err) {
+      this.fileFailed(err as NodeJS.ErrnoException, lineCount(text));
+      return;
+    }
+    if (this.fileFailure !== null) this.fileRecovered();
+  }
+
+  private fileFailed(err: NodeJS.ErrnoException, lines: number): void {
+    this.o.count('log_lines_dropped', lines);
+    this.o.count('log_write_errors', 1);
+    if (this.fileFailure !== null) {
+      this.fileFailure.dropped += lines;
+      return;
+    }
+    const code = err.code ?? err.message;
+    this.fileFailure = { code, dropped: lines };
+    this.o.stderr.write(
+      `tcpool: cannot write LOG_FILE ${this.o.file} (${code}): its lines are dropped and counted (log_write_errors, log_lines_dropped) until a write succeeds\n`,
+    );
+  }
+
+  private fileRecovered(): void {
+    const { code, dropped } = this.fileFailure!;
+    this.fileFailure = null;
+    this.write(
+      formatLine(
+        this.o.format,
+        'WARN',
+        `LOG_FILE ${this.o.file} is written again; ${dropped} log line(s) were lost (${code})`,
+      ),
+    );
+  }
+
+  /**
+   * Opens LOG_FILE afresh (after logrotate moved it away: SIGUSR1). Returns an error text, or null.
+   * On failure the old file stays in use.
+   */
+  reopen(): string | null {
+    if (this.fd === null) return null;
+    let fd: number;
+    try {
+      fd = openLogFile(this.o.file);
+    } catch (err) {
+      this.o.count('log_write_errors', 1);
+      return `Cannot reopen LOG_FILE ${this.o.file}: ${(err as NodeJS.ErrnoException).code}; still writing to the file opened before`;
+    }
+    closeSync(this.fd);
+    this.fd = fd;
+    return null;
+  }
+
+  /** Closes LOG_FILE (synchronous, so usable right before process.exit()). */
+  closeFile(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
+  }
+
+  /**
+   * Closes LOG_FILE and waits up to `timeoutMs` for stdout and stderr to take what is queued.
+   * Whatever a reader that does not read leaves queued then is dropped by the exit that follows.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    this.closeFile();
+    const { stdout, stderr } = this.o;
+    let timer: NodeJS.Timeout | undefined;
+    const flushed = await Promise.race([
+      Promise.all([stdout, stderr].map((s) => new Promise((resolve) => s.write('', resolve)))).then(
+        () => true,
+      ),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!flushed && stdout.writableLength > 0) {
+      // stderr may be the same unread pipe (2>&1): then this notice is lost with the rest.
+      stderr.write(
+        `tcpool: stdout did not take the queued log within ${timeoutMs} ms (SHUTDOWN_TIMEOUT_MS): ${stdout.writableLength} bytes dropped at exit\n`,
+      );
+    }
   }
 }

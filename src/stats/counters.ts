@@ -31,6 +31,9 @@ export const COUNTERS = [
   'accept_errors',
   /** Connections that never sent a byte, closed at MAX_CONNECTIONS to make room (EVICT_SILENT_AFTER_MS). */
   'silent_evictions',
+  // The supervisor's log writer counts into worker 0's row (totals are what STATS and INFO show).
+  'log_lines_dropped',
+  'log_write_errors',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */

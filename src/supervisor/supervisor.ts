@@ -42,6 +42,13 @@ interface Slot {
   restartTimer: NodeJS.Timeout | null;
 }
 
+/** What a worker's start-up has come to, for its exit handler. */
+interface Startup {
+  ready: boolean;
+  crash: Error | null;
+  fail: (err: Error) => void;
+}
+
 interface Query {
   askerSlot: number;
   askerId: number;
@@ -71,12 +78,18 @@ export class Supervisor {
   private readonly queries = new Map<number, Query>();
   private lastQueryId = 0;
 
-  constructor(config: Config, logger: Logger, write: LogSink, tls: TlsMaterial | null = null) {
+  constructor(
+    config: Config,
+    logger: Logger,
+    write: LogSink,
+    tls: TlsMaterial | null = null,
+    stats = SharedStats.create(config.THREAD_POOL_SIZE),
+  ) {
     this.config = config;
     this.tls = tls;
     this.logger = logger;
     this.write = write;
-    this.stats = SharedStats.create(config.THREAD_POOL_SIZE);
+    this.stats = stats;
     const perIp =
       config.MAX_CONNECTIONS_PER_IP > 0 || config.RATE_LIMIT > 0 || config.AUTH_TOKENS.length > 0;
     this.ipTable = perIp ? IpTable.create(config.IP_TABLE_SLOTS) : null;
@@ -103,8 +116,37 @@ export class Supervisor {
     }
   }
 
+  /** Starts worker `i`; resolves once it listens, rejects when it fails before that. */
   private spawn(i: number): Promise<void> {
-    const data: WorkerData = {
+    const worker = new Worker(WORKER_URL, {
+      workerData: this.workerData(i),
+      stdout: false,
+      stderr: false,
+      // A small young generation keeps idle connections cheap: V8 otherwise grows it to tens of
+      // MiB per worker under load (measured in docs/PERFORMANCE.md).
+      resourceLimits: { maxYoungGenerationSizeMb: this.config.WORKER_YOUNG_GENERATION_MB },
+    });
+    this.slots[i].worker = worker;
+    return new Promise((resolve, reject) => {
+      const startup: Startup = { ready: false, crash: null, fail: reject };
+      worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          startup.ready = true;
+          resolve();
+        } else if (msg.type === 'fatal') {
+          reject(new TcpoolError(codes.ERR_LISTEN, msg.message));
+          void worker.terminate();
+        } else {
+          this.route(i, msg);
+        }
+      });
+      worker.on('error', (err) => (startup.crash = err));
+      worker.on('exit', (code) => this.exited(i, worker, code, startup));
+    });
+  }
+
+  private workerData(i: number): WorkerData {
+    return {
       config: this.config,
       tls: this.tls,
       tlsPort: this.tlsPort,
@@ -115,65 +157,42 @@ export class Supervisor {
       statsBuffer: this.stats.buffer,
       ipTableBuffer: this.ipTable?.buffer ?? null,
     };
-    const worker = new Worker(WORKER_URL, {
-      workerData: data,
-      stdout: false,
-      stderr: false,
-      // A small young generation keeps idle connections cheap: V8 otherwise grows it to tens of
-      // MiB per worker under load (measured in docs/PERFORMANCE.md).
-      resourceLimits: { maxYoungGenerationSizeMb: this.config.WORKER_YOUNG_GENERATION_MB },
-    });
+  }
+
+  /** Every message of a running worker but its start-up ones. */
+  private route(i: number, msg: Exclude<FromWorker, { type: 'ready' | 'fatal' }>): void {
     const slot = this.slots[i];
-    slot.worker = worker;
-    let ready = false;
-    let crash: Error | null = null;
-    return new Promise((resolve, reject) => {
-      worker.on('message', (msg: FromWorker) => {
-        switch (msg.type) {
-          case 'log':
-            this.write(msg.text);
-            break;
-          case 'ready':
-            ready = true;
-            resolve();
-            break;
-          case 'fatal':
-            reject(new TcpoolError(codes.ERR_LISTEN, msg.message));
-            void worker.terminate();
-            break;
-          case 'stopped-accepting':
-            slot.stoppedAccepting?.();
-            break;
-          case 'drained':
-            slot.drained?.();
-            break;
-          case 'query':
-            this.ask(i, msg.id, msg.kind);
-            break;
-          case 'query-reply':
-            this.answer(msg.id, msg.result);
-            break;
-        }
-      });
-      worker.on('error', (err) => {
-        crash = err;
-      });
-      worker.on('exit', (code) => {
-        if (slot.worker === worker) slot.worker = null;
+    switch (msg.type) {
+      case 'log':
+        this.write(msg.text);
+        break;
+      case 'stopped-accepting':
         slot.stoppedAccepting?.();
+        break;
+      case 'drained':
         slot.drained?.();
-        if (!ready) {
-          reject(
-            new TcpoolError(
-              codes.ERR_LISTEN,
-              `Worker ${i} failed to start: ${crash?.message ?? `exit code ${code}`}`,
-            ),
-          );
-        } else if (!this.shuttingDown) {
-          this.replace(i, code, crash);
-        }
-      });
-    });
+        break;
+      case 'query':
+        this.ask(i, msg.id, msg.kind);
+        break;
+      case 'query-reply':
+        this.answer(msg.id, msg.result);
+        break;
+    }
+  }
+
+  /** A worker ended: a failed start, part of the shutdown, or a crash to recover from. */
+  private exited(i: number, worker: Worker, code: number, startup: Startup): void {
+    const slot = this.slots[i];
+    if (slot.worker === worker) slot.worker = null;
+    slot.stoppedAccepting?.();
+    slot.drained?.();
+    if (!startup.ready) {
+      const why = startup.crash?.message ?? `exit code ${code}`;
+      startup.fail(new TcpoolError(codes.ERR_LISTEN, `Worker ${i} failed to start: ${why}`));
+    } else if (!this.shuttingDown) {
+      this.replace(i, code, startup.crash);
+    }
   }
 
   /** Puts worker `askerSlot`'s question to every live worker (itself included) and gathers the answers. */

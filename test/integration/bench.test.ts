@@ -132,4 +132,12 @@ describe('tcpool bench', () => {
     assert.equal(r.code, 2);
     assert.equal(r.stderr, 'tcpool: Invalid --protocol "http": must be line or resp\n');
   });
+
+  test('an unwritable --chart path is refused before the run, in one line', async () => {
+    const r = await bench('-n', '50000', '--chart', '/no/such/dir/latency.svg');
+    assert.deepEqual(
+      [r.code, r.stdout, r.stderr],
+      [2, '', 'tcpool: Cannot write --chart /no/such/dir/latency.svg: ENOENT\n'],
+    );
+  });
 });

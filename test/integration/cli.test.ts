@@ -1,14 +1,23 @@
 // The tcpool command line: serve's start-up errors and help, and the client in every mode.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configKeys, flagName } from '../../src/config/schema.ts';
+import { hashTokenSha256 } from '../../src/auth/tokens.ts';
+import { type Certs, makeCerts } from '../helpers/certs.ts';
 import { TestClient } from '../helpers/client.ts';
 import { spawn } from 'node:child_process';
-import { BIN, cleanEnv, runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
+import {
+  BIN,
+  cleanEnv,
+  freePort,
+  runTcpool,
+  ServerProcess,
+  startServer,
+} from '../helpers/server.ts';
 
 const ORIGINAL = new URL('../fixtures/config.txt', import.meta.url).pathname;
 const servers: ServerProcess[] = [];
@@ -108,6 +117,100 @@ describe('tcpool client', () => {
     const u = await runTcpool(['client', '--nope']);
     assert.equal(u.code, 2);
     assert.equal(u.stderr, 'tcpool: Unknown option --nope (see tcpool client --help)\n');
+  });
+});
+
+describe('tcpool client: error replies, AUTH and TLS', () => {
+  const TOKEN = 'cli-test-token-0123456789';
+  let server: ServerProcess;
+  let tlsPort: number;
+  let certs: Certs;
+  before(async () => {
+    certs = makeCerts();
+    tlsPort = await freePort();
+    server = await startServer({
+      env: {
+        AUTH_TOKENS: hashTokenSha256(TOKEN),
+        TLS_PORT: String(tlsPort),
+        TLS_CERT: certs.serverCert,
+        TLS_KEY: certs.serverKey,
+      },
+    });
+    servers.push(server);
+  });
+
+  test('one-shot: an error reply is printed and exits 1', async () => {
+    const r = await runTcpool(['client', '--port', String(server.port), 'PING']);
+    assert.equal(r.stdout, 'ERROR: Authentication required\n');
+    assert.equal(r.code, 1);
+  });
+
+  test('--auth and TCPOOL_AUTH authenticate first, in one-shot and piped mode', async () => {
+    const port = String(server.port);
+    const flag = await runTcpool(['client', '--port', port, '--auth', TOKEN, 'ECHO', 'in']);
+    assert.deepEqual([flag.code, flag.stdout, flag.stderr], [0, 'in\n', '']);
+    const env = await runTcpool(['client', '--port', port, 'PING'], {
+      env: { TCPOOL_AUTH: TOKEN },
+    });
+    assert.deepEqual([env.code, env.stdout], [0, 'PONG\n']);
+    const piped = await runTcpool(['client', '--port', port], {
+      env: { TCPOOL_AUTH: TOKEN },
+      input: 'PING\nNOPE\n',
+    });
+    assert.deepEqual([piped.code, piped.stdout], [0, 'PONG\nERROR: Unknown command\n']);
+  });
+
+  test('a refused token exits 1 with one line', async () => {
+    const r = await runTcpool(['client', '--port', String(server.port), '--auth', 'wrong', 'PING']);
+    assert.deepEqual(
+      [r.code, r.stdout, r.stderr],
+      [1, '', 'tcpool: AUTH refused: Invalid token\n'],
+    );
+  });
+
+  test('--tls with --cacert talks to the TLS port; without the CA the certificate is refused', async () => {
+    const port = String(tlsPort);
+    const ok = await runTcpool(
+      ['client', '--port', port, '--tls', '--cacert', certs.ca, '--auth', TOKEN, 'ECHO', 'tls'],
+      { timeoutMs: 15_000 },
+    );
+    assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, 'tls\n', '']);
+    const host = await runTcpool(
+      ['client', '--host', 'localhost', '--port', port, '--cacert', certs.ca, 'PING'],
+      { env: { TCPOOL_AUTH: TOKEN } },
+    );
+    assert.deepEqual([host.code, host.stdout], [0, 'PONG\n']);
+    const untrusted = await runTcpool(['client', '--port', port, '--tls', 'PING']);
+    assert.equal(untrusted.code, 1);
+    assert.match(
+      untrusted.stderr,
+      new RegExp(`^tcpool: Could not connect to 127\\.0\\.0\\.1:${port}: .*certificate.*\\n$`),
+    );
+    const missing = await runTcpool(['client', '--tls', '--cacert', '/no/such.crt', 'PING']);
+    assert.deepEqual(
+      [missing.code, missing.stderr],
+      [2, 'tcpool: Cannot read --cacert /no/such.crt: ENOENT\n'],
+    );
+  });
+});
+
+describe('one error style for every subcommand', () => {
+  test('usage errors: one line, exit 2; runtime failures: one line, exit 1', async () => {
+    const token = await runTcpool(['hash-token', 'a', 'b']);
+    assert.deepEqual(
+      [token.code, token.stderr],
+      [2, 'tcpool: give one token, or --generate (see tcpool hash-token --help)\n'],
+    );
+    const timeout = await runTcpool(['client', '--timeout', '0', 'PING']);
+    assert.deepEqual(
+      [timeout.code, timeout.stderr],
+      [2, 'tcpool: Invalid --timeout "0": must be an integer from 1 to 2147483647\n'],
+    );
+    const bench = await runTcpool(['bench', '--duration', '4000']);
+    assert.deepEqual(
+      [bench.code, bench.stderr],
+      [2, 'tcpool: Invalid --duration "4000": must be an integer from 1 to 3600\n'],
+    );
   });
 });
 
@@ -226,5 +329,111 @@ describe('tcpool serve start-up', () => {
     assert.equal(code, 0);
     // LOG_FILE=server.log: the same lines as stdout, appended.
     assert.equal(readFileSync(join(dir, 'server.log'), 'utf8'), server.stdout);
+  });
+});
+
+/** Pids of every live process below `pid` (read from /proc: Linux only, like SO_REUSEPORT). */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid …"; comm may hold spaces and parentheses, so split after the last ")".
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  const walk = (p: number): void => {
+    for (const c of children.get(p) ?? []) {
+      found.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('a signal to the process npm or npx started reaches the server', () => {
+  const ROOT = new URL('../..', import.meta.url).pathname;
+  const cases: [string, string, string[], NodeJS.Signals][] = [
+    ['npm start', 'npm', ['start'], 'SIGTERM'],
+    ['npm start', 'npm', ['start'], 'SIGINT'],
+    ['npx tcpool serve', 'npx', ['tcpool', 'serve'], 'SIGTERM'],
+  ];
+  for (const [name, command, args, signal] of cases) {
+    test(`${signal} to the pid of \`${name}\`: graceful shutdown, exit 0, nothing left behind`, async () => {
+      const server = new ServerProcess(
+        spawn(command, args, {
+          cwd: ROOT,
+          env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', THREAD_POOL_SIZE: '1' }),
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      );
+      servers.push(server);
+      let below: number[] = [];
+      try {
+        const m = await server.waitForLog(/Server listening on \S+:(\d+)/, 30_000);
+        const c = await TestClient.connect(Number(m[1]));
+        assert.equal(await c.request('PING'), 'PONG');
+        below = descendants(server.pid);
+        assert.ok(below.length > 0, 'npm started something');
+        const { code, signal: killedBy } = await server.stop(signal, 10_000);
+        assert.equal(killedBy, null);
+        assert.equal(code, 0, server.stderr);
+        await c.closedPromise;
+      } finally {
+        for (const pid of below) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      }
+      assert.match(
+        server.stdout,
+        new RegExp(`\\[INFO\\] Received ${signal}, shutting down server`),
+      );
+      assert.match(
+        server.stdout,
+        /\[INFO\] Server stopped\. Total active clients at shutdown: 1\n/,
+      );
+      assert.deepEqual(below.filter(alive), [], 'processes left behind');
+      assert.doesNotMatch(server.stderr, /EBADENGINE|warn/i);
+    });
+  }
+
+  test('npm killed outright (SIGKILL): the server notices and shuts down gracefully', async () => {
+    const npm = new ServerProcess(
+      spawn('npm', ['start'], {
+        cwd: ROOT,
+        env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', THREAD_POOL_SIZE: '1' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    servers.push(npm);
+    await npm.waitForLog(/Server listening on/, 30_000);
+    const below = descendants(npm.pid);
+    try {
+      await npm.stop('SIGKILL');
+      // The server still holds npm's stdout pipe, so its last lines arrive after npm is gone.
+      for (let i = 0; i < 50 && below.some(alive); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(below.filter(alive), [], 'processes left behind');
+      const out = npm.child.stdout!;
+      if (!out.closed) await new Promise((r) => out.once('close', r));
+    } finally {
+      for (const pid of below) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    assert.match(npm.stdout, /\[INFO\] Parent process \d+ \(npm\) is gone, shutting down server/);
+    assert.match(npm.stdout, /\[INFO\] Server stopped\. Total active clients at shutdown: 0\n/);
   });
 });

@@ -54,6 +54,7 @@ describe('config loading', () => {
       LOG_LEVEL: 'INFO',
       LOG_FILE: '',
       LOG_FORMAT: 'text',
+      LOG_BUFFER_BYTES: 1048576,
       COMMANDS_MODULE: '',
       AUTH_TOKENS: [],
       AUTH_TOKENS_FILE: '',
