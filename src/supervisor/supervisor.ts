@@ -13,6 +13,9 @@ import { IpTable } from '../stats/ip-table.ts';
 import { VERSION } from '../version.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
 
+/** How long a drained worker has to end its own thread before it is terminated. */
+const WORKER_EXIT_GRACE_MS = 1000;
+
 // Next to this file in both layouts: src/ (.ts, run directly) and dist/ (.js, built).
 const WORKER_URL = new URL(
   `../worker/main${extname(fileURLToPath(import.meta.url))}`,
@@ -280,7 +283,18 @@ export class Supervisor {
     );
     await Promise.race([Promise.all(drained), stuck]);
     clearTimeout(guard);
-    await Promise.all(this.slots.map((s) => s.worker?.terminate()));
+    await Promise.all(this.slots.map((s) => s.worker && endWorker(s.worker)));
     return active;
   }
+}
+
+/** A drained worker ends its own thread; one that has not within a second is terminated. */
+function endWorker(worker: Worker): Promise<unknown> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(worker.terminate()), WORKER_EXIT_GRACE_MS);
+    worker.once('exit', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
 }

@@ -52,6 +52,9 @@ try {
         void drained.then(() => {
           logs.flush();
           post({ type: 'drained' });
+          // Ending the thread itself (not terminate() from the supervisor) runs its exit hooks,
+          // among them writing V8 coverage when NODE_V8_COVERAGE is set.
+          process.exit(0);
         });
         break;
       }
