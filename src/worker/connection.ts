@@ -161,10 +161,6 @@ export class Connection implements CommandContext {
   get protocol(): Protocol {
     return this.decoder instanceof RespDecoder ? 'resp' : 'line';
   }
-  /** Has sent at least one byte. */
-  get spoken(): boolean {
-    return this.decoder !== null;
-  }
 
   closeAfterReply(): void {
     this.closeAfterFlush = true;

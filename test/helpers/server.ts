@@ -141,9 +141,21 @@ export class ServerProcess {
     return result;
   }
 
-  /** For after() hooks: make sure the process is gone whatever happened in the test. */
-  async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
+  /**
+   * For after() hooks: make sure the process is gone whatever happened in the test. SIGTERM first,
+   * so the server and its workers exit through their own code (and write their coverage), then
+   * SIGKILL if that has not ended it within graceMs.
+   */
+  async kill(graceMs = 3000): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    process.kill(this.pid, 'SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const exited = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (!exited && this.child.exitCode === null && this.child.signalCode === null) {
       process.kill(this.pid, 'SIGKILL');
       await this.exited;
     }
