@@ -329,10 +329,12 @@ export class Connection implements CommandContext {
       }
       this.write(reply, out);
     }
+    // Counted before the replies leave: a client that has its reply and asks STATS on another
+    // worker must see its command counted.
+    if (commands > 0) this.owner.stats.addCommands(this.owner.workerId, commands);
     if (!this.send(out)) return;
     if (commands > 0) {
       this.lastCommandAt = this.lastDataAt;
-      this.owner.stats.addCommands(this.owner.workerId, commands);
       this.partialSince = decoder.pending ? this.lastDataAt : 0;
       // Shutdown: once the request that was being received is answered, read no more.
       if (this.owner.draining) this.inputDone = true;
