@@ -114,6 +114,11 @@ export async function serve(argv: string[]): Promise<number> {
       `Server listening on ${formatHostPort(HOST, supervisor.tlsPort)} (TLS, ${supervisor.config.TLS_MIN_VERSION} or newer${mtls})`,
     );
   }
+  // The other transports' ports (HTTP_PORT, WS_PORT …), each named by its key.
+  for (const [key, port] of Object.entries(supervisor.ports)) {
+    if (key !== 'PORT' && key !== 'TLS_PORT')
+      logger.info(`Server listening on ${formatHostPort(HOST, port)} (${key})`);
+  }
 
   await new Promise<void>((resolve) => {
     startedShutdown = resolve;

@@ -42,8 +42,7 @@ try {
   const answers: Record<QueryKind, () => unknown> = {
     clients: () => server.localClients(),
   };
-  if (data.port !== -1) await server.listen(config.HOST, data.port);
-  if (data.tls !== null) await server.listenTls(config.HOST, data.tlsPort, data.tls);
+  await server.start(data.ports, data.tls);
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'shutdown': {
