@@ -65,7 +65,8 @@ export interface Protocol {
   /** One reply on its own (refusals written before a connection exists). */
   encode(reply: Reply): string | Buffer;
   /**
-   * Whether this protocol offers a command: the line protocol offers the "core" family, not the
+   * Whether this protocol offers a command. Every protocol offers the "core" family (the executor
+   * asks only about the others, off the hot path); the line protocol does not offer "redis", the
    * commands that exist only so Redis clients work.
    */
   offers(spec: CommandSpec): boolean;

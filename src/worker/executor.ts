@@ -15,7 +15,8 @@ export function executeDecoded(session: Session, decoder: RequestDecoder): Reply
     decoder.nameStart,
     decoder.nameEnd,
   );
-  if (spec === undefined || !session.offers(spec)) return refuse(session, decoder.unknown(), spec);
+  if (spec === undefined || (spec.family !== 'core' && !session.offers(spec)))
+    return refuse(session, decoder.unknown(), undefined);
   return execute(session, spec, decoder.args(spec));
 }
 
