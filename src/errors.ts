@@ -28,6 +28,8 @@ export const codes = {
   ERR_LISTEN: 'ERR_LISTEN',
   ERR_COMMAND_DEFINITION: 'ERR_COMMAND_DEFINITION',
   ERR_COMMANDS_MODULE: 'ERR_COMMANDS_MODULE',
+  /** HTTP API: a request it cannot run (bad JSON, wrong content type, unknown path, body too large). */
+  ERR_HTTP_REQUEST: 'ERR_HTTP_REQUEST',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];

@@ -31,6 +31,14 @@ export const COUNTERS = [
   'accept_errors',
   /** Connections that never sent a byte, closed at MAX_CONNECTIONS to make room (EVICT_SILENT_AFTER_MS). */
   'silent_evictions',
+  /** WebSocket upgrades refused: an Origin not in WS_ALLOWED_ORIGINS. */
+  'ws_origin_rejections',
+  /** WebSocket clients closed for a message over WS_MAX_MESSAGE_BYTES. */
+  'ws_oversized_messages',
+  /** WebSocket clients closed for not answering a ping (WS_PING_INTERVAL_MS). */
+  'ws_ping_timeouts',
+  /** HTTP requests refused before they ran: a malformed body, a body over HTTP_MAX_BODY_BYTES, an unknown path. */
+  'http_bad_requests',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */

@@ -96,7 +96,8 @@ export class Supervisor {
   /** Resolves once every worker listens; rejects with a one-line reason otherwise. */
   async start(): Promise<void> {
     this.port = this.config.PORT === -1 ? -1 : await probePort(this.config.HOST, this.config.PORT);
-    if (this.tls !== null) this.tlsPort = await probePort(this.config.HOST, this.config.TLS_PORT);
+    if (this.config.TLS_PORT !== 0)
+      this.tlsPort = await probePort(this.config.HOST, this.config.TLS_PORT);
     this.ports = await resolvePorts(
       this.config,
       { PORT: this.port, TLS_PORT: this.tlsPort },

@@ -63,6 +63,8 @@ export interface TransportHost extends SessionOwner {
   track(client: TrackedClient): void;
   /** It closed: its admission is given back. */
   untrack(client: TrackedClient): void;
+  /** Another session took it over (an HTTP upgrade to WebSocket): its admission stays taken. */
+  forget(client: TrackedClient): void;
   /** Whether a client from `ip` starts authenticated (no AUTH, or an exempt network). */
   startsAuthenticated(ip: string): boolean;
   /**

@@ -173,9 +173,11 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
     const conn = new Connection(channel, this, { ...origin, authenticated });
     this.connections.add(conn);
     if (!conn.spoken) this.silent.add(conn);
-    this.logger.info(
-      `Client connected: ${origin.admitted.peer} (Active: ${this.stats.activeClients()})`,
-    );
+    // A client upgraded from HTTP was announced when it connected.
+    if (origin.protocol === undefined)
+      this.logger.info(
+        `Client connected: ${origin.admitted.peer} (Active: ${this.stats.activeClients()})`,
+      );
     return conn;
   }
 
@@ -185,6 +187,10 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
 
   untrack(client: TrackedClient): void {
     this.connectionClosed(client);
+  }
+
+  forget(client: TrackedClient): void {
+    this.connections.delete(client);
   }
 
   release(admitted: Admitted): void {

@@ -94,7 +94,7 @@ export abstract class Session implements CommandContext {
     return this.owner.workerId;
   }
   get protocol(): string {
-    return this.codec?.name ?? 'line';
+    return this.codec?.name ?? 'none';
   }
 
   offers(spec: CommandSpec): boolean {
