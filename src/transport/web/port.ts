@@ -156,11 +156,10 @@ export class WebPort {
     this.host = host;
     this.port = port;
     this.tls = tls;
-    const config = host.config;
     // Slow requests are the sweep's business (REQUEST_TIMEOUT_MS), as on every transport.
     this.http1.requestTimeout = 0;
     this.http1.headersTimeout = 0;
-    this.http1.keepAliveTimeout = config.IDLE_TIMEOUT_MS;
+    this.http1.keepAliveTimeout = 0; // IDLE_TIMEOUT_MS, by the sweep, as on every transport
     this.http1.on('request', (req: IncomingMessage, res: ServerResponse) =>
       this.onRequest(req, res, clientOf(req.socket)),
     );
