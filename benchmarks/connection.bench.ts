@@ -12,6 +12,16 @@ import { SharedStats } from '../src/stats/counters.ts';
 import { Connection } from '../src/worker/connection.ts';
 import { bench } from './harness.ts';
 
+// BENCH_TRACING=0.01: the same loop with tracing on, 1% of root spans sampled (the exporter's
+// endpoint is unreachable on purpose: what is measured is the cost per command, not the export).
+if (process.env.BENCH_TRACING !== undefined) {
+  process.env.OTEL_TRACES_SAMPLER = 'traceidratio';
+  process.env.OTEL_TRACES_SAMPLER_ARG = process.env.BENCH_TRACING;
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT ??= 'http://127.0.0.1:9';
+  const { startTracing } = await import('../src/tracing/tracing.ts');
+  await startTracing('bench', 0);
+}
+
 const N = 10_000;
 const registry = new Registry();
 for (const spec of builtins) registry.register(spec);

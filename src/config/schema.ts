@@ -58,6 +58,7 @@ export interface Config {
   HTTP_PORT: number;
   HTTP_TLS: boolean;
   HTTP_MAX_BODY_BYTES: number;
+  TRACING: boolean;
 }
 
 export type ConfigKey = keyof Config;
@@ -391,6 +392,12 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     default: () => 1 * MiB,
     help: 'largest HTTP request body; a larger one is answered 413 before it is read',
     ...integer(64, 512 * MiB),
+  },
+  TRACING: {
+    default: () => false,
+    allowed: 'yes or no',
+    help: 'OpenTelemetry: a span per command, sent by OTLP/HTTP as the standard OTEL_* variables say (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER …)',
+    parse: yesNo,
   },
 };
 

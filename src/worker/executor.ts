@@ -6,6 +6,7 @@ import { checkArity } from '../commands/registry.ts';
 import { type ReplyError, replyErrors } from '../errors.ts';
 import type { RequestDecoder } from '../protocol/protocol.ts';
 import type { Reply } from '../protocol/reply.ts';
+import { endCommandSpan, sampledOut, startCommandSpan, tracer } from '../tracing/tracing.ts';
 import type { Session } from './session.ts';
 
 /** Runs the request the decoder just yielded (request() returned REQUEST). */
@@ -26,6 +27,32 @@ export function execute(
   spec: CommandSpec,
   args: Buffer[],
 ): Reply | Promise<Reply> {
+  return tracer === null || sampledOut(session)
+    ? run(session, spec, args)
+    : traced(session, spec, args);
+}
+
+/** execute() with a span around it (TRACING on): its outcome is the reply, async ones too. */
+function traced(session: Session, spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
+  const span = startCommandSpan(tracer!, session, spec);
+  const reply = run(session, spec, args);
+  if (!(reply instanceof Promise)) {
+    endCommandSpan(span, reply);
+    return reply;
+  }
+  return reply.then(
+    (r) => {
+      endCommandSpan(span, r);
+      return r;
+    },
+    (err: unknown) => {
+      span.end();
+      throw err;
+    },
+  );
+}
+
+function run(session: Session, spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
   session.lastCommand = spec.name;
   if (!session.authenticated && !spec.noAuth)
     return refuse(session, replyErrors.authRequired, spec);

@@ -2,6 +2,7 @@
 // authenticated, its RATE_LIMIT tokens, its names, its RESP version and its open MULTI. A stream
 // connection (TCP, TLS, WebSocket) is one long session; an HTTP request is a short one. The
 // session implements CommandContext itself, so running a command allocates no context object.
+import type { Context } from '@opentelemetry/api';
 import type { AuthOutcome, ClientInfo, CommandContext, ServerInfo } from '../commands/context.ts';
 import type { CommandSpec, Registry } from '../commands/registry.ts';
 import type { Transaction } from '../commands/transaction.ts';
@@ -48,6 +49,8 @@ export interface SessionOrigin {
   authenticated: boolean;
   /** "tcp", "tls", "websocket", "http" … */
   transport: string;
+  /** The client's id when it has one already (HTTP requests share their connection's). */
+  clientId?: number;
 }
 
 export abstract class Session implements CommandContext {
@@ -67,6 +70,8 @@ export abstract class Session implements CommandContext {
   lastCommand = 'NULL';
   readonly createdAt = Date.now();
   lastCommandAt = this.createdAt;
+  /** The W3C trace context the client sent (HTTP and WebSocket traceparent): its spans' parent. */
+  traceContext: Context | null = null;
   /** The codec; stream connections choose it from their first byte. */
   abstract readonly codec: Protocol | null;
 
@@ -75,7 +80,7 @@ export abstract class Session implements CommandContext {
     this.admitted = origin.admitted;
     this.authenticated = origin.authenticated;
     this.transport = origin.transport;
-    this.clientId = owner.stats.nextClientId();
+    this.clientId = origin.clientId ?? owner.stats.nextClientId();
   }
 
   get peer(): string {

@@ -85,6 +85,7 @@ describe('config loading', () => {
       HTTP_PORT: 0,
       HTTP_TLS: false,
       HTTP_MAX_BODY_BYTES: 1048576,
+      TRACING: false,
     });
     assert.equal(origin.PORT, 'default');
   });

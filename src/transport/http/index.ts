@@ -9,6 +9,7 @@
 import type { Config } from '../../config/schema.ts';
 import { codes, ReplyError, replyErrors } from '../../errors.ts';
 import type { Reply } from '../../protocol/reply.ts';
+import { traceContextFrom } from '../../tracing/tracing.ts';
 import { execute } from '../../worker/executor.ts';
 import type { Transport, TransportHost } from '../transport.ts';
 import { type WebClient, WebPort, type WebRequest, type WebResponse } from '../web/port.ts';
@@ -179,6 +180,7 @@ async function handle(
     return refuse(host, client, res, body);
   }
   const session = new HttpSession(host, client, auth);
+  session.traceContext = traceContextFrom(req.headers);
   if (isCommand) {
     const name = decodeURIComponent(path.slice(COMMAND_PATH.length));
     let args: Buffer[] | ReplyError = [];

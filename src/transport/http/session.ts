@@ -12,7 +12,12 @@ export class HttpSession extends Session {
   readonly client: WebClient;
 
   constructor(host: TransportHost, client: WebClient, authenticated: boolean) {
-    super(host, { admitted: client.admitted, authenticated, transport: 'http' });
+    super(host, {
+      admitted: client.admitted,
+      authenticated,
+      transport: 'http',
+      clientId: client.clientId,
+    });
     this.client = client;
     this.respVersion = 3;
   }

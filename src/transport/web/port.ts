@@ -68,8 +68,8 @@ export class WebClient implements TrackedClient {
   rateTokens = 0;
   /** The bearer token this connection proved (checked once, not per request). */
   verifiedToken: string | null = null;
+  readonly clientId: number;
   private readonly host: TransportHost;
-  private readonly clientId: number;
 
   constructor(host: TransportHost, socket: Socket, admitted: Admitted) {
     this.host = host;

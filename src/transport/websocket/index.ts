@@ -12,6 +12,7 @@ import type { Config } from '../../config/schema.ts';
 import { line } from '../../protocol/line.ts';
 import type { Protocol } from '../../protocol/protocol.ts';
 import { resp } from '../../protocol/resp.ts';
+import { traceContextFrom } from '../../tracing/tracing.ts';
 import type { Channel, Connection } from '../../worker/connection.ts';
 import type { Transport, TransportHost } from '../transport.ts';
 import { rejectUpgrade, type WebClient, WebPort } from '../web/port.ts';
@@ -111,6 +112,11 @@ function acceptUpgrades(host: TransportHost, web: WebPort, shared: boolean): voi
         protocol: chosen,
         messages: true,
       });
+      // Browsers cannot set headers on a WebSocket: ?traceparent= in the URL does as well.
+      const traceparent = new URL(req.url ?? '/', 'http://x').searchParams.get('traceparent');
+      conn.traceContext = traceContextFrom(
+        traceparent === null ? req.headers : { ...req.headers, traceparent },
+      );
       serve(host, ws, conn, alive);
     });
   };
