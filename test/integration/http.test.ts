@@ -109,7 +109,7 @@ describe('HTTP API', () => {
           stream.end(JSON.stringify({ args: [`n${i}`] }));
         });
       const bodies = await Promise.all(Array.from({ length: 1000 }, (_, i) => one(i)));
-      bodies.forEach((b, i) => assert.deepEqual(JSON.parse(b), { result: `n${i}` }));
+      for (const [i, b] of bodies.entries()) assert.deepEqual(JSON.parse(b), { result: `n${i}` });
     } finally {
       session.close();
     }
