@@ -1,30 +1,33 @@
 // npm run bench:http -- requests/s of POST /v1/commands/PING over h2c against a plain node:http2
 // hello-world server, in the same run with the same client: the difference is what tcpool adds
-// (routing, the executor, JSON). Both servers get one thread (THREAD_POOL_SIZE=1); the client
+// (routing, the executor, JSON). Each server is its own process with one serving thread
+// (tcpool: THREAD_POOL_SIZE=1); the client
 // keeps STREAMS requests in flight on each of SESSIONS connections for SECONDS.
 //   node benchmarks/http.bench.ts [seconds=5] [sessions=4] [streams=64]
 import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:http2';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 
 const [seconds, sessions, streams] = [5, 4, 64].map((d, i) => Number(process.argv[2 + i] ?? d));
 
-/** The hello-world server, in a thread of its own so it does not share the client's loop. */
-function helloWorld(): Promise<{ port: number; stop: () => Promise<number> }> {
-  const worker = new Worker(
-    `const { createServer } = require('node:http2');
-     const { parentPort } = require('node:worker_threads');
-     const s = createServer((req, res) => {
-       req.resume();
-       req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"result":"PONG"}'); });
-     });
-     s.listen(0, '127.0.0.1', () => parentPort.postMessage(s.address().port));`,
-    { eval: true },
+/** The hello-world server: a process of its own, like tcpool, so neither shares the client's CPU. */
+async function helloWorld(): Promise<{ port: number; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const s = require('node:http2').createServer((req, res) => {
+         req.resume();
+         req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"result":"PONG"}'); });
+       });
+       s.listen(0, '127.0.0.1', () => console.log(s.address().port));`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  return new Promise((resolve) =>
-    worker.once('message', (port: number) => resolve({ port, stop: () => worker.terminate() })),
+  const port = await new Promise<number>((resolve) =>
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
   );
+  return { port, stop: () => child.kill('SIGTERM') };
 }
 
 async function tcpool(): Promise<{ port: number; stop: () => void }> {
@@ -100,5 +103,5 @@ try {
   console.log(`tcpool / hello world          ${((ours / base) * 100).toFixed(1).padStart(7)} %`);
 } finally {
   server.stop();
-  await hello.stop();
+  hello.stop();
 }
