@@ -33,6 +33,8 @@ export const codes = {
   ERR_CLIENT_CONNECTION_LOST: 'ERR_CLIENT_CONNECTION_LOST',
   ERR_CLIENT_NO_REPLY: 'ERR_CLIENT_NO_REPLY',
   ERR_CLIENT_AUTH: 'ERR_CLIENT_AUTH',
+  /** HTTP API: a request it cannot run (bad JSON, wrong content type, unknown path, body too large). */
+  ERR_HTTP_REQUEST: 'ERR_HTTP_REQUEST',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];

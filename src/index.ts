@@ -19,6 +19,7 @@ export {
 export type { ClientInfo, CommandContext, ServerInfo } from './commands/context.ts';
 export {
   Double,
+  Forms,
   Preencoded,
   Push,
   Replies,

@@ -114,6 +114,11 @@ function logListening(logger: Logger, supervisor: Supervisor): void {
       `Server listening on ${formatHostPort(HOST, supervisor.tlsPort)} (TLS, ${TLS_MIN_VERSION} or newer${mtls})`,
     );
   }
+  // The other transports' ports (HTTP_PORT, WS_PORT …), each named by its key.
+  for (const [key, port] of Object.entries(supervisor.ports)) {
+    if (key !== 'PORT' && key !== 'TLS_PORT')
+      logger.info(`Server listening on ${formatHostPort(HOST, port)} (${key})`);
+  }
 }
 
 interface Signals {

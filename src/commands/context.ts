@@ -1,10 +1,9 @@
 // What a command handler may see and do. A connection implements this itself, so running a
 // command allocates no context object.
 import type { Config } from '../config/schema.ts';
-import type { Protocol } from '../protocol/detect.ts';
 import type { SharedStats } from '../stats/counters.ts';
 import type { ReplyError } from '../errors.ts';
-import type { Registry } from './registry.ts';
+import type { CommandSpec, Registry } from './registry.ts';
 import type { Transaction } from './transaction.ts';
 
 /** One client as CLIENT INFO / CLIENT LIST show it. */
@@ -18,7 +17,9 @@ export interface ClientInfo {
   idle: number;
   /** The last command it ran, lower case ("client|list" for subcommands). */
   cmd: string;
-  protocol: Protocol;
+  /** The protocol's name ("line", "resp") and the transport's ("tcp", "tls", "websocket", "http"). */
+  protocol: string;
+  transport: string;
   resp: 2 | 3;
   worker: number;
   libName: string;
@@ -48,7 +49,14 @@ export interface CommandContext {
   readonly workerId: number;
   /** "ip:port" of the client. */
   readonly peer: string;
-  readonly protocol: Protocol;
+  /**
+   * The protocol's and the transport's names, for logs and traces. A reply that differs by
+   * protocol is a Forms value (or the encoder's choice), never a test of these.
+   */
+  readonly protocol: string;
+  readonly transport: string;
+  /** Whether the client's protocol offers `spec` (HELP lists those). */
+  offers(spec: CommandSpec): boolean;
   readonly clientId: number;
   /** RESP version in use (HELLO 3 switches to 3); 2 on the line protocol. */
   respVersion: 2 | 3;

@@ -18,8 +18,12 @@ export interface CommandSpec {
    * spaces). Otherwise the rest of the line is split into space-separated words.
    */
   readonly restOfLine: boolean;
-  /** Only on RESP connections (Redis compatibility commands); the line protocol does not know them. */
-  readonly respOnly: boolean;
+  /**
+   * "core": tcpool's own commands; "redis": commands that exist so Redis clients work (HELLO,
+   * SELECT, MULTI …). Each protocol says which families it offers (Protocol.offers): the line
+   * protocol offers "core" only.
+   */
+  readonly family: CommandFamily;
   /** For COMMAND DOCS: "connection", "server", "generic" … */
   readonly group: string;
   /** For COMMAND: Redis command flags such as "fast", "loading", "stale". */
@@ -30,7 +34,9 @@ export interface CommandSpec {
   readonly run: (ctx: CommandContext, args: Buffer[]) => Reply | Promise<Reply>;
 }
 
-type Defaulted = 'restOfLine' | 'maxArgs' | 'minArgs' | 'respOnly' | 'group' | 'flags' | 'noAuth';
+export type CommandFamily = 'core' | 'redis';
+
+type Defaulted = 'restOfLine' | 'maxArgs' | 'minArgs' | 'family' | 'group' | 'flags' | 'noAuth';
 export type CommandDefinition = Omit<CommandSpec, Defaulted> &
   Partial<Pick<CommandSpec, Defaulted>>;
 
@@ -51,6 +57,8 @@ export function defineCommand(def: CommandDefinition): CommandSpec {
   if (typeof def.run !== 'function') fail('run must be a function');
   const minArgs = def.minArgs ?? 0;
   const maxArgs = def.maxArgs ?? minArgs;
+  if (def.family !== undefined && def.family !== 'core' && def.family !== 'redis')
+    fail('family must be "core" or "redis"');
   if (!Number.isInteger(minArgs) || minArgs < 0) fail('minArgs must be a non-negative integer');
   if (maxArgs !== Infinity && (!Number.isInteger(maxArgs) || maxArgs < minArgs))
     fail('maxArgs must be >= minArgs');
@@ -62,7 +70,7 @@ export function defineCommand(def: CommandDefinition): CommandSpec {
     minArgs,
     maxArgs,
     restOfLine: def.restOfLine === true,
-    respOnly: def.respOnly === true,
+    family: def.family ?? 'core',
     group: typeof def.group === 'string' ? def.group : 'generic',
     flags: Array.isArray(def.flags) ? Object.freeze([...def.flags]) : [],
     noAuth: Array.isArray(def.flags) && def.flags.includes('no_auth'),
@@ -112,10 +120,10 @@ export class Registry {
     return this.byName.get(name) ?? this.byName.get(name.toUpperCase());
   }
 
-  /** The commands a protocol offers, in registration order. */
-  list(protocol: 'line' | 'resp' = 'resp'): CommandSpec[] {
+  /** Every command, in registration order; `offered` keeps those a protocol offers. */
+  list(offered?: (spec: CommandSpec) => boolean): CommandSpec[] {
     const all = [...this.byName.values()];
-    return protocol === 'resp' ? all : all.filter((c) => !c.respOnly);
+    return offered === undefined ? all : all.filter(offered);
   }
 }
 

@@ -150,15 +150,35 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       `Invalid ${key} "${String(result[key])}" (${describeOrigin(key, origin[key])}): ${why}`,
     );
   };
-  if (result.PORT === -1 && result.TLS_PORT === 0)
-    fail('PORT', 'off needs TLS_PORT, or nothing would listen');
-  if (result.TLS_PORT !== 0) {
+  if (result.PORT === -1 && result.TLS_PORT === 0 && result.WS_PORT === 0 && result.HTTP_PORT === 0)
+    fail('PORT', 'off needs TLS_PORT, WS_PORT or HTTP_PORT, or nothing would listen');
+  const tlsUser =
+    result.TLS_PORT !== 0
+      ? 'TLS_PORT'
+      : result.HTTP_PORT !== 0 && result.HTTP_TLS
+        ? 'HTTP_TLS'
+        : result.WS_PORT !== 0 && result.WS_TLS
+          ? 'WS_TLS'
+          : null;
+  if (tlsUser !== null) {
     if (result.TLS_CERT === '')
-      fail('TLS_CERT', 'TLS_PORT needs a certificate (TLS_CERT) and its key (TLS_KEY)');
+      fail('TLS_CERT', `${tlsUser} needs a certificate (TLS_CERT) and its key (TLS_KEY)`);
     if (result.TLS_KEY === '')
-      fail('TLS_KEY', 'TLS_PORT needs a certificate (TLS_CERT) and its key (TLS_KEY)');
-    if (result.TLS_PORT === result.PORT) fail('TLS_PORT', 'must differ from PORT');
+      fail('TLS_KEY', `${tlsUser} needs a certificate (TLS_CERT) and its key (TLS_KEY)`);
   }
+  if (result.TLS_PORT !== 0 && result.TLS_PORT === result.PORT)
+    fail('TLS_PORT', 'must differ from PORT');
+  for (const key of ['WS_PORT', 'HTTP_PORT'] as const) {
+    const port = result[key];
+    if (port !== 0 && (port === result.PORT || port === result.TLS_PORT))
+      fail(key, 'must differ from PORT and TLS_PORT');
+  }
+  if (
+    result.WS_PORT !== 0 &&
+    result.WS_PORT === result.HTTP_PORT &&
+    result.WS_TLS !== result.HTTP_TLS
+  )
+    fail('WS_TLS', 'WS_PORT equals HTTP_PORT, so WS_TLS must equal HTTP_TLS');
   if (result.AUTH_TOKENS_FILE !== '') {
     result.AUTH_TOKENS = [...result.AUTH_TOKENS, ...readTokenFile(result.AUTH_TOKENS_FILE)];
   }

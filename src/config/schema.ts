@@ -51,6 +51,15 @@ export interface Config {
   TLS_CA: string;
   TLS_MIN_VERSION: TlsVersion;
   TLS_HANDSHAKE_TIMEOUT_MS: number;
+  WS_PORT: number;
+  WS_TLS: boolean;
+  WS_ALLOWED_ORIGINS: string[];
+  WS_MAX_MESSAGE_BYTES: number;
+  WS_PING_INTERVAL_MS: number;
+  HTTP_PORT: number;
+  HTTP_TLS: boolean;
+  HTTP_MAX_BODY_BYTES: number;
+  TRACING: boolean;
 }
 
 export type ConfigKey = keyof Config;
@@ -346,6 +355,55 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     default: () => 65536,
     help: 'client IPs tracked at once for the per-IP limits (shared by all workers)',
     ...integer(64, 16_777_216),
+  },
+  WS_PORT: {
+    default: () => 0,
+    help: 'port of the WebSocket listener (subprotocols tcpool.line and resp3); may equal HTTP_PORT, then at path /ws',
+    ...integer(0, 65535, ' (0 = off)'),
+  },
+  WS_TLS: {
+    default: () => false,
+    allowed: 'yes or no',
+    help: 'WS_PORT speaks TLS (wss://) with TLS_CERT and TLS_KEY',
+    parse: yesNo,
+  },
+  WS_ALLOWED_ORIGINS: {
+    default: () => [],
+    allowed: 'a comma-separated list of origins (https://app.example.com), or *',
+    help: 'browser origins allowed to open a WebSocket; requests without an Origin header are not browsers and are allowed',
+    parse: list,
+  },
+  WS_MAX_MESSAGE_BYTES: {
+    default: () => 1 * MiB,
+    help: 'largest WebSocket message; a larger one closes the connection (1009)',
+    ...integer(64, 512 * MiB),
+  },
+  WS_PING_INTERVAL_MS: {
+    default: () => 30_000,
+    help: 'ping every WebSocket client this often; one that has not answered the last ping is closed',
+    ...integer(0, 3_600_000, ' (0 = off)'),
+  },
+  HTTP_PORT: {
+    default: () => 0,
+    help: 'port of the HTTP API (HTTP/1.1 and HTTP/2: h2c prior knowledge, or ALPN h2 with HTTP_TLS)',
+    ...integer(0, 65535, ' (0 = off)'),
+  },
+  HTTP_TLS: {
+    default: () => false,
+    allowed: 'yes or no',
+    help: 'HTTP_PORT speaks TLS (https://, ALPN h2 and http/1.1) with TLS_CERT and TLS_KEY',
+    parse: yesNo,
+  },
+  HTTP_MAX_BODY_BYTES: {
+    default: () => 1 * MiB,
+    help: 'largest HTTP request body; a larger one is answered 413 before it is read',
+    ...integer(64, 512 * MiB),
+  },
+  TRACING: {
+    default: () => false,
+    allowed: 'yes or no',
+    help: 'OpenTelemetry: a span per command, sent by OTLP/HTTP as the standard OTEL_* variables say (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER …)',
+    parse: yesNo,
   },
 };
 

@@ -26,7 +26,11 @@ function read(key: 'TLS_CERT' | 'TLS_KEY' | 'TLS_CA', path: string): string {
 }
 
 export function loadTls(config: Config): TlsMaterial | null {
-  if (config.TLS_PORT === 0) return null;
+  const used =
+    config.TLS_PORT !== 0 ||
+    (config.HTTP_PORT !== 0 && config.HTTP_TLS) ||
+    (config.WS_PORT !== 0 && config.WS_TLS);
+  if (!used) return null;
   const material: TlsMaterial = {
     cert: read('TLS_CERT', config.TLS_CERT),
     key: read('TLS_KEY', config.TLS_KEY),

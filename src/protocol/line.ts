@@ -1,10 +1,13 @@
 // The line protocol: a request runs up to "\n" (a "\r" just before it is dropped) and gets exactly
 // one reply line. No sockets here: bytes go in through push() and requests come out of next(), so
 // tests can feed any split of the input and the connection can stop pulling under back-pressure.
+import type { CommandSpec } from '../commands/registry.ts';
 import { ReplyError, replyErrors } from '../errors.ts';
 import { Output, type ReplySink } from './output.ts';
+import type { DecodeResult, Protocol, RequestDecoder, RequestLimits } from './protocol.ts';
 import {
   Double,
+  Forms,
   Preencoded,
   Push,
   type Reply,
@@ -19,13 +22,15 @@ const LF = 0x0a;
 const CR = 0x0d;
 const SPACE = 0x20;
 const EMPTY = Buffer.alloc(0);
+const NO_ARGS: Buffer[] = [];
+const NEWLINE = Buffer.from('\n');
 
 /** step() results. */
 export const NEED_MORE = 0;
 export const LINE = 1;
 export const TOO_LONG = 2;
 
-export class LineDecoder {
+export class LineDecoder implements RequestDecoder {
   readonly maxLine: number;
   /** After step() returned LINE: the line is buf[start, end), without its terminator. */
   buf: Buffer = EMPTY;
@@ -38,6 +43,11 @@ export class LineDecoder {
   private partial: Buffer[] | null = null;
   private partialLen = 0;
   private failed = false;
+  /** The last byte pushed: at a boundary, whether the last line lacks its "\n". */
+  private lastByte = LF;
+  /** After request() returned LINE: the name ends at the first space. */
+  nameEnd = 0;
+  readonly failure = replyErrors.lineTooLong;
 
   constructor(maxLine: number) {
     this.maxLine = maxLine;
@@ -45,8 +55,46 @@ export class LineDecoder {
 
   push(chunk: Buffer): void {
     if (this.failed || chunk.length === 0) return;
+    this.lastByte = chunk[chunk.length - 1];
     if (this.chunks === null) this.chunks = [chunk];
     else this.chunks.push(chunk);
+  }
+
+  boundary(): void {
+    if (this.lastByte !== LF) this.push(NEWLINE);
+  }
+
+  get nameBuf(): Buffer {
+    return this.buf;
+  }
+  get nameStart(): number {
+    return this.start;
+  }
+
+  /** step(), and where the command name ends. */
+  request(): DecodeResult {
+    const r = this.step();
+    if (r === LINE) {
+      const line = this.buf;
+      const end = this.end;
+      let sp = this.start;
+      while (sp < end && line[sp] !== SPACE) sp++;
+      this.nameEnd = sp;
+    }
+    return r;
+  }
+
+  args(spec: CommandSpec): Buffer[] {
+    const sp = this.nameEnd;
+    if (sp >= this.end) return NO_ARGS;
+    // Everything after the first space, byte for byte (possibly empty: "ECHO " echoes "").
+    const rest = this.buf.subarray(sp + 1, this.end);
+    if (!spec.restOfLine) return splitWords(rest);
+    return rest.length > 0 || spec.minArgs > 0 ? [rest] : NO_ARGS;
+  }
+
+  unknown(): ReplyError {
+    return replyErrors.unknownCommand;
   }
 
   /** True while bytes of an unfinished or unread request are held. */
@@ -177,6 +225,17 @@ function lineText(reply: Reply): string {
     return reply.items.map(lineText).join(' ');
   if (reply instanceof Verbatim || reply instanceof Status || reply instanceof Preencoded)
     return lineText(reply.text);
+  if (reply instanceof Forms) return lineText(reply.text);
   if (reply instanceof Double) return String(reply.value);
   return (reply as readonly Reply[]).map(lineText).join(' ');
 }
+
+/** The line protocol: whatever a stream's first byte, when no other protocol claims it. */
+export const line: Protocol = {
+  name: 'line',
+  claims: () => true,
+  decoder: (limits: RequestLimits) => new LineDecoder(limits.maxLine),
+  write: (reply, _state, out) => writeLineReply(reply, out),
+  encode: encodeLineReply,
+  offers: (spec) => spec.family === 'core',
+};

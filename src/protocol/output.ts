@@ -2,7 +2,6 @@
 // here and leave in a single write: one string while every reply is text (the common case: no
 // Buffer is allocated), one Buffer when bytes are involved, or, for large payloads, a corked run of
 // writes so big buffers are never copied.
-import type { Socket } from 'node:net';
 
 export interface ReplySink {
   /** Text, sent as UTF-8 (replies are ASCII except user text). */
@@ -13,6 +12,13 @@ export interface ReplySink {
 
 /** Past this many bytes in one batch, buffers are written as they are instead of being copied. */
 const COPY_LIMIT = 64 * 1024;
+
+/** Where a batch goes: a net.Socket, or a connection's Channel. */
+export interface WriteTarget {
+  write(data: string | Buffer, onWritten?: () => void): unknown;
+  cork(): void;
+  uncork(): void;
+}
 
 export class Output implements ReplySink {
   private str = '';
@@ -40,7 +46,7 @@ export class Output implements ReplySink {
   }
 
   /** Sends what was gathered as one write (the callback runs once it is handed to the kernel). */
-  flushTo(socket: Socket, onWritten?: () => void): void {
+  flushTo(socket: WriteTarget, onWritten?: () => void): void {
     const parts = this.parts;
     if (parts === null) {
       socket.write(this.str, onWritten);

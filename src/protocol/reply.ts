@@ -83,6 +83,22 @@ export class Replies {
 }
 
 /**
+ * A reply with two forms, for protocols read by people and by programs: TIME is a local date
+ * for the line protocol and Redis's [seconds, microseconds] for RESP and JSON; QUIT is "Goodbye"
+ * or OK. The protocol's encoder picks; the handler never asks which protocol it serves.
+ */
+export class Forms {
+  /** For people: the line protocol. */
+  readonly text: Reply;
+  /** For programs: RESP, JSON. */
+  readonly data: Reply;
+  constructor(text: Reply, data: Reply) {
+    this.text = text;
+    this.data = data;
+  }
+}
+
+/**
  * - string: a status or text (RESP simple string, or bulk if it holds a newline)
  * - Buffer: bytes returned exactly as they are (RESP bulk string)
  * - number: an integer (a non-integer is sent as a double)
@@ -103,4 +119,5 @@ export type Reply =
   | Status
   | Preencoded
   | Replies
+  | Forms
   | readonly Reply[];

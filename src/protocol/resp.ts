@@ -3,11 +3,22 @@
 // come out of next(), and every length is checked against its limit before anything is buffered.
 // As in Redis, each request picks its own form: one that does not start with "*" is an inline
 // request (a line of words, see inline.ts), and blank lines are skipped.
-import { protocolError, ReplyError } from '../errors.ts';
+import type { CommandSpec } from '../commands/registry.ts';
+import { protocolError, ReplyError, unknownRespCommand } from '../errors.ts';
 import { splitInline } from './inline.ts';
 import { Output, type ReplySink } from './output.ts';
 import {
+  type DecodeResult,
+  FAILED,
+  NEED_MORE,
+  type Protocol,
+  REQUEST,
+  type RequestDecoder,
+  type RequestLimits,
+} from './protocol.ts';
+import {
   Double,
+  Forms,
   Preencoded,
   Push,
   type Reply,
@@ -21,16 +32,11 @@ import {
 const CR = 0x0d;
 const LF = 0x0a;
 
-export interface RespLimits {
-  /** Longest "*<count>" or "$<length>" line, and longest inline request. */
-  maxLine: number;
-  /** Largest bulk string. */
-  maxBulk: number;
-  /** Most arguments in one request. */
-  maxArgs: number;
-  /** Largest request, all its bulk strings together. */
-  maxRequest: number;
-}
+/** maxLine bounds a "*<count>" or "$<length>" line and an inline request. */
+export type RespLimits = RequestLimits;
+
+const NO_ARGS: Buffer[] = [];
+const EMPTY = Buffer.alloc(0);
 
 const State = { ArrayHeader: 0, BulkHeader: 1, BulkBody: 2 } as const;
 type State = (typeof State)[keyof typeof State];
@@ -56,8 +62,14 @@ function show(byte: number): string {
     : `\\x${byte.toString(16).padStart(2, '0')}`;
 }
 
-export class RespDecoder {
+export class RespDecoder implements RequestDecoder {
   private readonly limits: RespLimits;
+  /** After request() returned REQUEST: the command name first, then its arguments. */
+  private argv: Buffer[] = NO_ARGS;
+  nameBuf: Buffer = EMPTY;
+  readonly nameStart = 0;
+  nameEnd = 0;
+  failure: ReplyError = protocolError('');
   private chunks: Buffer[] = [];
   /** Read position in chunks[0]. */
   private pos = 0;
@@ -65,7 +77,7 @@ export class RespDecoder {
   private held = 0;
   private state: State = State.ArrayHeader;
   private argc = 0;
-  private args: Buffer[] = [];
+  private argsSoFar: Buffer[] = [];
   private bulkLen = 0;
   private requestBytes = 0;
   private failed = false;
@@ -83,6 +95,30 @@ export class RespDecoder {
     if (this.failed || chunk.length === 0) return;
     this.chunks.push(chunk);
     this.held += chunk.length;
+  }
+
+  /** RESP frames itself: a message boundary changes nothing. */
+  boundary(): void {}
+
+  request(): DecodeResult {
+    const r = this.next();
+    if (r === null) return NEED_MORE;
+    if (r instanceof ReplyError) {
+      this.failure = r;
+      return FAILED;
+    }
+    this.argv = r;
+    this.nameBuf = r[0];
+    this.nameEnd = r[0].length;
+    return REQUEST;
+  }
+
+  args(_spec: CommandSpec): Buffer[] {
+    return this.argv.length === 1 ? NO_ARGS : this.argv.slice(1);
+  }
+
+  unknown(): ReplyError {
+    return unknownRespCommand(this.argv[0], this.argv.slice(1));
   }
 
   /** True while part of a request is held. */
@@ -109,13 +145,13 @@ export class RespDecoder {
           return this.fail(`expected CRLF after bulk string, got '${show(cr !== CR ? cr : lf)}'`);
         }
         this.skip(2);
-        this.args.push(body);
-        if (this.args.length < this.argc) {
+        this.argsSoFar.push(body);
+        if (this.argsSoFar.length < this.argc) {
           this.state = State.BulkHeader;
           continue;
         }
-        const args = this.args;
-        this.args = [];
+        const args = this.argsSoFar;
+        this.argsSoFar = [];
         this.state = State.ArrayHeader;
         return args;
       }
@@ -297,7 +333,7 @@ export class RespDecoder {
   private fail(what: string): ReplyError {
     this.failed = true;
     this.chunks = [];
-    this.args = [];
+    this.argsSoFar = [];
     this.held = 0;
     this.lfFree = 0;
     this.state = State.ArrayHeader;
@@ -361,6 +397,8 @@ export function writeResp(r: Reply, version: 2 | 3, out: ReplySink, nested = fal
   } else if (r instanceof Double) {
     if (version === 3) out.text(`,${doubleText(r.value)}\r\n`);
     else bulkText(doubleText(r.value), out);
+  } else if (r instanceof Forms) {
+    writeResp(r.data, version, out, nested);
   } else {
     writeAggregate('*', r as readonly Reply[], version, out);
   }
@@ -391,3 +429,13 @@ export function encodeRespRequest(args: readonly (string | Buffer)[]): Buffer {
   );
   return typeof out === 'string' ? Buffer.from(out) : out;
 }
+
+/** RESP: every Redis client's first byte is "*", the start of an array. */
+export const resp: Protocol = {
+  name: 'resp',
+  claims: (firstByte) => firstByte === 0x2a,
+  decoder: (limits) => new RespDecoder(limits),
+  write: (reply, state, out) => writeResp(reply, state.respVersion, out),
+  encode: (reply) => encodeResp(reply, 2),
+  offers: () => true,
+};

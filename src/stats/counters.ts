@@ -34,6 +34,14 @@ export const COUNTERS = [
   // The supervisor's log writer counts into worker 0's row (totals are what STATS and INFO show).
   'log_lines_dropped',
   'log_write_errors',
+  /** WebSocket upgrades refused: an Origin not in WS_ALLOWED_ORIGINS. */
+  'ws_origin_rejections',
+  /** WebSocket clients closed for a message over WS_MAX_MESSAGE_BYTES. */
+  'ws_oversized_messages',
+  /** WebSocket clients closed for not answering a ping (WS_PING_INTERVAL_MS). */
+  'ws_ping_timeouts',
+  /** HTTP requests refused before they ran: a malformed body, a body over HTTP_MAX_BODY_BYTES, an unknown path. */
+  'http_bad_requests',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */

@@ -13,6 +13,8 @@ export interface WorkerData {
   version: string;
   /** The port resolved by the supervisor (PORT=0 becomes a real port once); -1 with PORT=off. */
   port: number;
+  /** Every transport's ports, by config key, resolved likewise (src/transport/ports.ts). */
+  ports: Record<string, number>;
   workerId: number;
   statsBuffer: SharedArrayBuffer;
   /** Per-client-IP state (connections, AUTH failures, rate buckets); null when no per-IP limit is on. */

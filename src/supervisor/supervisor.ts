@@ -9,6 +9,7 @@ import type { TlsMaterial } from '../config/tls.ts';
 import { listenError, TcpoolError, codes } from '../errors.ts';
 import type { Logger, LogSink } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
+import { resolvePorts } from '../transport/ports.ts';
 import { IpTable } from '../stats/ip-table.ts';
 import { VERSION } from '../version.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
@@ -73,6 +74,8 @@ export class Supervisor {
   readonly tls: TlsMaterial | null;
   port = 0;
   tlsPort = 0;
+  /** Every transport's ports by config key (PORT, TLS_PORT, HTTP_PORT …), as listened on. */
+  ports: Record<string, number> = {};
   private readonly logger: Logger;
   private readonly write: LogSink;
   private readonly slots: Slot[];
@@ -109,7 +112,13 @@ export class Supervisor {
   /** Resolves once every worker listens; rejects with a one-line reason otherwise. */
   async start(): Promise<void> {
     this.port = this.config.PORT === -1 ? -1 : await probePort(this.config.HOST, this.config.PORT);
-    if (this.tls !== null) this.tlsPort = await probePort(this.config.HOST, this.config.TLS_PORT);
+    if (this.config.TLS_PORT !== 0)
+      this.tlsPort = await probePort(this.config.HOST, this.config.TLS_PORT);
+    this.ports = await resolvePorts(
+      this.config,
+      { PORT: this.port, TLS_PORT: this.tlsPort },
+      (port) => probePort(this.config.HOST, port),
+    );
     const results = await Promise.allSettled(this.slots.map((_, i) => this.spawn(i)));
     const failure = results.find((r) => r.status === 'rejected');
     if (failure) {
@@ -156,6 +165,7 @@ export class Supervisor {
       startedAt: this.startedAt,
       version: VERSION,
       port: this.port,
+      ports: this.ports,
       workerId: i,
       statsBuffer: this.stats.buffer,
       ipTableBuffer: this.ipTable?.buffer ?? null,

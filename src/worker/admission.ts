@@ -1,5 +1,5 @@
 // Who is served: protected mode, the per-IP and global connection limits, refusals in the
-// client's own protocol, and the PROXY header a trusted proxy sends before its client speaks.
+// client's own protocol (the transport's Refusal), and the PROXY header a trusted proxy sends before its client speaks.
 // A connection counts against the limits from the moment it is accepted, TLS or not, until its
 // socket closes: what admit() takes, release() gives back, exactly once.
 import type { Socket } from 'node:net';
@@ -7,18 +7,16 @@ import type { Config, ProxyMode } from '../config/schema.ts';
 import { type ReplyError, replyErrors } from '../errors.ts';
 import type { LogThrottle } from '../log/throttle.ts';
 import { formatHostPort, isLoopback } from '../net/address.ts';
-import { detectProtocol } from '../protocol/detect.ts';
-import { encodeLineReply } from '../protocol/line.ts';
 import { parseProxyHeader } from '../protocol/proxy.ts';
-import { encodeResp } from '../protocol/resp.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
 import type { IpLimits, IpTable } from '../stats/ip-table.ts';
+import type { Refusal } from '../transport/transport.ts';
 
 /** How long a refused client has to say which protocol it speaks, so it can be refused in it. */
 const REFUSAL_WAIT_MS = 200;
 /**
  * Refusals waiting for the client's first bytes, per worker. Past this (a flood) the refusal is
- * written at once in line mode, so refused clients cannot pile up and use every descriptor.
+ * written at once, without waiting for its first bytes, so refused clients cannot pile up and use every descriptor.
  */
 const REFUSALS_WAITING_MAX = 16;
 /** How long a trusted proxy has to send its PROXY header. */
@@ -67,21 +65,21 @@ export class Admission {
 
   /**
    * Counts the client against every limit, or refuses it (the refusal is sent here) and returns
-   * null. `firstBytes` are bytes already read (after a PROXY header); `tls` clients are refused by
-   * closing, since the refusal could only be read after a handshake they have not made.
+   * null. `firstBytes` are bytes already read (after a PROXY header); without a `refusal` (TLS)
+   * a client is refused by closing, since it could only read a refusal after a handshake.
    */
   admit(
     socket: Socket,
     ip: string,
     port: number,
     firstBytes: Buffer | null,
-    tls: boolean,
+    refusal: Refusal | null,
   ): Admitted | null {
     const { config, throttle } = this.deps;
     const peer = formatHostPort(ip, port);
     const refuse = (error: ReplyError): null => {
-      if (tls) socket.end(() => socket.destroy());
-      else this.refuse(socket, error, firstBytes);
+      if (refusal === null) socket.end(() => socket.destroy());
+      else this.refuse(socket, error, firstBytes, refusal);
       return null;
     };
     if (this.protectedMode && !isLoopback(ip)) {
@@ -131,8 +129,13 @@ export class Admission {
     return this.deps.stats.releaseConnection(this.deps.workerId);
   }
 
-  /** Refuses in the client's own protocol when it speaks at once (Redis clients do), else in line mode. */
-  private refuse(socket: Socket, error: ReplyError, firstBytes: Buffer | null): void {
+  /** Refuses in the client's own protocol when it speaks at once (Redis clients do). */
+  private refuse(
+    socket: Socket,
+    error: ReplyError,
+    firstBytes: Buffer | null,
+    refusal: Refusal,
+  ): void {
     let timer: NodeJS.Timeout | undefined;
     const send = (first: Buffer | null): void => {
       if (timer !== undefined) {
@@ -140,8 +143,7 @@ export class Admission {
         this.refusalsWaiting--;
       }
       socket.removeAllListeners('data');
-      const resp = first !== null && first.length > 0 && detectProtocol(first[0]) === 'resp';
-      socket.end(resp ? encodeResp(error, 2) : encodeLineReply(error), () => socket.destroy());
+      socket.end(refusal(error, first), () => socket.destroy());
       // Whatever else the client sent is read and dropped: unread input would turn the close into
       // a reset, and a reset can destroy the refusal before the client reads it.
       socket.resume();

@@ -1,5 +1,6 @@
-// One client connection: protocol detection, framing, command execution in order, back-pressure
-// and how it ends. The codecs it drives are socket-free (src/protocol/).
+// One client stream (TCP, TLS, WebSocket): framing, command execution in order, back-pressure and
+// how it ends. It drives a Protocol (src/protocol/protocol.ts) over a Channel and knows neither
+// which codec nor which transport it holds; requests go through the one executor (executor.ts).
 //
 // How a connection ends, in one place (see closeGracefully):
 //   - the client sends FIN: every complete request received is answered, in order, async ones
@@ -10,187 +11,124 @@
 // and "closes" means lingering: FIN is sent after the replies, and input is read and dropped
 // until the client closes too (or a deadline passes). Closing a socket with unread input sends
 // a reset, and a reset can destroy replies written but not yet delivered (nginx's lingering close).
-import type { Socket } from 'node:net';
-import type { AuthOutcome, ClientInfo, CommandContext, ServerInfo } from '../commands/context.ts';
-import { checkArity, type CommandSpec, type Registry } from '../commands/registry.ts';
-import type { Transaction } from '../commands/transaction.ts';
-import { ReplyError, replyErrors, unknownRespCommand } from '../errors.ts';
-import type { Logger } from '../log/logger.ts';
-import type { LogThrottle } from '../log/throttle.ts';
+import type { ClientInfo } from '../commands/context.ts';
 import { formatHostPort, plainIp } from '../net/address.ts';
-import { detectProtocol, type Protocol } from '../protocol/detect.ts';
-import { LINE, LineDecoder, NEED_MORE, splitWords, writeLineReply } from '../protocol/line.ts';
+import { detectProtocol } from '../protocol/index.ts';
 import type { Output } from '../protocol/output.ts';
+import { FAILED, NEED_MORE, type Protocol, type RequestDecoder } from '../protocol/protocol.ts';
 import { startsWithProxyHeader } from '../protocol/proxy.ts';
 import type { Reply } from '../protocol/reply.ts';
-import { RespDecoder, type RespLimits, writeResp } from '../protocol/resp.ts';
-import type { Counter, SharedStats } from '../stats/counters.ts';
-import type { AccessControl } from './access.ts';
-import type { Admitted } from './admission.ts';
+import { executeDecoded } from './executor.ts';
+import { Session, type SessionOrigin, type SessionOwner } from './session.ts';
+
+export type { ConnectionLimits } from './session.ts';
+
+/** How replies leave and input is throttled: a net.Socket is one; a WebSocket wraps into one. */
+export interface Channel {
+  write(data: string | Buffer, onWritten?: () => void): unknown;
+  cork(): void;
+  uncork(): void;
+  /** Bytes written and not yet handed to the kernel. */
+  readonly writableLength: number;
+  /** Bytes received and not yet read (CLIENT LIST's qbuf). */
+  readonly readableLength: number;
+  pause(): unknown;
+  resume(): unknown;
+  /** Ends after what was written: FIN on a socket, a close frame on a WebSocket. */
+  end(): unknown;
+  /** At once, unsent replies lost. */
+  destroy(): unknown;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+}
 
 /** What every connection of a worker shares. */
-export interface ConnectionOwner {
-  readonly registry: Registry;
-  readonly stats: SharedStats;
-  readonly logger: Logger;
-  readonly throttle: LogThrottle;
-  readonly server: ServerInfo;
-  readonly workerId: number;
-  readonly access: AccessControl;
-  readonly limits: ConnectionLimits;
-  /** Shutdown began. */
-  readonly draining: boolean;
-  /** One per worker: processing a batch is synchronous, so all connections can share it. */
-  readonly output: Output;
-  count(counter: Counter): void;
+export interface ConnectionOwner extends SessionOwner {
   /** The connection sent its first bytes (it is no longer a candidate for silent eviction). */
   spoke(conn: Connection): void;
   connectionClosed(conn: Connection): void;
-  listClients(): Promise<ClientInfo[]>;
 }
 
-export interface ConnectionLimits {
-  maxLineBytes: number;
-  resp: RespLimits;
-  /** OUTPUT_HIGH_WATER_BYTES: past it, reading stops until the client takes its replies. */
-  outputHighWater: number;
-  /** OUTPUT_BUFFER_LIMIT; 0 = none. */
-  outputLimit: number;
-}
-
-/** How a connection was let in (see Admission.admit). */
-export interface ConnectionOrigin {
-  admitted: Admitted;
-  /** No AUTH configured, or the client's network is exempt. */
-  authenticated: boolean;
+export interface ConnectionOrigin extends SessionOrigin {
   /** PROXY protocol is on but this peer is not a trusted proxy: a PROXY header from it is refused. */
   refuseProxyHeader: boolean;
+  /**
+   * The protocol when the transport decides it (a WebSocket subprotocol), with the RESP version
+   * it starts with; otherwise the first byte decides.
+   */
+  protocol?: { codec: Protocol; respVersion: 2 | 3 };
+  /** Each write is one message (WebSocket): every reply is sent on its own, never batched. */
+  messages?: boolean;
 }
 
-const NO_ARGS: Buffer[] = [];
-const SPACE = 0x20;
-const NEWLINE = Buffer.from('\n');
-
-// The socket listeners are shared by every connection (no closures per client): each finds its
-// connection through this property of the socket.
-const kConnection = Symbol('connection');
-type OwnedSocket = Socket & { [kConnection]: Connection };
-
-function onData(this: OwnedSocket, chunk: Buffer): void {
-  this[kConnection].onData(chunk);
-}
-function onEnd(this: OwnedSocket): void {
-  this[kConnection].onEnd();
-}
-function onError(this: OwnedSocket, err: NodeJS.ErrnoException): void {
-  // Resets and broken pipes are how clients leave; 'close' follows and does the bookkeeping.
-  const conn = this[kConnection];
-  conn.owner.logger.debug(`Client error: ${conn.peer}: ${err.code ?? err.message}`);
-}
-function onClose(this: OwnedSocket): void {
-  this[kConnection].onClose();
-}
-
-export class Connection implements CommandContext {
-  readonly socket: Socket;
-  readonly admitted: Admitted;
-  readonly clientId: number;
-  authenticated: boolean;
+export class Connection extends Session {
+  readonly channel: Channel;
+  declare readonly owner: ConnectionOwner;
+  codec: Protocol | null = null;
   private refuseProxyHeader: boolean;
-  /** RATE_LIMIT tokens this connection has taken from its IP's bucket and not used yet. */
-  private rateTokens = 0;
+  private readonly messages: boolean;
   /** Date.now() of the last bytes received (IDLE_TIMEOUT_MS). */
   private lastDataAt = Date.now();
   /** Date.now() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
   private partialSince = 0;
-  respVersion: 2 | 3 = 2;
-  clientName = '';
-  libName = '';
-  libVer = '';
-  transaction: Transaction | null = null;
-  readonly owner: ConnectionOwner;
-  readonly createdAt = Date.now();
-  private lastCommandAt = this.createdAt;
-  private lastCommand = 'NULL';
-  /** Chosen from the first byte received; null until then (the client has not spoken). */
-  private decoder: LineDecoder | RespDecoder | null = null;
+  /** Chosen with the codec; null until the client has spoken. */
+  private decoder: RequestDecoder | null = null;
   /** QUIT or a framing error: close once the replies so far are sent. */
   private closeAfterFlush = false;
   /** No request will be read from new input: the client sent FIN, or shutdown stopped reading. */
   private inputDone = false;
   /** Date.now() when FIN was sent (closeGracefully): input is dropped until the client closes. */
   lingeringSince = 0;
-  /** The socket is gone (closed or destroyed). */
+  /** The channel is gone (closed or destroyed). */
   private closed = false;
-  /** The last byte received: at EOF, whether the last line lacks its "\n". */
-  private lastByte = 0;
   /** Stopped reading because too many reply bytes are unsent. */
   private paused = false;
   /** An asynchronous command is running; later requests wait for it, to keep replies in order. */
   private waiting = false;
 
-  constructor(socket: Socket, owner: ConnectionOwner, origin: ConnectionOrigin) {
-    this.socket = socket;
-    this.owner = owner;
-    this.admitted = origin.admitted;
-    this.authenticated = origin.authenticated;
+  constructor(channel: Channel, owner: ConnectionOwner, origin: ConnectionOrigin) {
+    super(owner, origin);
+    this.channel = channel;
     this.refuseProxyHeader = origin.refuseProxyHeader;
-    this.clientId = owner.stats.nextClientId();
-    (socket as OwnedSocket)[kConnection] = this;
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('error', onError);
-    socket.on('close', onClose);
+    this.messages = origin.messages === true;
+    if (origin.protocol !== undefined) {
+      this.codec = origin.protocol.codec;
+      this.respVersion = origin.protocol.respVersion;
+      this.decoder = this.codec.decoder(owner.limits.requests);
+    }
   }
 
-  get peer(): string {
-    return this.admitted.peer;
-  }
-  get registry(): Registry {
-    return this.owner.registry;
-  }
-  get stats(): SharedStats {
-    return this.owner.stats;
-  }
-  get server(): ServerInfo {
-    return this.owner.server;
-  }
-  get workerId(): number {
-    return this.owner.workerId;
-  }
-  get protocol(): Protocol {
-    return this.decoder instanceof RespDecoder ? 'resp' : 'line';
+  /** Has sent at least one byte. */
+  get spoken(): boolean {
+    return this.decoder !== null;
   }
 
   closeAfterReply(): void {
     this.closeAfterFlush = true;
   }
 
-  listClients(): Promise<ClientInfo[]> {
-    return this.owner.listClients();
-  }
-
   clientInfo(): ClientInfo {
     const now = Date.now();
-    const socket = this.socket;
+    const channel = this.channel;
     return {
       id: this.clientId,
       addr: this.peer,
       laddr:
-        socket.localAddress === undefined
+        channel.localAddress === undefined
           ? ''
-          : formatHostPort(plainIp(socket.localAddress), socket.localPort),
+          : formatHostPort(plainIp(channel.localAddress), channel.localPort),
       name: this.clientName,
       age: Math.floor((now - this.createdAt) / 1000),
       idle: Math.floor((now - this.lastCommandAt) / 1000),
       cmd: this.lastCommand.toLowerCase(),
       protocol: this.protocol,
+      transport: this.transport,
       resp: this.respVersion,
       worker: this.owner.workerId,
       libName: this.libName,
       libVer: this.libVer,
-      qbuf: socket.readableLength,
-      omem: socket.writableLength,
+      qbuf: channel.readableLength,
+      omem: channel.writableLength,
     };
   }
 
@@ -200,6 +138,7 @@ export class Connection implements CommandContext {
     this.closeIfDone();
   }
 
+  /** Bytes arrived (a stream's chunk). */
   onData(chunk: Buffer): void {
     if (this.inputDone || this.lingeringSince > 0 || this.closed) return; // dropped
     if (this.owner.draining && !(this.decoder?.pending ?? false)) {
@@ -218,14 +157,20 @@ export class Connection implements CommandContext {
         this.destroy();
         return;
       }
-      this.decoder =
-        detectProtocol(chunk[0]) === 'resp'
-          ? new RespDecoder(this.owner.limits.resp)
-          : new LineDecoder(this.owner.limits.maxLineBytes);
+      this.codec = detectProtocol(chunk[0]);
+      this.decoder = this.codec.decoder(this.owner.limits.requests);
       this.owner.spoke(this);
     }
-    this.lastByte = chunk[chunk.length - 1];
     this.decoder.push(chunk);
+    this.process();
+  }
+
+  /** A whole message arrived (a WebSocket frame): it holds complete requests. */
+  onMessage(data: Buffer): void {
+    if (this.inputDone || this.lingeringSince > 0 || this.closed || this.decoder === null) return;
+    this.decoder.push(data);
+    this.decoder.boundary();
+    this.lastDataAt = Date.now();
     this.process();
   }
 
@@ -234,8 +179,7 @@ export class Connection implements CommandContext {
     if (this.inputDone || this.lingeringSince > 0 || this.closed) return;
     this.inputDone = true;
     // A last line without "\n" is a request too (the original server answered it).
-    if (this.decoder instanceof LineDecoder && this.lastByte !== NEWLINE[0])
-      this.decoder.push(NEWLINE);
+    this.decoder?.boundary();
     this.process();
     this.closeIfDone();
   }
@@ -250,74 +194,67 @@ export class Connection implements CommandContext {
     if (!this.paused) return;
     this.paused = false;
     if (this.closed || this.lingeringSince > 0) return;
-    this.socket.resume();
+    this.channel.resume();
     this.process();
     this.closeIfDone();
   }
 
-  private write(reply: Reply, out: Output): void {
-    if (this.decoder instanceof RespDecoder) writeResp(reply, this.respVersion, out);
-    else writeLineReply(reply, out);
-  }
-
   /**
-   * Hands a batch of replies to the socket. The one place output limits are checked, for every
-   * path (synchronous batches and asynchronous replies alike): past OUTPUT_BUFFER_LIMIT the client
-   * is cut off; past OUTPUT_HIGH_WATER_BYTES reading stops until the batch reaches the kernel, so
+   * Hands replies to the channel. The one place output limits are checked, for every path
+   * (synchronous batches and asynchronous replies alike): past OUTPUT_BUFFER_LIMIT the client is
+   * cut off; past OUTPUT_HIGH_WATER_BYTES reading stops until the batch reaches the kernel, so
    * unsent replies stay within the high-water mark plus one reply. False when cut off.
    */
   private send(out: Output): boolean {
     if (out.empty) return true;
     const { outputLimit, outputHighWater } = this.owner.limits;
-    const unsent = this.socket.writableLength + out.size;
+    const channel = this.channel;
+    const unsent = channel.writableLength + out.size;
     if (outputLimit > 0 && unsent > outputLimit) {
       out.take();
       this.overLimit();
       return false;
     }
+    let onWritten: (() => void) | undefined;
     if (unsent > outputHighWater && !this.paused) {
       this.paused = true;
-      this.socket.pause();
-      out.flushTo(this.socket, () => this.onFlushed());
-    } else {
-      out.flushTo(this.socket);
+      channel.pause();
+      onWritten = () => this.onFlushed();
     }
+    if (this.messages) channel.write(out.take(), onWritten);
+    else out.flushTo(channel, onWritten);
     return true;
   }
 
   /**
    * Runs every complete request received so far, unless back-pressure or an async command stops
-   * it. The replies of the batch leave in one write.
+   * it. The replies of the batch leave in one write (one message each on a message channel).
    */
   private process(): void {
     const decoder = this.decoder;
-    if (this.closed || this.lingeringSince > 0 || this.waiting || this.paused || decoder === null)
+    const codec = this.codec;
+    if (
+      this.closed ||
+      this.lingeringSince > 0 ||
+      this.waiting ||
+      this.paused ||
+      decoder === null ||
+      codec === null
+    )
       return;
     const out = this.owner.output;
-    const room = this.owner.limits.outputHighWater - this.socket.writableLength;
+    const room = this.owner.limits.outputHighWater - this.channel.writableLength;
     let commands = 0;
-    while (!this.closeAfterFlush && out.size <= room) {
-      let reply: Reply | Promise<Reply>;
-      if (decoder instanceof LineDecoder) {
-        const r = decoder.step();
-        if (r === NEED_MORE) break;
-        if (r !== LINE) {
-          // A framing error leaves the stream unreadable: reply, then close once it is flushed.
-          this.write(replyErrors.lineTooLong, out);
-          this.closeAfterFlush = true;
-          break;
-        }
-        reply = this.executeLine(decoder.buf, decoder.start, decoder.end);
-      } else {
-        const request = decoder.next();
-        if (request === null) break;
-        if (request instanceof ReplyError) {
-          this.write(request, out);
-          this.closeAfterFlush = true;
-          break;
-        }
-        reply = this.executeResp(request);
+    while (!this.closeAfterFlush && !this.paused && out.size <= room) {
+      const r = decoder.request();
+      if (r === NEED_MORE) break;
+      if (r === FAILED) {
+        // A framing error leaves the stream unreadable: reply, then close once it is flushed.
+        codec.write(decoder.failure, this, out);
+        this.closeAfterFlush = true;
+        break;
       }
+      const reply = executeDecoded(this, decoder);
       commands++;
       if (reply instanceof Promise) {
         this.waiting = true;
@@ -327,7 +264,8 @@ export class Connection implements CommandContext {
         );
         break;
       }
-      this.write(reply, out);
+      codec.write(reply, this, out);
+      if (this.messages && !this.send(out)) return;
     }
     // Counted before the replies leave: a client that has its reply and asks STATS on another
     // worker must see its command counted.
@@ -349,7 +287,7 @@ export class Connection implements CommandContext {
     this.waiting = false;
     if (this.closed) return;
     const out = this.owner.output;
-    this.write(reply, out);
+    this.codec!.write(reply, this, out);
     if (!this.send(out)) return;
     this.process();
     this.closeIfDone();
@@ -359,80 +297,6 @@ export class Connection implements CommandContext {
   private closeIfDone(): void {
     if (this.closed || this.lingeringSince > 0 || this.waiting) return;
     if (this.closeAfterFlush || (this.inputDone && !this.paused)) this.closeGracefully();
-  }
-
-  private executeLine(line: Buffer, start: number, end: number): Reply | Promise<Reply> {
-    let sp = start;
-    while (sp < end && line[sp] !== SPACE) sp++;
-    const spec = this.owner.registry.lookupBytes(line, start, sp);
-    if (spec === undefined || spec.respOnly) return replyErrors.unknownCommand;
-    let args = NO_ARGS;
-    if (sp < end) {
-      // Everything after the first space, byte for byte (possibly empty: "ECHO " echoes "").
-      const rest = line.subarray(sp + 1, end);
-      if (!spec.restOfLine) args = splitWords(rest);
-      else if (rest.length > 0 || spec.minArgs > 0) args = [rest];
-    }
-    return this.run(spec, args);
-  }
-
-  private executeResp(argv: Buffer[]): Reply | Promise<Reply> {
-    const name = argv[0];
-    const spec = this.owner.registry.lookupBytes(name, 0, name.length);
-    const args = argv.length === 1 ? NO_ARGS : argv.slice(1);
-    if (spec === undefined) return this.refuse(unknownRespCommand(name, args), spec);
-    return this.run(spec, args);
-  }
-
-  private run(spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
-    this.lastCommand = spec.name;
-    if (!this.authenticated && !spec.noAuth) return this.refuse(replyErrors.authRequired, spec);
-    const access = this.owner.access;
-    if (access.rateLimited) {
-      if (this.rateTokens === 0)
-        this.rateTokens = access.takeRateTokens(this.admitted.ipEntry, this.peer);
-      if (this.rateTokens === 0) return this.refuse(replyErrors.rateLimited, spec);
-      this.rateTokens--;
-    }
-    const arityError = checkArity(spec, args.length);
-    if (arityError !== null) return this.refuse(arityError, spec);
-    if (this.transaction?.queues(spec)) return this.transaction.queue(this, spec, args);
-    try {
-      return spec.run(this, args);
-    } catch (err) {
-      return this.internalError(spec.name, err);
-    }
-  }
-
-  /** A request refused before it ran; inside MULTI it also dooms the transaction. */
-  private refuse(error: ReplyError, spec: CommandSpec | undefined): ReplyError {
-    return this.transaction === null ? error : this.transaction.refuse(this, error, spec);
-  }
-
-  internalError(name: string, err: unknown): ReplyError {
-    const e = err instanceof Error ? err : new Error(String(err));
-    const where =
-      e.stack
-        ?.split('\n')
-        .find((l) => l.trimStart().startsWith('at '))
-        ?.trim() ?? '';
-    this.owner.logger.error(
-      `Command ${name} failed for ${this.peer}: ${e.name}: ${e.message} ${where}`.trimEnd(),
-    );
-    if (e.stack) this.owner.logger.debug(e.stack);
-    return replyErrors.internal;
-  }
-
-  /** Checks a token (AUTH, HELLO … AUTH); failures are counted per IP across workers. */
-  async authenticate(token: Buffer, user: string | null): Promise<AuthOutcome> {
-    const outcome = await this.owner.access.authenticate(
-      this.admitted.ipEntry,
-      this.peer,
-      token,
-      user,
-    );
-    if (outcome === 'ok') this.authenticated = true;
-    return outcome;
   }
 
   /** Which timeout, if any, this client has run past (the worker's sweep asks). */
@@ -471,13 +335,13 @@ export class Connection implements CommandContext {
   closeGracefully(): void {
     if (this.closed || this.lingeringSince > 0) return;
     this.lingeringSince = Date.now();
-    this.socket.end();
-    this.socket.resume();
+    this.channel.end();
+    this.channel.resume();
   }
 
   /** Closes at once, unsent replies lost (limits, timeouts). */
   destroy(): void {
     this.closed = true;
-    this.socket.destroy();
+    this.channel.destroy();
   }
 }

@@ -4,6 +4,7 @@ import type { ClientInfo } from '../commands/context.ts';
 import { createRegistry } from '../commands/load.ts';
 import { batchingSink, Logger } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
+import { startTracing } from '../tracing/tracing.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from '../supervisor/messages.ts';
 import { WorkerServer } from './server.ts';
 
@@ -21,6 +22,7 @@ const pending = new Map<number, (results: unknown[]) => void>();
 let lastQueryId = 0;
 
 try {
+  const stopTracing = config.TRACING ? await startTracing(data.version, workerId) : null;
   const registry = await createRegistry(config.COMMANDS_MODULE);
   const server = new WorkerServer({
     server: { config, port: data.port, startedAt: data.startedAt, version: data.version },
@@ -42,14 +44,15 @@ try {
   const answers: Record<QueryKind, () => unknown> = {
     clients: () => server.localClients(),
   };
-  if (data.port !== -1) await server.listen(config.HOST, data.port);
-  if (data.tls !== null) await server.listenTls(config.HOST, data.tlsPort, data.tls);
+  await server.start(data.ports, data.tls);
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'shutdown': {
         const drained = server.shutdown(msg.timeoutMs);
         post({ type: 'stopped-accepting' });
-        void drained.then(() => {
+        void drained.then(async () => {
+          // The last spans leave before the worker does.
+          await stopTracing?.().catch((err: Error) => logger.warn(`Tracing: ${err.message}`));
           logs.flush();
           post({ type: 'drained' });
           // Ending the thread itself (not terminate() from the supervisor) runs its exit hooks,

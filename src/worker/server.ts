@@ -1,8 +1,8 @@
-// A worker's clients: it takes them from its listeners (listeners.ts) through admission
-// (admission.ts), serves each with a Connection, keeps the coarse timeout sweep (timeouts.ts)
-// running, and drains them all on shutdown.
+// A worker's clients: its transports (src/transport/) bind their ports through it, every client
+// is admitted at accept (admission.ts) and served by a session: a Connection for streams, the
+// transport's own for request/response (HTTP). It keeps the coarse timeout sweep (timeouts.ts)
+// running over all of them, and drains them all on shutdown.
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { TokenVerifier } from '../auth/tokens.ts';
 import type { ClientInfo, ServerInfo } from '../commands/context.ts';
 import type { Registry } from '../commands/registry.ts';
@@ -15,10 +15,23 @@ import { connectionCap, openFilesLimit } from '../net/fd-limit.ts';
 import { Output } from '../protocol/output.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
 import { IpTable } from '../stats/ip-table.ts';
+import { transports } from '../transport/index.ts';
+import { Listeners } from '../transport/listeners.ts';
+import type {
+  ListenOptions,
+  Refusal,
+  TrackedClient,
+  TransportHost,
+} from '../transport/transport.ts';
 import { AccessControl } from './access.ts';
 import { Admission, type Admitted } from './admission.ts';
-import { Connection, type ConnectionLimits, type ConnectionOwner } from './connection.ts';
-import { Listeners } from './listeners.ts';
+import {
+  type Channel,
+  Connection,
+  type ConnectionLimits,
+  type ConnectionOrigin,
+  type ConnectionOwner,
+} from './connection.ts';
 import { SilentConnections, startSweep } from './timeouts.ts';
 
 export interface WorkerServerOptions {
@@ -32,7 +45,7 @@ export interface WorkerServerOptions {
   gatherClients?: () => Promise<ClientInfo[]>;
 }
 
-export class WorkerServer implements ConnectionOwner {
+export class WorkerServer implements ConnectionOwner, TransportHost {
   readonly registry: Registry;
   readonly stats: SharedStats;
   readonly logger: Logger;
@@ -45,13 +58,14 @@ export class WorkerServer implements ConnectionOwner {
   /** MAX_CONNECTIONS as the file-descriptor limit allows (net/fd-limit.ts). */
   readonly maxConnections: number;
   draining = false;
-  readonly connections = new Set<Connection>();
+  readonly connections = new Set<TrackedClient>();
+  readonly config: Config;
   private readonly gatherClients: () => Promise<ClientInfo[]>;
-  private readonly config: Config;
   private readonly listeners: Listeners;
   private readonly admission: Admission;
   private readonly silent: SilentConnections;
   private readonly trustedProxies;
+  private readonly sharedObjects = new Map<string, unknown>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private onDrained: (() => void) | null = null;
 
@@ -67,8 +81,7 @@ export class WorkerServer implements ConnectionOwner {
     this.workerId = workerId;
     this.gatherClients = options.gatherClients ?? (async () => this.localClients());
     this.limits = {
-      maxLineBytes: config.MAX_LINE_BYTES,
-      resp: {
+      requests: {
         maxLine: config.MAX_LINE_BYTES,
         maxBulk: config.MAX_BULK_BYTES,
         maxArgs: config.MAX_ARGS,
@@ -99,73 +112,85 @@ export class WorkerServer implements ConnectionOwner {
       evictSilent: () => this.evictSilent(),
     });
     this.trustedProxies = blockList(config.TRUSTED_PROXIES);
-    this.listeners = new Listeners(this, config);
+    this.listeners = new Listeners(this, config, config.HOST);
   }
 
-  async listen(host: string, port: number): Promise<void> {
-    await this.listeners.listen(host, port);
+  /** Starts every transport on its ports (`ports`: each port key's resolved port). */
+  async start(ports: Readonly<Record<string, number>>, tls: TlsMaterial | null): Promise<void> {
+    for (const transport of transports) await transport.start(this, ports, tls);
     this.sweepTimer ??= startSweep(this, this.config);
   }
 
-  async listenTls(host: string, port: number, material: TlsMaterial): Promise<void> {
-    await this.listeners.listenTls(host, port, material);
-    this.sweepTimer ??= startSweep(this, this.config);
+  listen(options: ListenOptions): Promise<void> {
+    return this.listeners.listen(options);
+  }
+
+  shared<T>(key: string, create: () => T): T {
+    if (!this.sharedObjects.has(key)) this.sharedObjects.set(key, create());
+    return this.sharedObjects.get(key) as T;
   }
 
   count(counter: Counter, n = 1): void {
     this.stats.count(this.workerId, counter, n);
   }
 
-  acceptPlain(socket: Socket): void {
-    socket.on('error', () => {}); // until a Connection owns it
+  startsAuthenticated(ip: string): boolean {
+    return this.access.startsAuthenticated(ip);
+  }
+
+  /** A client of a plain port: a trusted proxy's PROXY header first, then admission. */
+  acceptPlain(socket: Socket, options: ListenOptions): void {
+    socket.on('error', () => {}); // until a session owns it
     const ip = plainIp(socket.remoteAddress);
     const proxyOn = this.config.PROXY_PROTOCOL !== 'off';
+    const serve = (realIp: string, port: number, rest: Buffer | null, refuseProxy: boolean) => {
+      const admitted = this.admit(socket, plainIp(realIp), port, rest, options.refusal);
+      if (admitted === null) return;
+      socket.removeAllListeners('error');
+      options.serve(socket, admitted, rest, refuseProxy);
+    };
     if (proxyOn && inList(this.trustedProxies, ip)) {
       this.admission.readProxyHeader(socket, ip, (realIp, port, rest) =>
-        this.serve(socket, realIp, port, rest, false),
+        serve(realIp, port, rest, false),
       );
     } else {
-      this.serve(socket, ip, socket.remotePort ?? 0, null, proxyOn);
+      serve(ip, socket.remotePort ?? 0, null, proxyOn);
     }
   }
 
-  /** Plain clients: admitted, then served at once. */
-  private serve(
+  admit(
     socket: Socket,
     ip: string,
     port: number,
     firstBytes: Buffer | null,
-    refuseProxyHeader: boolean,
-  ): void {
-    const admitted = this.admission.admit(socket, plainIp(ip), port, firstBytes, false);
-    if (admitted === null) return;
-    socket.removeAllListeners('error');
-    const conn = this.open(socket, admitted, refuseProxyHeader);
-    if (firstBytes !== null) conn.onData(firstBytes);
+    refusal: Refusal | null,
+  ): Admitted | null {
+    return this.admission.admit(socket, ip, port, firstBytes, refusal);
   }
 
-  /** TLS clients: no PROXY header (it would come before the handshake), otherwise as plain ones. */
-  admitTls(socket: Socket): Admitted | null {
-    return this.admission.admit(
-      socket,
-      plainIp(socket.remoteAddress),
-      socket.remotePort ?? 0,
-      null,
-      true,
-    );
-  }
-
-  serveTls(socket: TLSSocket, admitted: Admitted): void {
-    this.open(socket, admitted, false);
-  }
-
-  private open(socket: Socket, admitted: Admitted, refuseProxyHeader: boolean): Connection {
-    const authenticated = this.access.startsAuthenticated(admitted.ip);
-    const conn = new Connection(socket, this, { admitted, authenticated, refuseProxyHeader });
+  open(channel: Channel, origin: Omit<ConnectionOrigin, 'authenticated'>): Connection {
+    const authenticated = this.access.startsAuthenticated(origin.admitted.ip);
+    const conn = new Connection(channel, this, { ...origin, authenticated });
     this.connections.add(conn);
-    this.silent.add(conn);
-    this.logger.info(`Client connected: ${admitted.peer} (Active: ${this.stats.activeClients()})`);
+    if (!conn.spoken) this.silent.add(conn);
+    // A client upgraded from HTTP was announced when it connected.
+    if (origin.protocol === undefined)
+      this.logger.info(
+        `Client connected: ${origin.admitted.peer} (Active: ${this.stats.activeClients()})`,
+      );
     return conn;
+  }
+
+  track(client: TrackedClient): void {
+    this.connections.add(client);
+  }
+
+  untrack(client: TrackedClient): void {
+    this.connectionClosed(client);
+  }
+
+  forget(client: TrackedClient): void {
+    this.connections.delete(client);
   }
 
   release(admitted: Admitted): void {
@@ -199,9 +224,9 @@ export class WorkerServer implements ConnectionOwner {
     return this.gatherClients();
   }
 
-  connectionClosed(conn: Connection): void {
+  connectionClosed(conn: TrackedClient): void {
     if (!this.connections.delete(conn)) return;
-    this.silent.delete(conn);
+    if (conn instanceof Connection) this.silent.delete(conn);
     const active = this.admission.release(conn.admitted);
     this.logger.info(`Client disconnected: ${conn.peer} (Active: ${active})`);
     if (this.draining) this.checkDrained();

@@ -4,6 +4,7 @@
 import type { Config } from '../config/schema.ts';
 import type { LogThrottle } from '../log/throttle.ts';
 import type { Counter } from '../stats/counters.ts';
+import type { TrackedClient } from '../transport/transport.ts';
 import type { Connection } from './connection.ts';
 
 /**
@@ -13,7 +14,7 @@ import type { Connection } from './connection.ts';
 export const LINGER_MS = 5000;
 
 export interface SweepOwner {
-  readonly connections: ReadonlySet<Connection>;
+  readonly connections: ReadonlySet<TrackedClient>;
   readonly draining: boolean;
   readonly throttle: LogThrottle;
   count(counter: Counter): void;

@@ -149,7 +149,7 @@ describe('RESP over raw sockets', () => {
     const header = await clients[0].readLine();
     const body = (await clients[0].readBytes(Number(header.slice(1, -1)) + 2)).toString();
     for (let i = 0; i < 12; i++)
-      assert.match(body, new RegExp(`name=c${i} .* proto=resp worker=[01]\\n`));
+      assert.match(body, new RegExp(`name=c${i} .* proto=resp transport=tcp worker=[01]\\n`));
     const listedWorkers = new Set([...body.matchAll(/worker=(\d)/g)].map((m) => m[1]));
     assert.equal(listedWorkers.size, 2);
     for (const c of clients) c.close();

@@ -7,11 +7,11 @@ import { checkArity, defineCommand, Registry } from '../../src/commands/registry
 import { ReplyError, replyErrors, TcpoolError } from '../../src/errors.ts';
 import { Transaction } from '../../src/commands/transaction.ts';
 import { bytesToHuman } from '../../src/commands/builtin/info.ts';
-import { encodeLineReply } from '../../src/protocol/line.ts';
+import { encodeLineReply, line as lineProtocol } from '../../src/protocol/line.ts';
 import type { Reply } from '../../src/protocol/reply.ts';
 import { SharedStats } from '../../src/stats/counters.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { encodeResp } from '../../src/protocol/resp.ts';
+import { encodeResp, resp as respProtocol } from '../../src/protocol/resp.ts';
 import type { Replies, RespMap, Verbatim } from '../../src/protocol/reply.ts';
 import { availableParallelism } from 'node:os';
 
@@ -33,6 +33,8 @@ function context(
     workerId: 1,
     peer: '127.0.0.1:5555',
     protocol,
+    transport: 'tcp',
+    offers: (spec) => (protocol === 'line' ? lineProtocol : respProtocol).offers(spec),
     clientId: 42,
     respVersion: 2,
     authenticated: true,
@@ -50,6 +52,7 @@ function context(
       idle: 0,
       cmd: 'client',
       protocol,
+      transport: 'tcp',
       resp: ctx.respVersion,
       worker: 1,
       libName: ctx.libName,
@@ -96,10 +99,15 @@ describe('built-in commands', () => {
     );
   });
 
-  test('TIME is local time as YYYY-MM-DD HH:MM:SS', () => {
+  test('TIME is local time as YYYY-MM-DD HH:MM:SS; over RESP [seconds, microseconds]', () => {
     const before = new Date();
-    const reply = run('TIME') as string;
+    const both = run('TIME');
+    const reply = line(both).trimEnd();
     assert.match(reply, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    const m = /^\*2\r\n\$\d+\r\n(\d+)\r\n\$\d+\r\n(\d+)\r\n$/.exec(encodeResp(both, 2).toString());
+    assert.ok(m, 'RESP form');
+    assert.ok(Math.abs(Number(m[1]) * 1000 - before.getTime()) < 2000);
+    assert.ok(Number(m[2]) < 1_000_000);
     const [date, time] = reply.split(' ');
     const [y, mo, d] = date.split('-').map(Number);
     const [h, mi, s] = time.split(':').map(Number);
@@ -124,14 +132,17 @@ describe('built-in commands', () => {
         'rejected_per_ip=0 protected_mode_rejections=0 auth_failures=0 rate_limited=0 idle_timeouts=0 ' +
         'request_timeouts=0 output_limit_disconnects=0 proxy_rejections=0 tls_handshake_failures=0 ' +
         'tls_handshake_timeouts=0 tls_handshakes_in_progress=0 accept_errors=0 silent_evictions=0' +
-        ' log_lines_dropped=0 log_write_errors=0',
+        ' log_lines_dropped=0 log_write_errors=0' +
+        ' ws_origin_rejections=0 ws_oversized_messages=0 ws_ping_timeouts=0 http_bad_requests=0',
     );
     assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
   });
 
   test('QUIT replies Goodbye and asks for the connection to close', () => {
     const { ctx, closed } = context(registry);
-    assert.equal(run('QUIT', [], ctx), 'Goodbye');
+    const reply = run('QUIT', [], ctx);
+    assert.equal(line(reply), 'Goodbye\n');
+    assert.equal(encodeResp(reply, 2), '+OK\r\n');
     assert.equal(closed(), true);
   });
 
@@ -211,7 +222,7 @@ describe('Redis compatibility commands (RESP only)', () => {
     ctx = context(registry, SharedStats.create(2), 'resp').ctx,
   ) => {
     const spec = registry.lookup(name)!;
-    assert.equal(spec.respOnly, true);
+    assert.equal(spec.family, 'redis');
     return (checkArity(spec, args.length) ??
       spec.run(
         ctx,
@@ -220,16 +231,17 @@ describe('Redis compatibility commands (RESP only)', () => {
   };
   const resp2 = (r: Reply) => encodeResp(r, 2).toString();
 
-  test('the line protocol does not list them', () => {
+  test('the line protocol does not offer them; RESP offers every command', () => {
     assert.deepEqual(
-      registry.list('line').map((c) => c.name),
+      registry.list(lineProtocol.offers).map((c) => c.name),
       ['PING', 'ECHO', 'TIME', 'STATS', 'QUIT', 'HELP', 'AUTH'],
     );
-    assert.ok(registry.list('resp').length > 6);
+    assert.equal(registry.list(respProtocol.offers).length, registry.list().length);
+    assert.ok(registry.list().length > 6);
   });
 
   test('COMMAND COUNT, INFO and DOCS describe the registry', () => {
-    assert.equal(respRun('COMMAND', ['COUNT']), registry.list('resp').length);
+    assert.equal(respRun('COMMAND', ['COUNT']), registry.list().length);
     assert.equal(
       resp2(respRun('COMMAND', ['INFO', 'echo', 'nope'])),
       '*2\r\n*10\r\n$4\r\necho\r\n:2\r\n*3\r\n+fast\r\n+stale\r\n+loading\r\n:0\r\n:0\r\n:0\r\n*1\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n$-1\r\n',

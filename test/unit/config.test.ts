@@ -78,6 +78,15 @@ describe('config loading', () => {
       TLS_CA: '',
       TLS_MIN_VERSION: 'TLSv1.2',
       TLS_HANDSHAKE_TIMEOUT_MS: 10000,
+      WS_PORT: 0,
+      WS_TLS: false,
+      WS_ALLOWED_ORIGINS: [],
+      WS_MAX_MESSAGE_BYTES: 1048576,
+      WS_PING_INTERVAL_MS: 30000,
+      HTTP_PORT: 0,
+      HTTP_TLS: false,
+      HTTP_MAX_BODY_BYTES: 1048576,
+      TRACING: false,
     });
     assert.equal(origin.PORT, 'default');
   });

@@ -14,12 +14,12 @@ const badName = badArgument(
   'ERR Client names cannot contain spaces, newlines or special characters.',
 );
 
-/** One CLIENT LIST line, in Redis's field order, plus tcpool's proto= and worker=. */
+/** One CLIENT LIST line, in Redis's field order, plus tcpool's proto=, transport= and worker=. */
 export function formatClient(c: ClientInfo): string {
   return (
     `id=${c.id} addr=${c.addr} laddr=${c.laddr} name=${c.name} age=${c.age} idle=${c.idle} flags=N db=0 ` +
     `sub=0 psub=0 ssub=0 multi=-1 qbuf=${c.qbuf} omem=${c.omem} cmd=${c.cmd} user=default resp=${c.resp} ` +
-    `lib-name=${c.libName} lib-ver=${c.libVer} proto=${c.protocol} worker=${c.worker}`
+    `lib-name=${c.libName} lib-ver=${c.libVer} proto=${c.protocol} transport=${c.transport} worker=${c.worker}`
   );
 }
 
@@ -47,7 +47,7 @@ export default defineCommand({
   summary: 'Inspects and names client connections.',
   group: 'connection',
   flags: ['loading', 'stale'],
-  respOnly: true,
+  family: 'redis',
   minArgs: 1,
   maxArgs: Infinity,
   run: (ctx, args) => {

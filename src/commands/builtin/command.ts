@@ -59,11 +59,11 @@ export default defineCommand({
   summary: "Describes the commands, for clients and redis-cli's hints.",
   group: 'server',
   flags: ['loading', 'stale'],
-  respOnly: true,
+  family: 'redis',
   minArgs: 0,
   maxArgs: Infinity,
   run: (ctx, args) => {
-    const all = ctx.registry.list('resp');
+    const all = ctx.registry.list();
     if (args.length === 0) return all.map(info);
     const sub = keyword(args[0]);
     const names = args.slice(1);

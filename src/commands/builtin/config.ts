@@ -45,7 +45,7 @@ export default defineCommand({
     "Reads settings, under tcpool's names (thread_pool_size) and Redis's (maxclients); read-only.",
   group: 'server',
   flags: ['loading', 'stale'],
-  respOnly: true,
+  family: 'redis',
   minArgs: 1,
   maxArgs: Infinity,
   run: (ctx, args) => {

@@ -28,7 +28,7 @@ export default defineCommand({
   summary: 'Switches to RESP2 or RESP3 and describes the server.',
   group: 'connection',
   flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
-  respOnly: true,
+  family: 'redis',
   minArgs: 0,
   maxArgs: 6,
   run: async (ctx, args) => {

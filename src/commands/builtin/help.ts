@@ -1,4 +1,4 @@
-import { ReplyError, codes } from '../../errors.ts';
+import { codes, ReplyError } from '../../errors.ts';
 import { defineCommand } from '../registry.ts';
 
 export default defineCommand({
@@ -12,13 +12,13 @@ export default defineCommand({
   run: (ctx, args) => {
     if (args.length === 0) {
       return `Commands: ${ctx.registry
-        .list(ctx.protocol)
+        .list((spec) => ctx.offers(spec))
         .map((c) => c.usage)
         .join(', ')}`;
     }
     const name = args[0].toString('latin1');
     const spec = ctx.registry.lookup(name);
-    if (!spec || (spec.respOnly && ctx.protocol === 'line')) {
+    if (spec === undefined || !ctx.offers(spec)) {
       return new ReplyError(codes.ERR_UNKNOWN_COMMAND, `Unknown command '${name}'`);
     }
     return spec.summary === '' ? spec.usage : `${spec.usage}: ${spec.summary}`;

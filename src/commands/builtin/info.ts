@@ -135,7 +135,7 @@ export default defineCommand({
   summary: 'Server, clients, memory, stats, replication, CPU figures, Redis-style, per worker too.',
   group: 'server',
   flags: ['loading', 'stale'],
-  respOnly: true,
+  family: 'redis',
   minArgs: 0,
   maxArgs: Infinity,
   run: (ctx, args) =>

@@ -1,4 +1,7 @@
+import { Forms, Preencoded } from '../../protocol/reply.ts';
 import { defineCommand } from '../registry.ts';
+
+const GOODBYE = new Forms('Goodbye', new Preencoded('OK'));
 
 export default defineCommand({
   name: 'QUIT',
@@ -8,6 +11,6 @@ export default defineCommand({
   flags: ['allow_busy', 'noscript', 'loading', 'stale', 'fast', 'no_auth'],
   run: (ctx) => {
     ctx.closeAfterReply();
-    return ctx.protocol === 'line' ? 'Goodbye' : 'OK';
+    return GOODBYE;
   },
 });

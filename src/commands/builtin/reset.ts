@@ -6,7 +6,7 @@ export default defineCommand({
   summary: 'Resets the connection: RESP2, no name, no transaction.',
   group: 'connection',
   flags: ['noscript', 'loading', 'stale', 'fast', 'allow_busy'],
-  respOnly: true,
+  family: 'redis',
   run: (ctx) => {
     ctx.respVersion = 2;
     ctx.clientName = '';

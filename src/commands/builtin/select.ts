@@ -8,7 +8,7 @@ export default defineCommand({
   summary: 'Accepts database 0 only: tcpool keeps no data, so it has one database.',
   group: 'connection',
   flags: ['loading', 'stale', 'fast'],
-  respOnly: true,
+  family: 'redis',
   minArgs: 1,
   run: (_ctx, [index]) => {
     const n = integerArg(index);

@@ -1,4 +1,5 @@
 import { localTimestamp } from '../../log/time.ts';
+import { Forms } from '../../protocol/reply.ts';
 import { defineCommand } from '../registry.ts';
 
 export default defineCommand({
@@ -8,9 +9,11 @@ export default defineCommand({
     "The server's local time as YYYY-MM-DD HH:MM:SS; over RESP, Redis's [unix seconds, microseconds].",
   group: 'server',
   flags: ['random', 'loading', 'stale', 'fast'],
-  run: (ctx) => {
-    if (ctx.protocol === 'line') return localTimestamp();
+  run: () => {
     const micros = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
-    return [Buffer.from(String(micros / 1_000_000n)), Buffer.from(String(micros % 1_000_000n))];
+    return new Forms(localTimestamp(), [
+      Buffer.from(String(micros / 1_000_000n)),
+      Buffer.from(String(micros % 1_000_000n)),
+    ]);
   },
 });

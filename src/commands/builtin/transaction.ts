@@ -15,7 +15,7 @@ export const transactionCommands = [
     summary: 'Starts a transaction: later commands are queued until EXEC.',
     group: 'transactions',
     flags,
-    respOnly: true,
+    family: 'redis',
     run: (ctx) => {
       if (ctx.transaction !== null) return transactionErrors.nested;
       const { MAX_ARGS, MAX_REQUEST_BYTES } = ctx.server.config;
@@ -29,7 +29,7 @@ export const transactionCommands = [
     summary: 'Runs the queued commands in order and replies with their replies.',
     group: 'transactions',
     flags: ['noscript', 'loading', 'stale', 'skip_slowlog'],
-    respOnly: true,
+    family: 'redis',
     run: (ctx) => {
       const transaction = ctx.transaction;
       if (transaction === null) return transactionErrors.execWithoutMulti;
@@ -43,7 +43,7 @@ export const transactionCommands = [
     summary: 'Drops the queued commands and ends the transaction.',
     group: 'transactions',
     flags,
-    respOnly: true,
+    family: 'redis',
     run: (ctx) => {
       if (ctx.transaction === null) return transactionErrors.discardWithoutMulti;
       ctx.transaction = null;
@@ -56,7 +56,7 @@ export const transactionCommands = [
     summary: 'Not supported: tcpool keeps no keys to watch.',
     group: 'transactions',
     flags,
-    respOnly: true,
+    family: 'redis',
     minArgs: 1,
     maxArgs: Infinity,
     run: (ctx) => (ctx.transaction !== null ? transactionErrors.watchInMulti : watchUnsupported),
@@ -67,7 +67,7 @@ export const transactionCommands = [
     summary: 'OK: nothing is ever watched.',
     group: 'transactions',
     flags,
-    respOnly: true,
+    family: 'redis',
     run: () => OK,
   }),
 ];

@@ -28,7 +28,7 @@ export const unsupported: CommandSpec[] = groups.flatMap(([group, what, names]) 
       usage: `${name} ...`,
       summary: `Not supported: tcpool has no ${what}.`,
       group,
-      respOnly: true,
+      family: 'redis',
       minArgs: 0,
       maxArgs: Infinity,
       run: () => reply,

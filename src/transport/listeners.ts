@@ -1,35 +1,36 @@
 // A worker's listeners on the shared ports (SO_REUSEPORT: the kernel spreads new connections over
-// the workers). The TLS port is a plain TCP listener too: a client is admitted (counted against
-// every limit) the moment it is accepted, and only then handed to a tls.Server that is never
-// bound, for its handshake; a handshake that does not finish within TLS_HANDSHAKE_TIMEOUT_MS is
-// closed. Otherwise a client that sends half a ClientHello would hold a descriptor for minutes
-// outside every limit. Accept failures (out of descriptors) are counted and logged, throttled.
+// the workers), for every transport. A TLS port is a plain TCP listener too: a client is admitted
+// (counted against every limit) the moment it is accepted, and only then handed to a tls.Server
+// that is never bound, for its handshake; a handshake that does not finish within
+// TLS_HANDSHAKE_TIMEOUT_MS is closed. Otherwise a client that sends half a ClientHello would hold
+// a descriptor for minutes outside every limit. Accept failures (out of descriptors) are counted
+// and logged, throttled.
 import { createServer, type Server, type Socket } from 'node:net';
-import {
-  createServer as createTlsServer,
-  type Server as TlsServer,
-  type TLSSocket,
-} from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Config } from '../config/schema.ts';
-import type { TlsMaterial } from '../config/tls.ts';
 import { listenError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { LogThrottle } from '../log/throttle.ts';
 import { formatHostPort, plainIp } from '../net/address.ts';
 import type { Counter } from '../stats/counters.ts';
-import type { Admitted } from './admission.ts';
+import type { Admitted } from '../worker/admission.ts';
+import type { ListenOptions, Refusal } from './transport.ts';
 
 export interface ListenerOwner {
   readonly workerId: number;
   readonly logger: Logger;
   readonly throttle: LogThrottle;
   count(counter: Counter, n?: number): void;
-  /** A client of the plain port was accepted. */
-  acceptPlain(socket: Socket): void;
-  /** A client of the TLS port was accepted: admitted, or refused (and closed) with null. */
-  admitTls(socket: Socket): Admitted | null;
-  /** Its handshake finished: serve it. */
-  serveTls(socket: TLSSocket, admitted: Admitted): void;
+  /** A client of a plain port was accepted (PROXY header, admission, then options.serve). */
+  acceptPlain(socket: Socket, options: ListenOptions): void;
+  /** A client of a TLS port was accepted: admitted, or refused (and closed) with null. */
+  admit(
+    socket: Socket,
+    ip: string,
+    port: number,
+    firstBytes: Buffer | null,
+    refusal: Refusal | null,
+  ): Admitted | null;
   /** It closed before its handshake finished. */
   release(admitted: Admitted): void;
 }
@@ -47,30 +48,33 @@ const key = (s: Socket): string => `${s.remoteAddress}|${s.remotePort}`;
 export class Listeners {
   private readonly owner: ListenerOwner;
   private readonly config: Config;
+  private readonly host: string;
   private readonly servers: Server[] = [];
-  private tls: TlsServer | null = null;
   /** Handshakes in progress, by client address (unique while the raw socket is open). */
   private readonly handshakes = new Map<string, Handshake>();
 
-  constructor(owner: ListenerOwner, config: Config) {
+  constructor(owner: ListenerOwner, config: Config, host: string) {
     this.owner = owner;
     this.config = config;
+    this.host = host;
   }
 
   get handshaking(): number {
     return this.handshakes.size;
   }
 
-  /** The plain listener. allowHalfOpen: a client's FIN does not end our side (its replies may be owed). */
-  listen(host: string, port: number): Promise<void> {
+  /** allowHalfOpen: a client's FIN does not end our side (its replies may be owed). */
+  listen(options: ListenOptions): Promise<void> {
+    if (options.tls !== null) return this.listenTls(options);
     const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
-      this.owner.acceptPlain(socket),
+      this.owner.acceptPlain(socket, options),
     );
-    return this.bind(server, host, port);
+    return this.bind(server, options.port);
   }
 
-  /** The TLS listener, beside the plain one or alone; the same admission and protocols behind it. */
-  listenTls(host: string, port: number, material: TlsMaterial): Promise<void> {
+  /** A TLS port: the same admission behind it, then the handshake, then options.serve. */
+  private listenTls(options: ListenOptions): Promise<void> {
+    const material = options.tls!;
     const tls = createTlsServer({
       cert: material.cert,
       key: material.key,
@@ -80,12 +84,13 @@ export class Listeners {
       minVersion: material.minVersion,
       handshakeTimeout: this.config.TLS_HANDSHAKE_TIMEOUT_MS,
       allowHalfOpen: true,
+      ALPNProtocols: options.alpn,
     });
     tls.on('secureConnection', (socket: TLSSocket) => {
       const handshake = this.handshakes.get(key(socket));
       if (handshake === undefined) return socket.destroy(); // cannot happen: admitted at accept
       this.handshakeDone(handshake);
-      this.owner.serveTls(socket, handshake.admitted);
+      options.serve(socket, handshake.admitted, null, false);
     });
     tls.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       const peer = formatHostPort(plainIp(socket.remoteAddress), socket.remotePort);
@@ -104,24 +109,26 @@ export class Listeners {
         );
       }
     });
-    this.tls = tls;
-    const raw = createServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
-      this.acceptTls(socket),
-    );
-    return this.bind(raw, host, port);
-  }
-
-  private acceptTls(raw: Socket): void {
-    raw.on('error', () => {}); // resets during the handshake; 'close' does the bookkeeping
-    const admitted = this.owner.admitTls(raw);
-    if (admitted === null) return;
-    const handshake: Handshake = { key: key(raw), raw, admitted };
-    this.handshakes.set(handshake.key, handshake);
-    this.owner.count('tls_handshakes_in_progress', 1);
-    raw.once('close', () => {
-      if (this.handshakeDone(handshake)) this.owner.release(admitted);
+    const raw = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      socket.on('error', () => {}); // resets during the handshake; 'close' does the bookkeeping
+      // TLS clients are refused by closing: the refusal could only be read after a handshake.
+      const admitted = this.owner.admit(
+        socket,
+        plainIp(socket.remoteAddress),
+        socket.remotePort ?? 0,
+        null,
+        null,
+      );
+      if (admitted === null) return;
+      const handshake: Handshake = { key: key(socket), raw: socket, admitted };
+      this.handshakes.set(handshake.key, handshake);
+      this.owner.count('tls_handshakes_in_progress', 1);
+      socket.once('close', () => {
+        if (this.handshakeDone(handshake)) this.owner.release(admitted);
+      });
+      tls.emit('connection', socket);
     });
-    this.tls!.emit('connection', raw);
+    return this.bind(raw, options.port);
   }
 
   /** Forgets a handshake (finished or abandoned); false if it already was. */
@@ -132,7 +139,8 @@ export class Listeners {
     return true;
   }
 
-  private bind(server: Server, host: string, port: number): Promise<void> {
+  private bind(server: Server, port: number): Promise<void> {
+    const host = this.host;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => reject(listenError(err, host, port));
       server.once('error', onError);

@@ -1,0 +1,99 @@
+// The one executor: every request, whatever transport and protocol carried it, is run here
+// through the same checks in the same order: the protocol offers the command, AUTH, the rate
+// limit, arity, MULTI's queue, then the handler (whose throw becomes "Internal error").
+import type { CommandSpec } from '../commands/registry.ts';
+import { checkArity } from '../commands/registry.ts';
+import { type ReplyError, replyErrors } from '../errors.ts';
+import type { RequestDecoder } from '../protocol/protocol.ts';
+import type { Reply } from '../protocol/reply.ts';
+import { endCommandSpan, sampledOut, startCommandSpan, tracer } from '../tracing/tracing.ts';
+import type { Session } from './session.ts';
+
+/** Runs the request the decoder just yielded (request() returned REQUEST). */
+export function executeDecoded(session: Session, decoder: RequestDecoder): Reply | Promise<Reply> {
+  const spec = session.owner.registry.lookupBytes(
+    decoder.nameBuf,
+    decoder.nameStart,
+    decoder.nameEnd,
+  );
+  if (spec === undefined || (spec.family !== 'core' && !session.offers(spec)))
+    return refuse(session, decoder.unknown(), undefined);
+  return execute(session, spec, decoder.args(spec));
+}
+
+/** Runs a command that was found: AUTH, rate limit, arity, MULTI, then the handler. */
+export function execute(
+  session: Session,
+  spec: CommandSpec,
+  args: Buffer[],
+): Reply | Promise<Reply> {
+  return tracer === null || sampledOut(session)
+    ? run(session, spec, args)
+    : traced(session, spec, args);
+}
+
+/** execute() with a span around it (TRACING on): its outcome is the reply, async ones too. */
+function traced(session: Session, spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
+  const span = startCommandSpan(tracer!, session, spec);
+  const reply = run(session, spec, args);
+  if (!(reply instanceof Promise)) {
+    endCommandSpan(span, reply);
+    return reply;
+  }
+  return reply.then(
+    (r) => {
+      endCommandSpan(span, r);
+      return r;
+    },
+    (err: unknown) => {
+      span.end();
+      throw err;
+    },
+  );
+}
+
+function run(session: Session, spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
+  session.lastCommand = spec.name;
+  if (!session.authenticated && !spec.noAuth)
+    return refuse(session, replyErrors.authRequired, spec);
+  const access = session.owner.access;
+  if (access.rateLimited) {
+    if (session.rateTokens === 0)
+      session.rateTokens = access.takeRateTokens(session.admitted.ipEntry, session.peer);
+    if (session.rateTokens === 0) return refuse(session, replyErrors.rateLimited, spec);
+    session.rateTokens--;
+  }
+  const arityError = checkArity(spec, args.length);
+  if (arityError !== null) return refuse(session, arityError, spec);
+  if (session.transaction?.queues(spec)) return session.transaction.queue(session, spec, args);
+  try {
+    return spec.run(session, args);
+  } catch (err) {
+    return internalError(session, spec.name, err);
+  }
+}
+
+/** A request refused before it ran; inside MULTI it also dooms the transaction. */
+export function refuse(
+  session: Session,
+  error: ReplyError,
+  spec: CommandSpec | undefined,
+): ReplyError {
+  return session.transaction === null ? error : session.transaction.refuse(session, error, spec);
+}
+
+/** Logs a handler's failure (its first stack frame) and returns the "Internal error" reply. */
+export function internalError(session: Session, name: string, err: unknown): ReplyError {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const where =
+    e.stack
+      ?.split('\n')
+      .find((l) => l.trimStart().startsWith('at '))
+      ?.trim() ?? '';
+  const logger = session.owner.logger;
+  logger.error(
+    `Command ${name} failed for ${session.peer}: ${e.name}: ${e.message} ${where}`.trimEnd(),
+  );
+  if (e.stack) logger.debug(e.stack);
+  return replyErrors.internal;
+}

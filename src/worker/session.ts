@@ -1,0 +1,131 @@
+// One client as commands see it, whatever carries its requests: who it is, whether it has
+// authenticated, its RATE_LIMIT tokens, its names, its RESP version and its open MULTI. A stream
+// connection (TCP, TLS, WebSocket) is one long session; an HTTP request is a short one. The
+// session implements CommandContext itself, so running a command allocates no context object.
+import type { Context } from '@opentelemetry/api';
+import type { AuthOutcome, ClientInfo, CommandContext, ServerInfo } from '../commands/context.ts';
+import type { CommandSpec, Registry } from '../commands/registry.ts';
+import type { Transaction } from '../commands/transaction.ts';
+import type { ReplyError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import type { LogThrottle } from '../log/throttle.ts';
+import type { Output } from '../protocol/output.ts';
+import type { Protocol, RequestLimits } from '../protocol/protocol.ts';
+import type { Counter, SharedStats } from '../stats/counters.ts';
+import type { AccessControl } from './access.ts';
+import type { Admitted } from './admission.ts';
+import { internalError } from './executor.ts';
+
+/** What every session of a worker shares. */
+export interface SessionOwner {
+  readonly registry: Registry;
+  readonly stats: SharedStats;
+  readonly logger: Logger;
+  readonly throttle: LogThrottle;
+  readonly server: ServerInfo;
+  readonly workerId: number;
+  readonly access: AccessControl;
+  readonly limits: ConnectionLimits;
+  /** Shutdown began. */
+  readonly draining: boolean;
+  /** One per worker: processing a batch is synchronous, so all connections can share it. */
+  readonly output: Output;
+  count(counter: Counter, n?: number): void;
+  listClients(): Promise<ClientInfo[]>;
+}
+
+export interface ConnectionLimits {
+  requests: RequestLimits;
+  /** OUTPUT_HIGH_WATER_BYTES: past it, reading stops until the client takes its replies. */
+  outputHighWater: number;
+  /** OUTPUT_BUFFER_LIMIT; 0 = none. */
+  outputLimit: number;
+}
+
+/** How a client was let in and what carries it. */
+export interface SessionOrigin {
+  admitted: Admitted;
+  /** No AUTH configured, or the client's network is exempt. */
+  authenticated: boolean;
+  /** "tcp", "tls", "websocket", "http" … */
+  transport: string;
+  /** The client's id when it has one already (HTTP requests share their connection's). */
+  clientId?: number;
+}
+
+export abstract class Session implements CommandContext {
+  readonly owner: SessionOwner;
+  readonly admitted: Admitted;
+  readonly clientId: number;
+  readonly transport: string;
+  authenticated: boolean;
+  /** RATE_LIMIT tokens this session has taken from its IP's bucket and not used yet. */
+  rateTokens = 0;
+  respVersion: 2 | 3 = 2;
+  clientName = '';
+  libName = '';
+  libVer = '';
+  transaction: Transaction | null = null;
+  /** The command being (or last) run, for CLIENT LIST and error logs. */
+  lastCommand = 'NULL';
+  readonly createdAt = Date.now();
+  lastCommandAt = this.createdAt;
+  /** The W3C trace context the client sent (HTTP and WebSocket traceparent): its spans' parent. */
+  traceContext: Context | null = null;
+  /** The codec; stream connections choose it from their first byte. */
+  abstract readonly codec: Protocol | null;
+
+  constructor(owner: SessionOwner, origin: SessionOrigin) {
+    this.owner = owner;
+    this.admitted = origin.admitted;
+    this.authenticated = origin.authenticated;
+    this.transport = origin.transport;
+    this.clientId = origin.clientId ?? owner.stats.nextClientId();
+  }
+
+  get peer(): string {
+    return this.admitted.peer;
+  }
+  get registry(): Registry {
+    return this.owner.registry;
+  }
+  get stats(): SharedStats {
+    return this.owner.stats;
+  }
+  get server(): ServerInfo {
+    return this.owner.server;
+  }
+  get workerId(): number {
+    return this.owner.workerId;
+  }
+  get protocol(): string {
+    return this.codec?.name ?? 'none';
+  }
+
+  offers(spec: CommandSpec): boolean {
+    return this.codec === null || this.codec.offers(spec);
+  }
+
+  abstract closeAfterReply(): void;
+  abstract clientInfo(): ClientInfo;
+
+  listClients(): Promise<ClientInfo[]> {
+    return this.owner.listClients();
+  }
+
+  internalError(name: string, err: unknown): ReplyError {
+    return internalError(this, name, err);
+  }
+
+  /** Checks a token (AUTH, HELLO … AUTH); failures are counted per IP across workers. */
+  async authenticate(token: Buffer, user: string | null): Promise<AuthOutcome> {
+    const outcome = await this.owner.access.authenticate(
+      this.admitted.ipEntry,
+      this.peer,
+      token,
+      user,
+    );
+    if (outcome === 'ok') this.authenticated = true;
+    return outcome;
+  }
+}

@@ -1,0 +1,215 @@
+// The conformance suite: the same tests, run against every transport (as hono runs one suite
+// against every runtime). Each transport must give a client the same executor, limits, counters,
+// logging, AUTH, rate limit, timeouts, output limit and shutdown as plain TCP. The clients are in
+// clients.ts; servers are real processes with every transport on.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync } from 'node:fs';
+import { hashTokenSha256 } from '../../src/auth/tokens.ts';
+import { makeCerts } from '../helpers/certs.ts';
+import { freePort, type ServerProcess, startServer } from '../helpers/server.ts';
+import { type ConformanceClient, type Outcome, type Ports, transports } from './clients.ts';
+
+const TOKEN = 'conformance-token';
+const certs = makeCerts();
+const ca = readFileSync(certs.ca, 'utf8');
+
+async function start(
+  env: Record<string, string>,
+): Promise<{ server: ServerProcess; ports: Ports }> {
+  const [tlsPort, wsPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+  const server = await startServer({
+    env: {
+      TLS_PORT: String(tlsPort),
+      TLS_CERT: certs.serverCert,
+      TLS_KEY: certs.serverKey,
+      WS_PORT: String(wsPort),
+      HTTP_PORT: String(httpPort),
+      LOG_LEVEL: 'INFO',
+      ...env,
+    },
+  });
+  return { server, ports: { port: server.port, tlsPort, wsPort, httpPort, ca } };
+}
+
+/** Every counter, read over the line protocol (authenticating when the server wants it). */
+async function counters(ports: Ports, token?: string): Promise<Record<string, number>> {
+  const client = await transports[0].connect(ports);
+  if (token !== undefined) await client.auth(token);
+  const r = await client.command('STATS', 'FULL');
+  client.close();
+  assert.ok('ok' in r, JSON.stringify(r));
+  return Object.fromEntries(
+    r.ok.split(' ').map((kv) => {
+      const [k, v] = kv.split('=');
+      return [k, Number(v)];
+    }),
+  );
+}
+
+const ok = (r: Outcome): string => {
+  assert.ok('ok' in r, `expected a reply, got ${JSON.stringify(r)}`);
+  return r.ok;
+};
+const err = (r: Outcome): string => {
+  assert.ok('err' in r, `expected an error, got ${JSON.stringify(r)}`);
+  return r.err;
+};
+
+/** Polls `check` (bounded) until it holds. */
+async function eventually(check: () => Promise<boolean> | boolean, what: string, ms = 5000) {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) assert.fail(`not within ${ms} ms: ${what}`);
+    await sleep(25);
+  }
+}
+
+const plain = await start({
+  IDLE_TIMEOUT_MS: '800',
+  OUTPUT_BUFFER_LIMIT: '65536',
+  MAX_LINE_BYTES: '262144',
+});
+const guarded = await start({
+  AUTH_TOKENS: hashTokenSha256(TOKEN),
+  RATE_LIMIT: '20',
+  RATE_LIMIT_BURST: '20',
+});
+const perIp = await start({ MAX_CONNECTIONS_PER_IP: '2' });
+after(async () => {
+  for (const s of [plain, guarded, perIp]) await s.server.kill();
+});
+
+for (const transport of transports) {
+  describe(`conformance: ${transport.name}`, () => {
+    const open: ConformanceClient[] = [];
+    const connect = async (ports: Ports) => {
+      const c = await transport.connect(ports);
+      open.push(c);
+      return c;
+    };
+    before(() => sleep(0));
+    after(() => {
+      for (const c of open) c.close();
+    });
+
+    test('commands run through the one executor and are counted', async () => {
+      const before = await counters(plain.ports);
+      const c = await connect(plain.ports);
+      assert.equal(ok(await c.command('PING')), 'PONG');
+      assert.equal(ok(await c.command('ECHO', 'hello')), 'hello');
+      assert.match(err(await c.command('NOSUCHCOMMAND')), /unknown command/i);
+      assert.match(err(await c.command('ECHO')), /wrong number of arguments/i);
+      const after = await counters(plain.ports);
+      // PING, ECHO and the ECHO refused for its arity ran (the unknown one is refused before).
+      assert.ok(after.commands - before.commands >= 3, `${before.commands} → ${after.commands}`);
+      c.close();
+    });
+
+    test('connections are logged when they come and go', async () => {
+      const c = await connect(plain.ports);
+      ok(await c.command('PING'));
+      const logged = (plain.server.stdout.match(/Client connected: 127\.0\.0\.1:\d+/g) ?? [])
+        .length;
+      assert.ok(logged > 0);
+      const gone = (plain.server.stdout.match(/Client disconnected: /g) ?? []).length;
+      c.close();
+      await eventually(
+        () => (plain.server.stdout.match(/Client disconnected: /g) ?? []).length > gone,
+        'a "Client disconnected" line',
+      );
+    });
+
+    test('a reply over OUTPUT_BUFFER_LIMIT cuts the client off, counted', async () => {
+      const before = await counters(plain.ports);
+      const c = await connect(plain.ports);
+      const r = await c.command('ECHO', 'x'.repeat(100_000));
+      assert.ok(!('ok' in r), 'the 100 kB reply must not arrive');
+      await c.closed;
+      const after = await counters(plain.ports);
+      assert.equal(after.output_limit_disconnects - before.output_limit_disconnects, 1);
+    });
+
+    test('an idle client is closed after IDLE_TIMEOUT_MS, counted', async () => {
+      const before = await counters(plain.ports);
+      const c = await connect(plain.ports);
+      ok(await c.command('PING'));
+      const t0 = Date.now();
+      await c.closed;
+      assert.ok(Date.now() - t0 >= 500, `closed after ${Date.now() - t0} ms`);
+      const after = await counters(plain.ports);
+      assert.ok(after.idle_timeouts - before.idle_timeouts >= 1);
+    });
+
+    test('AUTH: refused before, a wrong token refused and counted, the right one works', async () => {
+      await sleep(1100); // the rate limit's bucket refills between transports
+      const before = await counters(guarded.ports, TOKEN);
+      const c = await connect(guarded.ports);
+      assert.match(err(await c.command('PING')), /auth/i);
+      const wrong = await c.auth('not-the-token');
+      assert.ok('err' in wrong && /invalid|wrong|auth/i.test(wrong.err), JSON.stringify(wrong));
+      const c2 = await connect(guarded.ports);
+      ok(await c2.auth(TOKEN));
+      assert.equal(ok(await c2.command('ECHO', 'in')), 'in');
+      const after = await counters(guarded.ports, TOKEN);
+      assert.equal(after.auth_failures - before.auth_failures, 1);
+    });
+
+    test('RATE_LIMIT refuses past the burst, counted', async () => {
+      await sleep(1100);
+      const c = await connect(guarded.ports);
+      ok(await c.auth(TOKEN));
+      const outcomes = await Promise.all(Array.from({ length: 40 }, () => c.command('PING')));
+      const refused = outcomes.filter((o) => 'err' in o && /rate/i.test(o.err)).length;
+      assert.ok(refused >= 15, `${refused} of 40 refused`);
+      assert.ok(outcomes.filter((o) => 'ok' in o).length <= 21);
+      await sleep(1100);
+      const after = await counters(guarded.ports, TOKEN);
+      assert.ok(after.rate_limited >= refused);
+    });
+
+    test('MAX_CONNECTIONS_PER_IP refuses the next client, counted', async () => {
+      const before = await counters(perIp.ports);
+      const a = await connect(perIp.ports);
+      const b = await connect(perIp.ports);
+      ok(await a.command('PING'));
+      ok(await b.command('PING'));
+      let outcome: Outcome | Error;
+      try {
+        const c = await connect(perIp.ports);
+        outcome = await c.command('PING');
+      } catch (e) {
+        outcome = e as Error;
+      }
+      assert.ok(
+        outcome instanceof Error ||
+          'closed' in outcome ||
+          ('err' in outcome && /too many|max number of clients|503/i.test(outcome.err)),
+        JSON.stringify(outcome),
+      );
+      a.close();
+      b.close();
+      await sleep(100);
+      const after = await counters(perIp.ports);
+      assert.equal(after.rejected_per_ip - before.rejected_per_ip, 1);
+    });
+
+    test('shutdown answers what was asked, then closes the client; the server exits 0', async () => {
+      const { server, ports } = await start({});
+      try {
+        const c = await connect(ports);
+        ok(await c.command('PING'));
+        const pending = c.command('ECHO', 'last');
+        await sleep(20);
+        const stopped = server.stop('SIGTERM', 10_000);
+        assert.equal(ok(await pending), 'last');
+        await c.closed;
+        const { code } = await stopped;
+        assert.equal(code, 0);
+      } finally {
+        await server.kill();
+      }
+    });
+  });
+}

@@ -1,0 +1,120 @@
+// OpenTelemetry end to end: the server exports its spans by OTLP/HTTP (JSON) to a small receiver
+// this test runs on loopback, which decodes them; the test checks the spans, their parents taken
+// from traceparent (HTTP header, WebSocket URL), their attributes, and sampling (a ratio of 0
+// keeps only what a sampled parent asks for).
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { freePort, startServer } from '../helpers/server.ts';
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: { key: string; value: { stringValue?: string; intValue?: string | number } }[];
+  status?: { code?: number; message?: string };
+}
+
+const spans: OtlpSpan[] = [];
+const paths: string[] = [];
+const receiver = createServer((req, res) => {
+  let body = '';
+  req.on('data', (d) => (body += d));
+  req.on('end', () => {
+    paths.push(`${req.method} ${req.url} ${req.headers['content-type']}`);
+    const payload = JSON.parse(body) as {
+      resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[];
+    };
+    for (const rs of payload.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+});
+await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+after(() => receiver.close());
+
+const attr = (span: OtlpSpan, key: string) => {
+  const v = span.attributes.find((a) => a.key === key)?.value;
+  return v?.stringValue ?? (v?.intValue === undefined ? undefined : Number(v.intValue));
+};
+
+test('a span per command, parented by traceparent, with its attributes; ratio sampling', async () => {
+  const [httpPort, wsPort] = [await freePort(), await freePort()];
+  const server = await startServer({
+    env: {
+      TRACING: 'yes',
+      HTTP_PORT: String(httpPort),
+      WS_PORT: String(wsPort),
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as { port: number }).port}`,
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0',
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+    },
+  });
+  try {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const httpParent = 'b7ad6b7169203331';
+    const wsParent = 'c7ad6b7169203332';
+    const sampled = (parent: string) => `00-${traceId}-${parent}-01`;
+
+    // HTTP, sampled parent: PING and an arity error.
+    for (const [path, body] of [
+      ['/v1/commands/PING', '{}'],
+      ['/v1/commands/ECHO', '{"args":[]}'],
+    ]) {
+      await fetch(`http://127.0.0.1:${httpPort}${path}`, {
+        method: 'POST',
+        headers: { traceparent: sampled(httpParent), 'content-type': 'application/json' },
+        body,
+      });
+    }
+    // WebSocket, the parent in the URL (browsers cannot set headers).
+    const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/?traceparent=${sampled(wsParent)}`);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const reply = new Promise((resolve) => ws.once('message', resolve));
+    ws.send('ECHO traced');
+    await reply;
+    ws.close();
+    // No parent: ratio 0 samples it out.
+    const tcp = await fetch(`http://127.0.0.1:${httpPort}/v1/commands/TIME`, { method: 'POST' });
+    assert.equal(tcp.status, 200);
+
+    const until = Date.now() + 10_000;
+    while (spans.length < 3 && Date.now() < until) await sleep(50);
+    await sleep(300); // anything unexpected would arrive too
+    assert.ok(
+      paths.every((p) => p.startsWith('POST /v1/traces application/json')),
+      paths.join(),
+    );
+    assert.deepEqual(spans.map((s) => s.name).sort(), ['ECHO', 'ECHO', 'PING']);
+
+    const ping = spans.find((s) => s.name === 'PING')!;
+    assert.equal(ping.traceId, traceId);
+    assert.equal(ping.parentSpanId, httpParent);
+    assert.equal(ping.kind, 2); // SERVER
+    assert.equal(attr(ping, 'db.system.name'), 'tcpool');
+    assert.equal(attr(ping, 'db.operation.name'), 'PING');
+    assert.equal(attr(ping, 'tcpool.transport'), 'http');
+    assert.equal(attr(ping, 'network.protocol.name'), 'json');
+    assert.equal(attr(ping, 'client.address'), '127.0.0.1');
+    assert.ok(Number(attr(ping, 'client.port')) > 0);
+    assert.notEqual(ping.status?.code, 2);
+
+    const failed = spans.find((s) => s.name === 'ECHO' && s.parentSpanId === httpParent)!;
+    assert.equal(failed.status?.code, 2); // ERROR
+    assert.equal(attr(failed, 'error.type'), 'ERR_WRONG_ARITY');
+
+    const overWs = spans.find((s) => s.parentSpanId === wsParent)!;
+    assert.equal(overWs.traceId, traceId);
+    assert.equal(attr(overWs, 'tcpool.transport'), 'websocket');
+    assert.equal(attr(overWs, 'network.protocol.name'), 'line');
+  } finally {
+    await server.stop();
+  }
+});
