@@ -299,6 +299,18 @@ export interface Transport {
   refusal: 'reply' | 'close' | 'http';
 }
 
+/**
+ * A line-protocol client from 127.0.0.2, for reading counters: it takes no per-IP slot from the
+ * clients under test (127.0.0.1), however late the server sees it close.
+ */
+export async function observer({ port }: Ports): Promise<ConformanceClient> {
+  return new StreamClient(
+    await connected(createConnection({ host: '127.0.0.1', port, localAddress: '127.0.0.2' })),
+    lineEncode,
+    lineDecode,
+  );
+}
+
 export const transports: Transport[] = [
   {
     name: 'tcp, line protocol',

@@ -9,7 +9,13 @@ import { readFileSync } from 'node:fs';
 import { hashTokenSha256 } from '../../src/auth/tokens.ts';
 import { makeCerts } from '../helpers/certs.ts';
 import { freePort, type ServerProcess, startServer } from '../helpers/server.ts';
-import { type ConformanceClient, type Outcome, type Ports, transports } from './clients.ts';
+import {
+  type ConformanceClient,
+  type Outcome,
+  observer,
+  type Ports,
+  transports,
+} from './clients.ts';
 
 const TOKEN = 'conformance-token';
 const certs = makeCerts();
@@ -35,7 +41,7 @@ async function start(
 
 /** Every counter, read over the line protocol (authenticating when the server wants it). */
 async function counters(ports: Ports, token?: string): Promise<Record<string, number>> {
-  const client = await transports[0].connect(ports);
+  const client = await observer(ports);
   if (token !== undefined) await client.auth(token);
   const r = await client.command('STATS', 'FULL');
   client.close();
