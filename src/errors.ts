@@ -33,6 +33,10 @@ export const codes = {
   ERR_CLIENT_CONNECTION_LOST: 'ERR_CLIENT_CONNECTION_LOST',
   ERR_CLIENT_NO_REPLY: 'ERR_CLIENT_NO_REPLY',
   ERR_CLIENT_AUTH: 'ERR_CLIENT_AUTH',
+  // The admin endpoint (src/admin/) and `tcpool ctl`.
+  ERR_ADMIN_AUTH: 'ERR_ADMIN_AUTH',
+  ERR_ADMIN_NOT_FOUND: 'ERR_ADMIN_NOT_FOUND',
+  ERR_RELOAD_FAILED: 'ERR_RELOAD_FAILED',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];

@@ -51,6 +51,11 @@ export interface Config {
   TLS_CA: string;
   TLS_MIN_VERSION: TlsVersion;
   TLS_HANDSHAKE_TIMEOUT_MS: number;
+  THREAD_POOL_MAX: number;
+  DRAIN_TIMEOUT_MS: number;
+  ADMIN_PORT: number;
+  ADMIN_HOST: string;
+  ADMIN_TOKENS: string[];
 }
 
 export type ConfigKey = keyof Config;
@@ -346,6 +351,35 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     default: () => 65536,
     help: 'client IPs tracked at once for the per-IP limits (shared by all workers)',
     ...integer(64, 16_777_216),
+  },
+  THREAD_POOL_MAX: {
+    default: () => 64,
+    help: 'most workers a live resize may grow the pool to (shared memory is laid out for them); THREAD_POOL_SIZE is always allowed',
+    ...integer(1, 1024),
+  },
+  DRAIN_TIMEOUT_MS: {
+    default: () => 30_000,
+    help: 'when the pool shrinks, how long a retiring worker serves its clients before closing them as shutdown does',
+    ...integer(0, 86_400_000),
+  },
+  ADMIN_PORT: {
+    default: () => 9464,
+    allowed: 'an integer from 0 to 65535 (0 picks a free port), or off',
+    help: 'port of the admin HTTP endpoint (/metrics, /healthz, /readyz, /api/v1/, the dashboard)',
+    parse: (raw) => (raw.toLowerCase() === 'off' ? -1 : parseInteger(raw, 0, 65535)),
+  },
+  ADMIN_HOST: {
+    default: () => '127.0.0.1',
+    allowed: 'an IP address or host name; other than loopback needs ADMIN_TOKENS',
+    help: 'address the admin endpoint binds',
+    parse: host,
+  },
+  ADMIN_TOKENS: {
+    default: () => [],
+    allowed:
+      'a comma-separated list of token hashes made by `tcpool hash-token` (sha256:… or scrypt:…)',
+    help: 'tokens the admin endpoint accepts (Authorization: Bearer <token>); required off loopback',
+    parse: tokenHashes,
   },
 };
 

@@ -25,6 +25,7 @@ import { startsWithProxyHeader } from '../protocol/proxy.ts';
 import type { Reply } from '../protocol/reply.ts';
 import { RespDecoder, type RespLimits, writeResp } from '../protocol/resp.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
+import type { WorkerMetrics } from '../stats/metrics.ts';
 import type { AccessControl } from './access.ts';
 import type { Admitted } from './admission.ts';
 
@@ -42,6 +43,8 @@ export interface ConnectionOwner {
   readonly draining: boolean;
   /** One per worker: processing a batch is synchronous, so all connections can share it. */
   readonly output: Output;
+  /** This worker's row of per-command figures in shared memory (src/stats/metrics.ts). */
+  readonly metrics: WorkerMetrics;
   count(counter: Counter): void;
   /** The connection sent its first bytes (it is no longer a candidate for silent eviction). */
   spoke(conn: Connection): void;
@@ -128,6 +131,10 @@ export class Connection implements CommandContext {
   private paused = false;
   /** An asynchronous command is running; later requests wait for it, to keep replies in order. */
   private waiting = false;
+  /** The command index (metrics) of the request being executed, and of the async one running. */
+  private cmd = 0;
+  private asyncCmd = 0;
+  private asyncStart = 0;
 
   constructor(socket: Socket, owner: ConnectionOwner, origin: ConnectionOrigin) {
     this.socket = socket;
@@ -212,6 +219,7 @@ export class Connection implements CommandContext {
       return this.closeIfDone();
     }
     this.lastDataAt = Date.now();
+    this.owner.metrics.received(chunk.length);
     if (this.decoder === null) {
       if (this.refuseProxyHeader && startsWithProxyHeader(chunk)) {
         this.owner.count('proxy_rejections');
@@ -279,6 +287,7 @@ export class Connection implements CommandContext {
       this.overLimit();
       return false;
     }
+    this.owner.metrics.sent(out.size);
     if (unsent > outputHighWater && !this.paused) {
       this.paused = true;
       this.socket.pause();
@@ -299,7 +308,10 @@ export class Connection implements CommandContext {
       return;
     const out = this.owner.output;
     const room = this.owner.limits.outputHighWater - this.socket.writableLength;
+    const metrics = this.owner.metrics;
+    const protocol = decoder instanceof LineDecoder ? 0 : 1;
     let commands = 0;
+    metrics.startBatch();
     while (!this.closeAfterFlush && out.size <= room) {
       let reply: Reply | Promise<Reply>;
       if (decoder instanceof LineDecoder) {
@@ -307,6 +319,7 @@ export class Connection implements CommandContext {
         if (r === NEED_MORE) break;
         if (r !== LINE) {
           // A framing error leaves the stream unreadable: reply, then close once it is flushed.
+          metrics.error(replyErrors.lineTooLong.code);
           this.write(replyErrors.lineTooLong, out);
           this.closeAfterFlush = true;
           break;
@@ -316,6 +329,7 @@ export class Connection implements CommandContext {
         const request = decoder.next();
         if (request === null) break;
         if (request instanceof ReplyError) {
+          metrics.error(request.code);
           this.write(request, out);
           this.closeAfterFlush = true;
           break;
@@ -324,6 +338,8 @@ export class Connection implements CommandContext {
       }
       commands++;
       if (reply instanceof Promise) {
+        this.asyncCmd = this.cmd;
+        this.asyncStart = performance.now();
         this.waiting = true;
         reply.then(
           (r) => this.afterAsync(r),
@@ -331,12 +347,17 @@ export class Connection implements CommandContext {
         );
         break;
       }
+      metrics.command(this.cmd, protocol);
+      if (reply instanceof ReplyError) metrics.error(reply.code);
       this.write(reply, out);
     }
+    metrics.endBatch();
+    // Counted before the replies leave: a client that reads its reply and asks for STATS (or the
+    // admin API) sees its own commands counted.
+    if (commands > 0) this.owner.stats.addCommands(this.owner.workerId, commands);
     if (!this.send(out)) return;
     if (commands > 0) {
       this.lastCommandAt = this.lastDataAt;
-      this.owner.stats.addCommands(this.owner.workerId, commands);
       this.partialSince = decoder.pending ? this.lastDataAt : 0;
       // Shutdown: once the request that was being received is answered, read no more.
       if (this.owner.draining) this.inputDone = true;
@@ -349,6 +370,9 @@ export class Connection implements CommandContext {
 
   private afterAsync(reply: Reply): void {
     this.waiting = false;
+    const metrics = this.owner.metrics;
+    metrics.asyncCommand(this.asyncCmd, this.protocol === 'line' ? 0 : 1, this.asyncStart);
+    if (reply instanceof ReplyError) metrics.error(reply.code);
     if (this.closed) return;
     const out = this.owner.output;
     this.write(reply, out);
@@ -367,7 +391,11 @@ export class Connection implements CommandContext {
     let sp = start;
     while (sp < end && line[sp] !== SPACE) sp++;
     const spec = this.owner.registry.lookupBytes(line, start, sp);
-    if (spec === undefined || spec.respOnly) return replyErrors.unknownCommand;
+    if (spec === undefined || spec.respOnly) {
+      this.cmd = 0;
+      return replyErrors.unknownCommand;
+    }
+    this.cmd = this.owner.metrics.indexOf(spec);
     let args = NO_ARGS;
     if (sp < end) {
       // Everything after the first space, byte for byte (possibly empty: "ECHO " echoes "").
@@ -381,6 +409,7 @@ export class Connection implements CommandContext {
   private executeResp(argv: Buffer[]): Reply | Promise<Reply> {
     const name = argv[0];
     const spec = this.owner.registry.lookupBytes(name, 0, name.length);
+    this.cmd = this.owner.metrics.indexOf(spec);
     const args = argv.length === 1 ? NO_ARGS : argv.slice(1);
     if (spec === undefined) return this.refuse(unknownRespCommand(name, args), spec);
     return this.run(spec, args);

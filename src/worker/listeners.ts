@@ -46,7 +46,7 @@ const key = (s: Socket): string => `${s.remoteAddress}|${s.remotePort}`;
 
 export class Listeners {
   private readonly owner: ListenerOwner;
-  private readonly config: Config;
+  private config: Config;
   private readonly servers: Server[] = [];
   private tls: TlsServer | null = null;
   /** Handshakes in progress, by client address (unique while the raw socket is open). */
@@ -71,6 +71,25 @@ export class Listeners {
 
   /** The TLS listener, beside the plain one or alone; the same admission and protocols behind it. */
   listenTls(host: string, port: number, material: TlsMaterial): Promise<void> {
+    this.tls = this.tlsServer(material);
+    const raw = createServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
+      this.acceptTls(socket),
+    );
+    return this.bind(raw, host, port);
+  }
+
+  /**
+   * A reload: new handshakes use a tls.Server made from the new certificate, key, CA and
+   * TLS_* settings (the listener itself is ours and stays bound); handshakes under way finish
+   * on the old one.
+   */
+  reconfigure(config: Config, material: TlsMaterial | null): void {
+    this.config = config;
+    if (this.tls !== null && material !== null) this.tls = this.tlsServer(material);
+  }
+
+  /** Never bound: the raw listener hands it each admitted socket for its handshake. */
+  private tlsServer(material: TlsMaterial): TlsServer {
     const tls = createTlsServer({
       cert: material.cert,
       key: material.key,
@@ -85,6 +104,7 @@ export class Listeners {
       const handshake = this.handshakes.get(key(socket));
       if (handshake === undefined) return socket.destroy(); // cannot happen: admitted at accept
       this.handshakeDone(handshake);
+      this.owner.count('tls_handshakes');
       this.owner.serveTls(socket, handshake.admitted);
     });
     tls.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -104,11 +124,7 @@ export class Listeners {
         );
       }
     });
-    this.tls = tls;
-    const raw = createServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
-      this.acceptTls(socket),
-    );
-    return this.bind(raw, host, port);
+    return tls;
   }
 
   private acceptTls(raw: Socket): void {

@@ -124,7 +124,7 @@ describe('built-in commands', () => {
         'rejected_per_ip=0 protected_mode_rejections=0 auth_failures=0 rate_limited=0 idle_timeouts=0 ' +
         'request_timeouts=0 output_limit_disconnects=0 proxy_rejections=0 tls_handshake_failures=0 ' +
         'tls_handshake_timeouts=0 tls_handshakes_in_progress=0 accept_errors=0 silent_evictions=0' +
-        ' log_lines_dropped=0 log_write_errors=0',
+        ' log_lines_dropped=0 log_write_errors=0 tls_handshakes=0 reloads=0 reload_failures=0',
     );
     assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
   });
@@ -255,7 +255,8 @@ describe('Redis compatibility commands (RESP only)', () => {
     );
     assert.equal(
       resp2(respRun('CONFIG', ['GET', 'thread_pool_*'])),
-      `*2\r\n$16\r\nthread_pool_size\r\n$${String(availableParallelism()).length}\r\n${availableParallelism()}\r\n`,
+      `*4\r\n$16\r\nthread_pool_size\r\n$${String(availableParallelism()).length}\r\n${availableParallelism()}\r\n` +
+        '$15\r\nthread_pool_max\r\n$2\r\n64\r\n',
     );
     assert.equal(
       resp2(respRun('CONFIG', ['GET', 'appendonly', 'save'])),

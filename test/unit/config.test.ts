@@ -78,6 +78,11 @@ describe('config loading', () => {
       TLS_CA: '',
       TLS_MIN_VERSION: 'TLSv1.2',
       TLS_HANDSHAKE_TIMEOUT_MS: 10000,
+      THREAD_POOL_MAX: 64,
+      DRAIN_TIMEOUT_MS: 30000,
+      ADMIN_PORT: 9464,
+      ADMIN_HOST: '127.0.0.1',
+      ADMIN_TOKENS: [],
     });
     assert.equal(origin.PORT, 'default');
   });
