@@ -53,6 +53,7 @@ export interface Config {
   TLS_HANDSHAKE_TIMEOUT_MS: number;
   THREAD_POOL_MAX: number;
   DRAIN_TIMEOUT_MS: number;
+  DRAIN_DELAY_MS: number;
   ADMIN_PORT: number;
   ADMIN_HOST: string;
   ADMIN_TOKENS: string[];
@@ -361,6 +362,11 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     default: () => 30_000,
     help: 'when the pool shrinks, how long a retiring worker serves its clients before closing them as shutdown does',
     ...integer(0, 86_400_000),
+  },
+  DRAIN_DELAY_MS: {
+    default: () => 0,
+    help: 'on a drain or SIGTERM, how long /readyz says 503 while new clients are still accepted, so a load balancer stops sending them before the listeners close',
+    ...integer(0, 3_600_000),
   },
   ADMIN_PORT: {
     default: () => 9464,

@@ -497,10 +497,17 @@ export class Supervisor {
     return { ok: true, changed, notLive, poolSize: this.stats.poolSize() };
   }
 
-  /** Stops accepting in every worker; clients are served on, /readyz says 503, until SIGTERM. */
+  /**
+   * Stops accepting in every worker; clients are served on, /readyz says 503, until SIGTERM. The
+   * listeners close DRAIN_DELAY_MS after /readyz turned 503: a load balancer that checks it has
+   * stopped sending new clients by then, so none is caught in a closing listener's queue (which
+   * the kernel resets).
+   */
   async drain(): Promise<void> {
     if (this.phase !== 'serving') return;
     this.phase = 'draining';
+    await delay(this.config.DRAIN_DELAY_MS);
+    if (this.shuttingDown) return;
     const stopped = this.slots
       .filter((s) => s.worker !== null && !s.retiring)
       .map((slot) => {
@@ -519,17 +526,25 @@ export class Supervisor {
    * idle clients and gives busy ones up to SHUTDOWN_TIMEOUT_MS. Returns the clients active when it began.
    */
   async shutdown(): Promise<number> {
+    // Not yet drained: /readyz says 503 for DRAIN_DELAY_MS while clients are still accepted.
+    const drained = this.phase === 'draining';
+    this.phase = 'stopping';
+    if (!drained && this.config.DRAIN_DELAY_MS > 0) {
+      this.logger.info(
+        `Readiness off; stopping in DRAIN_DELAY_MS (${this.config.DRAIN_DELAY_MS} ms)`,
+      );
+      await delay(this.config.DRAIN_DELAY_MS);
+    }
     const active = this.stats.activeClients();
     this.shuttingDown = true;
-    this.phase = 'stopping';
     await this.serial; // a resize or reload under way finishes first
-    const drained: Promise<void>[] = [];
+    const draining: Promise<void>[] = [];
     const stopped: Promise<void>[] = [];
     for (const slot of this.slots) {
       if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
       const worker = slot.worker;
       if (worker === null) continue;
-      drained.push(new Promise((resolve) => (slot.drained = resolve)));
+      draining.push(new Promise((resolve) => (slot.drained = resolve)));
       if (!slot.retiring) stopped.push(new Promise((resolve) => (slot.stoppedAccepting = resolve)));
       worker.postMessage({
         type: 'shutdown',
@@ -542,12 +557,15 @@ export class Supervisor {
     const stuck = new Promise<void>(
       (resolve) => (guard = setTimeout(resolve, this.config.SHUTDOWN_TIMEOUT_MS + 2000)),
     );
-    await Promise.race([Promise.all(drained), stuck]);
+    await Promise.race([Promise.all(draining), stuck]);
     clearTimeout(guard);
     await Promise.all(this.slots.map((s) => s.worker && endWorker(s.worker)));
     return active;
   }
 }
+
+const delay = (ms: number): Promise<void> =>
+  new Promise((resolve) => (ms > 0 ? setTimeout(resolve, ms) : resolve()));
 
 /** The per-IP table is only made when a per-IP limit needs it. */
 function needsIpTable(config: Config): boolean {

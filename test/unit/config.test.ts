@@ -80,6 +80,7 @@ describe('config loading', () => {
       TLS_HANDSHAKE_TIMEOUT_MS: 10000,
       THREAD_POOL_MAX: 64,
       DRAIN_TIMEOUT_MS: 30000,
+      DRAIN_DELAY_MS: 0,
       ADMIN_PORT: 9464,
       ADMIN_HOST: '127.0.0.1',
       ADMIN_TOKENS: [],
