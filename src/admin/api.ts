@@ -207,6 +207,9 @@ export class AdminApi {
     const clients = await sup.clients();
     return {
       time: now,
+      version: VERSION,
+      pid: process.pid,
+      uptimeSeconds: Math.floor((now - sup.startedAt) / 1000),
       phase: sup.phase,
       poolSize: s.poolSize,
       poolMax: sup.capacity,

@@ -28,7 +28,9 @@ const TYPES: Record<string, string> = {
   js: 'text/javascript; charset=utf-8',
   css: 'text/css; charset=utf-8',
 };
-const ASSET_DIR = new URL('./dashboard/', import.meta.url);
+// From the package root, in both layouts (src/admin/ run directly, dist/admin/ built): the files
+// ship as they are, with no build step.
+const ASSET_DIR = new URL('../../src/admin/dashboard/', import.meta.url);
 
 export class AdminServer {
   private readonly supervisor: Supervisor;
