@@ -243,6 +243,7 @@ function render() {
     'clients',
     f.clients.map((c) => {
       const kill = document.createElement('button');
+      kill.type = 'button';
       kill.textContent = 'kill';
       kill.addEventListener('click', () => killClient(c.id));
       return row([
