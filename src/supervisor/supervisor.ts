@@ -404,8 +404,17 @@ export class Supervisor {
       for (const i of serving.slice(size).reverse()) this.retire(i);
     }
     const now = this.stats.poolSize();
-    if (now !== from) this.logger.info(`Thread pool resized: ${from} -> ${now} workers`);
+    if (now === from) return now;
+    this.logger.info(`Thread pool resized: ${from} -> ${now} workers`);
+    // Every worker learns the new size (INFO shows it; each keeps its descriptor reserve for it).
     this.config = { ...this.config, THREAD_POOL_SIZE: now };
+    await this.broadcast((id) => ({
+      type: 'reconfigure',
+      id,
+      config: this.config,
+      tls: this.tls,
+      ipTableBuffer: this.ipTable?.buffer ?? null,
+    }));
     return now;
   }
 

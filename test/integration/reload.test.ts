@@ -212,7 +212,8 @@ describe('live pool resizing and tcpool ctl', () => {
     }
     const shrink = await ctl(server, 'pool', '1');
     assert.equal(shrink.code, 0, shrink.stderr);
-    assert.match(shrink.stdout, /^Pool size 1 \(max 64, 3 retiring\)\n$/);
+    // Workers left without a client have retired already; the others serve theirs on.
+    assert.match(shrink.stdout, /^Pool size 1 \(max 64(, [1-3] retiring)?\)\n$/);
     assert.equal((await statsFull(server.port)).workers.length >= 1, true);
     assert.match(
       (await TestClient.connect(server.port).then((c) => c.request('STATS FULL'))) ?? '',
