@@ -7,6 +7,7 @@ import { Output } from '../src/protocol/output.ts';
 import { Preencoded } from '../src/protocol/reply.ts';
 import { encodeRespRequest, RespDecoder, writeResp } from '../src/protocol/resp.ts';
 import { scanReply } from '../src/protocol/resp-reply.ts';
+import { MetricsLayout, WorkerMetrics } from '../src/stats/metrics.ts';
 import { bench } from './harness.ts';
 
 const N = 10_000;
@@ -91,4 +92,28 @@ bench('registry: lookup by string, for comparison', 4 * N, () => {
 const replies = Buffer.from('+PONG\r\n'.repeat(N));
 bench('RESP reply scanner (bench client): +PONG (per reply)', N, () => {
   for (let at = 0; at < replies.length; ) at = scanReply(replies, at);
+});
+
+// What /metrics costs the hot path: per command, an index lookup and two typed-array increments;
+// per batch, two clock reads.
+const specs = registry.list();
+const layout = new MetricsLayout(
+  specs.map((s) => s.name),
+  4,
+);
+const metrics = new WorkerMetrics(layout.createBuffer(), layout, 1, specs);
+const ping = registry.lookup('PING');
+bench('metrics: one command in its own batch (no pipelining)', N, () => {
+  for (let i = 0; i < N; i++) {
+    metrics.startBatch();
+    metrics.command(metrics.indexOf(ping), 0);
+    metrics.endBatch();
+  }
+});
+bench('metrics: per command in batches of 16 (pipelined)', N, () => {
+  for (let i = 0; i < N / 16; i++) {
+    metrics.startBatch();
+    for (let j = 0; j < 16; j++) metrics.command(metrics.indexOf(ping), 1);
+    metrics.endBatch();
+  }
 });

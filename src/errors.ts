@@ -35,6 +35,10 @@ export const codes = {
   ERR_CLIENT_AUTH: 'ERR_CLIENT_AUTH',
   /** HTTP API: a request it cannot run (bad JSON, wrong content type, unknown path, body too large). */
   ERR_HTTP_REQUEST: 'ERR_HTTP_REQUEST',
+  // The admin endpoint (src/admin/) and `tcpool ctl`.
+  ERR_ADMIN_AUTH: 'ERR_ADMIN_AUTH',
+  ERR_ADMIN_NOT_FOUND: 'ERR_ADMIN_NOT_FOUND',
+  ERR_RELOAD_FAILED: 'ERR_RELOAD_FAILED',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];

@@ -30,9 +30,12 @@ export function serveHelp(): string {
     'Options:',
     row('  -c, --config <file>', 'config file (default: ./config.txt if present)'),
     ...rows,
+    row('  --takeover', 'join PORT while another tcpool serves it (zero-downtime restart),'),
+    row('', 'then SIGTERM the old one'),
     row('  -h, --help', 'show this help'),
     '',
-    'SIGINT or SIGTERM shuts down gracefully; a second signal exits at once.',
+    'SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. SIGHUP reloads the',
+    'configuration; SIGUSR1 reopens LOG_FILE.',
   ].join('\n');
 }
 
@@ -96,6 +99,30 @@ export function benchHelp(): string {
   ].join('\n');
 }
 
+export function ctlHelp(): string {
+  return [
+    'Usage: tcpool ctl [--host H] [--port P] [--token T] [--json] <action>',
+    '',
+    "Talks to a running server's admin endpoint (ADMIN_PORT). Actions:",
+    row('  status', 'pool, clients, counters, and each worker'),
+    row('  clients', 'every client of every worker'),
+    row('  kill <id>', 'close a client (ids as clients and CLIENT LIST show them)'),
+    row('  reload', 're-read the config file and environment; say what changed'),
+    row('  pool [N]', 'show the pool size, or resize it to N workers while serving'),
+    row('  drain', 'stop accepting (readiness fails); clients are served until SIGTERM'),
+    '',
+    'Options:',
+    row('  --host <host>', 'admin address (default: 127.0.0.1)'),
+    row('  --port <port>', 'admin port (default: 9464)'),
+    row('  --token <token>', 'an ADMIN_TOKENS token (default: env TCPOOL_ADMIN_TOKEN)'),
+    row('  --timeout <ms>', 'give up after this long (default: 10000)'),
+    row('  --json', "print the API's JSON answer"),
+    row('  -h, --help', 'show this help'),
+    '',
+    'Exit status: 0 done; 1 the server refused or could not be reached; 2 a bad option or value.',
+  ].join('\n');
+}
+
 export function mainHelp(version: string): string {
   return [
     `tcpool ${version}: a multi-client TCP command server (supervisor + worker-thread pool)`,
@@ -107,6 +134,7 @@ export function mainHelp(version: string): string {
     '  client    talk to a server: one command, piped commands, or an interactive prompt',
     '  bench     load a server and report throughput and latency percentiles',
     '  hash-token  hash a token for AUTH_TOKENS (--generate makes one)',
+    '  ctl       operate a running server: status, clients, kill, reload, pool, drain',
     '',
     'Options: -h, --help (this text), -v, --version',
     '',
@@ -117,5 +145,7 @@ export function mainHelp(version: string): string {
     benchHelp(),
     '',
     hashTokenHelp(),
+    '',
+    ctlHelp(),
   ].join('\n');
 }

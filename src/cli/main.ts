@@ -5,6 +5,7 @@ import { exitStatus, TcpoolError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { bench } from './bench.ts';
 import { client } from './client.ts';
+import { ctl } from './ctl.ts';
 import { hashToken } from './hash-token.ts';
 import { mainHelp } from './help.ts';
 import { serve } from './serve.ts';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   client,
   bench,
   'hash-token': hashToken,
+  ctl,
 };
 
 /** `serve` bounds its own wait for a stdout nobody reads (SHUTDOWN_TIMEOUT_MS, src/log/writer.ts). */

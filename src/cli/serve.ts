@@ -1,4 +1,5 @@
 // `tcpool serve`: load the config, start the supervisor, handle signals.
+import { AdminServer } from '../admin/server.ts';
 import { createRegistry } from '../commands/load.ts';
 import { type LoadedConfig, loadConfig } from '../config/load.ts';
 import { type ConfigKey, configKeys, flagName } from '../config/schema.ts';
@@ -6,6 +7,7 @@ import { loadTls } from '../config/tls.ts';
 import { usageError } from '../errors.ts';
 import { Logger } from '../log/logger.ts';
 import { LogWriter } from '../log/writer.ts';
+import { readFileSync } from 'node:fs';
 import { formatHostPort, isLoopback } from '../net/address.ts';
 import { SharedStats } from '../stats/counters.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
@@ -21,15 +23,20 @@ export async function serve(argv: string[]): Promise<number> {
     process.stdout.write(serveHelp() + '\n');
     return 0;
   }
-  const loaded = loadConfig({
-    flags: args.flags,
-    file: args.file,
-    defaultFile: args.file === undefined ? 'config.txt' : undefined,
-  });
+  // A reload reads the same file and the environment again; the flags stay as given.
+  const source = (): LoadedConfig =>
+    loadConfig({
+      flags: args.flags,
+      file: args.file,
+      defaultFile: args.file === undefined ? 'config.txt' : undefined,
+    });
+  const loaded = source();
   const { config } = loaded;
+  if (args.takeover && (config.PORT === 0 || (config.TLS_PORT === 0 && config.PORT === -1)))
+    throw usageError('--takeover joins a port another tcpool serves: PORT must name it, not 0');
   await createRegistry(config.COMMANDS_MODULE); // refuse a broken module before any worker starts
   const tls = loadTls(config);
-  const stats = SharedStats.create(config.THREAD_POOL_SIZE);
+  const stats = SharedStats.create(Math.max(config.THREAD_POOL_MAX, config.THREAD_POOL_SIZE), 0);
   const writer = new LogWriter({
     file: config.LOG_FILE,
     format: config.LOG_FORMAT,
@@ -40,33 +47,84 @@ export async function serve(argv: string[]): Promise<number> {
   });
   const logger = new Logger(config.LOG_LEVEL, config.LOG_FORMAT, writer.write);
   logStartup(logger, loaded);
-  const supervisor = new Supervisor(config, logger, writer.write, tls, stats);
+  let admin: AdminServer | null = null;
+  const supervisor = new Supervisor(config, logger, writer.write, tls, stats, {
+    reloadSource: source,
+    origin: loaded.origin,
+    takeover: args.takeover,
+    onReconfigure: (next) => {
+      logger.reconfigure(next.LOG_LEVEL, next.LOG_FORMAT);
+      writer.setFormat(next.LOG_FORMAT);
+      admin?.reconfigure();
+      return writer.reopen(next.LOG_FILE);
+    },
+  });
 
   // Signals are handled from before the first worker starts: a signal that arrives while the
   // pool is starting shuts it down as soon as it is up, instead of killing the process outright.
-  const signals = handleSignals(logger, writer);
+  const signals = handleSignals(logger, writer, supervisor);
   try {
+    // The admin endpoint comes first, so /readyz says 503 while the pool starts.
+    if (config.ADMIN_PORT !== -1) {
+      admin = new AdminServer(supervisor, logger);
+      const port = await admin.listen(config.ADMIN_HOST, config.ADMIN_PORT);
+      logger.info(`Admin API listening on http://${formatHostPort(config.ADMIN_HOST, port)}/`);
+    }
     await supervisor.start();
     logListening(logger, supervisor);
+    logMigrateReq(logger);
+    if (args.takeover)
+      logger.info('Joined the port (--takeover): stop the old server with SIGTERM');
     await signals.stopRequested;
     const active = await supervisor.shutdown();
+    await admin?.close();
     logger.info(`Server stopped. Total active clients at shutdown: ${active}`);
     await writer.close(config.SHUTDOWN_TIMEOUT_MS);
+  } catch (err) {
+    await admin?.close();
+    throw err;
   } finally {
     signals.remove();
   }
   return 0;
 }
 
+/**
+ * Closing a SO_REUSEPORT listener (a shrink, a takeover, shutdown) resets the connections waiting
+ * in its accept queue, unless the kernel migrates them to another listener of the port.
+ */
+function logMigrateReq(logger: Logger): void {
+  const value = migrateReq();
+  if (value === '1')
+    logger.info(
+      'net.ipv4.tcp_migrate_req=1: connections queued on a retiring worker move to the others',
+    );
+  else
+    logger.info(
+      `net.ipv4.tcp_migrate_req=${value ?? 'unknown'}: when the pool shrinks or a takeover ends, connections still queued on a closing listener are reset; set it to 1 (sysctl) for resizes without resets`,
+    );
+}
+
+/** net.ipv4.tcp_migrate_req, or null where it cannot be read (not Linux, or a kernel before 5.14). */
+export function migrateReq(): string | null {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
 interface ServeArgs {
   flags: Partial<Record<ConfigKey, string>>;
   file: string | undefined;
+  takeover: boolean;
 }
 
 function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   const options: Options = {
     help: { type: 'boolean', short: 'h' },
     config: { type: 'string', short: 'c' },
+    takeover: { type: 'boolean' },
   };
   for (const key of configKeys) options[flagName(key)] = { type: 'string' };
   const { values, positionals } = parseOptions(argv, options, 'serve');
@@ -80,7 +138,11 @@ function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     const v = values[flagName(key)];
     if (typeof v === 'string') flags[key] = v;
   }
-  return { flags, file: (values.config as string | undefined) ?? positionals[0] };
+  return {
+    flags,
+    file: (values.config as string | undefined) ?? positionals[0],
+    takeover: values.takeover === true,
+  };
 }
 
 /** The original's start-up lines, and what the operator should know about AUTH. */
@@ -129,10 +191,10 @@ interface Signals {
 
 /**
  * SIGINT and SIGTERM: graceful shutdown; the second one exits at once. SIGUSR1: reopen LOG_FILE
- * (logrotate). A server started by npm also stops when npm is gone: if whatever npm ran it under
+ * (logrotate). SIGHUP: reload the configuration (systemd's ExecReload, nginx's habit). A server started by npm also stops when npm is gone: if whatever npm ran it under
  * is killed, it would otherwise serve on with nobody to stop it.
  */
-function handleSignals(logger: Logger, writer: LogWriter): Signals {
+function handleSignals(logger: Logger, writer: LogWriter, supervisor: Supervisor): Signals {
   let stop!: () => void;
   const stopRequested = new Promise<void>((resolve) => (stop = resolve));
   let stopping = false;
@@ -152,9 +214,15 @@ function handleSignals(logger: Logger, writer: LogWriter): Signals {
     if (problem === null) logger.info('Received SIGUSR1: log file reopened');
     else logger.error(problem);
   };
+  const onReload = (): void => {
+    if (stopping || supervisor.phase === 'starting') return;
+    logger.info('Received SIGHUP: reloading the configuration');
+    void supervisor.reload();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGUSR1', onReopen);
+  process.on('SIGHUP', onReload);
   let parentCheck: NodeJS.Timeout | undefined;
   if (process.env.npm_lifecycle_event !== undefined) {
     const parent = process.ppid;
@@ -171,6 +239,7 @@ function handleSignals(logger: Logger, writer: LogWriter): Signals {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       process.off('SIGUSR1', onReopen);
+      process.off('SIGHUP', onReload);
     },
   };
 }

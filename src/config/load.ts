@@ -1,6 +1,7 @@
 // One config loader: flags, then environment variables, then a KEY=VALUE file, then defaults.
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, codes } from '../errors.ts';
+import { isLoopback } from '../net/address.ts';
 import {
   type Config,
   type ConfigKey,
@@ -189,6 +190,15 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
         'needs TRUSTED_PROXIES, the addresses of the proxies allowed to send PROXY headers',
     );
   }
+  if (
+    result.ADMIN_PORT !== -1 &&
+    !isLoopback(result.ADMIN_HOST) &&
+    result.ADMIN_TOKENS.length === 0
+  )
+    fail(
+      'ADMIN_HOST',
+      'the admin endpoint off loopback needs ADMIN_TOKENS (make one with tcpool hash-token), or ADMIN_PORT=off',
+    );
   if (result.MAX_REQUEST_BYTES < result.MAX_BULK_BYTES) {
     throw new ConfigError(
       codes.ERR_CONFIG_VALUE,

@@ -60,6 +60,12 @@ export interface Config {
   HTTP_TLS: boolean;
   HTTP_MAX_BODY_BYTES: number;
   TRACING: boolean;
+  THREAD_POOL_MAX: number;
+  DRAIN_TIMEOUT_MS: number;
+  DRAIN_DELAY_MS: number;
+  ADMIN_PORT: number;
+  ADMIN_HOST: string;
+  ADMIN_TOKENS: string[];
 }
 
 export type ConfigKey = keyof Config;
@@ -404,6 +410,40 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     allowed: 'yes or no',
     help: 'OpenTelemetry: a span per command, sent by OTLP/HTTP as the standard OTEL_* variables say (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER …)',
     parse: yesNo,
+  },
+  THREAD_POOL_MAX: {
+    default: () => 64,
+    help: 'most workers a live resize may grow the pool to (shared memory is laid out for them); THREAD_POOL_SIZE is always allowed',
+    ...integer(1, 1024),
+  },
+  DRAIN_TIMEOUT_MS: {
+    default: () => 30_000,
+    help: 'when the pool shrinks, how long a retiring worker serves its clients before closing them as shutdown does',
+    ...integer(0, 86_400_000),
+  },
+  DRAIN_DELAY_MS: {
+    default: () => 0,
+    help: 'on a drain or SIGTERM, how long /readyz says 503 while new clients are still accepted, so a load balancer stops sending them before the listeners close',
+    ...integer(0, 3_600_000),
+  },
+  ADMIN_PORT: {
+    default: () => 9464,
+    allowed: 'an integer from 0 to 65535 (0 picks a free port), or off',
+    help: 'port of the admin HTTP endpoint (/metrics, /healthz, /readyz, /api/v1/, the dashboard)',
+    parse: (raw) => (raw.toLowerCase() === 'off' ? -1 : parseInteger(raw, 0, 65535)),
+  },
+  ADMIN_HOST: {
+    default: () => '127.0.0.1',
+    allowed: 'an IP address or host name; other than loopback needs ADMIN_TOKENS',
+    help: 'address the admin endpoint binds',
+    parse: host,
+  },
+  ADMIN_TOKENS: {
+    default: () => [],
+    allowed:
+      'a comma-separated list of token hashes made by `tcpool hash-token` (sha256:… or scrypt:…)',
+    help: 'tokens the admin endpoint accepts (Authorization: Bearer <token>); required off loopback',
+    parse: tokenHashes,
   },
 };
 

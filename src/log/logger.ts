@@ -9,8 +9,8 @@ export type LogSink = (text: string) => void;
 const rank: Record<LogLevel, number> = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 };
 
 export class Logger {
-  private readonly min: number;
-  private readonly format: LogFormat;
+  private min: number;
+  private format: LogFormat;
   private readonly sink: LogSink;
   /** In JSON lines: which thread logged ("supervisor" or the worker's index). */
   private readonly source: string | number;
@@ -25,6 +25,12 @@ export class Logger {
     this.format = format;
     this.sink = sink;
     this.source = source;
+  }
+
+  /** A reload changed LOG_LEVEL or LOG_FORMAT. */
+  reconfigure(level: LogLevel, format: LogFormat): void {
+    this.min = rank[level];
+    this.format = format;
   }
 
   debug(msg: string): void {

@@ -137,21 +137,32 @@ export class LogWriter {
   }
 
   /**
-   * Opens LOG_FILE afresh (after logrotate moved it away: SIGUSR1). Returns an error text, or null.
-   * On failure the old file stays in use.
+   * Opens LOG_FILE afresh (after logrotate moved it away: SIGUSR1; or a reload, which may name
+   * another file, or none). Returns an error text, or null. On failure the old file stays in use.
    */
-  reopen(): string | null {
-    if (this.fd === null) return null;
+  reopen(file = this.o.file): string | null {
+    if (file === '') {
+      this.closeFile();
+      this.o.file = '';
+      return null;
+    }
     let fd: number;
     try {
-      fd = openLogFile(this.o.file);
+      fd = openLogFile(file);
     } catch (err) {
       this.o.count('log_write_errors', 1);
-      return `Cannot reopen LOG_FILE ${this.o.file}: ${(err as NodeJS.ErrnoException).code}; still writing to the file opened before`;
+      const still = this.fd === null ? '' : '; still writing to the file opened before';
+      return `Cannot reopen LOG_FILE ${file}: ${(err as NodeJS.ErrnoException).code}${still}`;
     }
-    closeSync(this.fd);
+    if (this.fd !== null) closeSync(this.fd);
     this.fd = fd;
+    this.o.file = file;
     return null;
+  }
+
+  /** A reload changed LOG_FORMAT (its own notices follow it). */
+  setFormat(format: LogFormat): void {
+    this.o.format = format;
   }
 
   /** Closes LOG_FILE (synchronous, so usable right before process.exit()). */

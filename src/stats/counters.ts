@@ -1,14 +1,22 @@
 // Counters shared by the supervisor and every worker: one SharedArrayBuffer updated with Atomics,
 // the lock-free form of the original's mutex-protected client counter.
 //
-// Layout: Int32 gauges [activeTotal, restarts, lastClientId, active(w0), active(w1), …], then
-// 64-bit counters per worker (COUNTERS below). Totals are sums over the workers' rows, so a row
-// keeps counting across a restart of its worker.
+// Layout: Int32 gauges [activeTotal, restarts, lastClientId, poolSize, active(w0), active(w1), …,
+// state(w0), state(w1), …], then 64-bit counters per worker slot (COUNTERS below). The buffer has
+// a row for every slot the pool may grow to (THREAD_POOL_MAX), so a live resize needs no new
+// buffer. Totals are sums over all rows, so a row keeps counting across a restart of its worker,
+// and across its slot being retired and used again.
 
 const ACTIVE_TOTAL = 0;
 const RESTARTS = 1;
 const LAST_CLIENT_ID = 2;
-const GAUGE_HEADER = 3;
+const POOL_SIZE = 3;
+const GAUGE_HEADER = 4;
+
+/** What a worker slot is doing: no worker, serving, or retiring (a shrink: draining its clients). */
+export const SLOT_FREE = 0;
+export const SLOT_SERVING = 1;
+export const SLOT_RETIRING = 2;
 
 /** Every event tcpool counts, per worker; STATS FULL and INFO show the totals under these names. */
 export const COUNTERS = [
@@ -42,6 +50,11 @@ export const COUNTERS = [
   'ws_ping_timeouts',
   /** HTTP requests refused before they ran: a malformed body, a body over HTTP_MAX_BODY_BYTES, an unknown path. */
   'http_bad_requests',
+  /** TLS handshakes completed. */
+  'tls_handshakes',
+  // The supervisor's reloads (SIGHUP, POST /api/v1/reload), counted into worker 0's row too.
+  'reloads',
+  'reload_failures',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */
@@ -50,21 +63,26 @@ const INDEX = Object.fromEntries(COUNTERS.map((name, i) => [name, i])) as Record
 const PER_WORKER = COUNTERS.length;
 
 export interface WorkerFigures {
+  /** SLOT_SERVING or SLOT_RETIRING (free slots are not listed, unless below one in use). */
+  state: number;
   active: number;
   connections: number;
   commands: number;
   rejected: number;
 }
 
-export interface StatsSnapshot extends WorkerFigures {
+export interface StatsSnapshot extends Omit<WorkerFigures, 'state'> {
   restarts: number;
+  /** Workers serving now (THREAD_POOL_SIZE as last resized); retiring ones are not counted. */
+  poolSize: number;
+  /** Every slot up to the last one in use, by slot index. */
   workers: WorkerFigures[];
   /** Every counter, summed over the workers. */
   totals: Record<Counter, number>;
 }
 
 function gaugeBytes(workers: number): number {
-  return Math.ceil(((GAUGE_HEADER + workers) * 4) / 8) * 8;
+  return Math.ceil(((GAUGE_HEADER + 2 * workers) * 4) / 8) * 8;
 }
 
 export class SharedStats {
@@ -73,18 +91,43 @@ export class SharedStats {
   private readonly gauges: Int32Array;
   private readonly counters: BigInt64Array;
 
-  static create(workers: number): SharedStats {
-    return new SharedStats(
-      new SharedArrayBuffer(gaugeBytes(workers) + workers * PER_WORKER * 8),
-      workers,
+  /** Rows for `capacity` worker slots, the first `serving` of them marked serving. */
+  static create(capacity: number, serving = capacity): SharedStats {
+    const stats = new SharedStats(
+      new SharedArrayBuffer(gaugeBytes(capacity) + capacity * PER_WORKER * 8),
+      capacity,
     );
+    for (let w = 0; w < serving; w++) stats.setSlotState(w, SLOT_SERVING);
+    return stats;
   }
 
+  /** `workers`: the capacity (slots) the buffer was created for. */
   constructor(buffer: SharedArrayBuffer, workers: number) {
     this.buffer = buffer;
     this.workers = workers;
-    this.gauges = new Int32Array(buffer, 0, GAUGE_HEADER + workers);
+    this.gauges = new Int32Array(buffer, 0, GAUGE_HEADER + 2 * workers);
     this.counters = new BigInt64Array(buffer, gaugeBytes(workers), workers * PER_WORKER);
+  }
+
+  /** The supervisor marks slots as workers start, retire and end; the pool size follows. */
+  setSlotState(w: number, state: number): void {
+    const at = GAUGE_HEADER + this.workers + w;
+    const was = Atomics.exchange(this.gauges, at, state);
+    const delta = (state === SLOT_SERVING ? 1 : 0) - (was === SLOT_SERVING ? 1 : 0);
+    if (delta !== 0) Atomics.add(this.gauges, POOL_SIZE, delta);
+  }
+
+  slotState(w: number): number {
+    return Atomics.load(this.gauges, GAUGE_HEADER + this.workers + w);
+  }
+
+  poolSize(): number {
+    return Atomics.load(this.gauges, POOL_SIZE);
+  }
+
+  /** Active clients of slot `w`. */
+  workerActive(w: number): number {
+    return Atomics.load(this.gauges, GAUGE_HEADER + w);
   }
 
   /**
@@ -139,10 +182,14 @@ export class SharedStats {
   snapshot(): StatsSnapshot {
     const workers: WorkerFigures[] = [];
     const totals = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<Counter, number>;
+    let shown = 0;
+    for (let w = 0; w < this.workers; w++) if (this.slotState(w) !== SLOT_FREE) shown = w + 1;
     for (let w = 0; w < this.workers; w++) {
       const base = w * PER_WORKER;
       for (const c of COUNTERS) totals[c] += Number(Atomics.load(this.counters, base + INDEX[c]));
+      if (w >= shown) continue;
       workers.push({
+        state: this.slotState(w),
         active: Atomics.load(this.gauges, GAUGE_HEADER + w),
         connections: Number(Atomics.load(this.counters, base + INDEX.connections)),
         commands: Number(Atomics.load(this.counters, base + INDEX.commands)),
@@ -155,6 +202,7 @@ export class SharedStats {
       commands: totals.commands,
       rejected: totals.rejected,
       restarts: Atomics.load(this.gauges, RESTARTS),
+      poolSize: this.poolSize(),
       workers,
       totals,
     };

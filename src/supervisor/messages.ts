@@ -16,7 +16,11 @@ export interface WorkerData {
   /** Every transport's ports, by config key, resolved likewise (src/transport/ports.ts). */
   ports: Record<string, number>;
   workerId: number;
+  /** Worker slots the shared buffers hold (THREAD_POOL_MAX or THREAD_POOL_SIZE, the larger). */
+  capacity: number;
   statsBuffer: SharedArrayBuffer;
+  /** Per-command figures (src/stats/metrics.ts), laid out from the registry's commands. */
+  metricsBuffer: SharedArrayBuffer;
   /** Per-client-IP state (connections, AUTH failures, rate buckets); null when no per-IP limit is on. */
   ipTableBuffer: SharedArrayBuffer | null;
 }
@@ -26,6 +30,19 @@ export type QueryKind = 'clients';
 
 export type ToWorker =
   | { type: 'shutdown'; timeoutMs: number }
+  /** A shrink: stop accepting, serve the clients on for up to drainMs, then shut down. */
+  | { type: 'retire'; drainMs: number; shutdownMs: number }
+  /** A whole-server drain: stop accepting, clients served on. */
+  | { type: 'stop-accepting' }
+  /** A reload: the new configuration; answered with 'reconfigured' and the same id. */
+  | {
+      type: 'reconfigure';
+      id: number;
+      config: Config;
+      tls: TlsMaterial | null;
+      ipTableBuffer: SharedArrayBuffer | null;
+    }
+  | { type: 'kill-client'; id: number; clientId: number }
   | { type: 'query'; id: number; kind: QueryKind }
   | { type: 'query-result'; id: number; results: unknown[] };
 
@@ -36,4 +53,6 @@ export type FromWorker =
   | { type: 'stopped-accepting' }
   | { type: 'drained' }
   | { type: 'query'; id: number; kind: QueryKind }
-  | { type: 'query-reply'; id: number; result: unknown };
+  | { type: 'query-reply'; id: number; result: unknown }
+  | { type: 'reconfigured'; id: number }
+  | { type: 'killed-client'; id: number; found: boolean };

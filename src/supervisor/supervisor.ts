@@ -1,18 +1,24 @@
-// The main thread: resolves the port once, starts the worker pool, replaces workers that die, and
-// runs the shutdown in order. It never touches a client socket.
+// The main thread: resolves the port once, starts the worker pool, replaces workers that die,
+// grows and shrinks the pool while serving, puts a reload in force in every worker, and runs the
+// shutdown in order. It never touches a client socket.
 import { createServer, type AddressInfo } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Config } from '../config/schema.ts';
-import type { TlsMaterial } from '../config/tls.ts';
+import type { ClientInfo } from '../commands/context.ts';
+import { createRegistry } from '../commands/load.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import type { Config, ConfigKey } from '../config/schema.ts';
+import { loadTls, type TlsMaterial } from '../config/tls.ts';
 import { listenError, TcpoolError, codes } from '../errors.ts';
 import type { Logger, LogSink } from '../log/logger.ts';
-import { SharedStats } from '../stats/counters.ts';
+import { SharedStats, SLOT_FREE, SLOT_RETIRING, SLOT_SERVING } from '../stats/counters.ts';
 import { resolvePorts } from '../transport/ports.ts';
 import { IpTable } from '../stats/ip-table.ts';
+import { MetricsLayout, MetricsReader } from '../stats/metrics.ts';
 import { VERSION } from '../version.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
+import { reloadedConfig } from './reload.ts';
 
 /** How long a drained worker has to end its own thread before it is terminated. */
 const WORKER_EXIT_GRACE_MS = 1000;
@@ -37,10 +43,12 @@ export function probePort(host: string, port: number): Promise<number> {
 
 interface Slot {
   worker: Worker | null;
-  /** During shutdown: the worker has closed its listener. */
+  /** During shutdown or a retirement: the worker has closed its listener. */
   stoppedAccepting: (() => void) | null;
-  /** Resolves when the worker reported that its clients are gone during shutdown. */
+  /** Resolves when the worker reported that its clients are gone (shutdown, retirement). */
   drained: (() => void) | null;
+  /** A shrink retired it: when it exits, the slot is free, not restarted. */
+  retiring: boolean;
   lastCrash: number;
   backoffMs: number;
   restartTimer: NodeJS.Timeout | null;
@@ -54,11 +62,37 @@ interface Startup {
 }
 
 interface Query {
-  askerSlot: number;
-  askerId: number;
   remaining: number;
   results: unknown[];
   timer: NodeJS.Timeout;
+  done: (results: unknown[]) => void;
+}
+
+/** Where the server stands, as /readyz and `tcpool ctl status` tell it. */
+export type Phase = 'starting' | 'serving' | 'draining' | 'stopping';
+
+export interface SupervisorOptions {
+  /** Reads the configuration again (file and environment; flags as given): what a reload uses. */
+  reloadSource?: () => LoadedConfig;
+  /**
+   * Applies a reload to what the supervisor thread owns (log level and format, LOG_FILE reopened).
+   * Returns a problem to report, or null.
+   */
+  onReconfigure?: (config: Config) => string | null;
+  /** --takeover: join a port another tcpool holds (SO_REUSEPORT) instead of refusing it. */
+  takeover?: boolean;
+  /** Where each key's value came from (loadConfig's origin): the admin API shows it. */
+  origin?: Record<ConfigKey, string>;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  /** The first line of what went wrong (as start-up would say it); the old configuration stays. */
+  error?: string;
+  /** Keys now in force with a new value, and keys that changed but need a restart. */
+  changed: ConfigKey[];
+  notLive: ConfigKey[];
+  poolSize: number;
 }
 
 /** A worker that does not answer a query in time is left out of the result. */
@@ -67,42 +101,58 @@ const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 10_000;
 
 export class Supervisor {
-  readonly config: Config;
+  config: Config;
   readonly stats: SharedStats;
-  /** Shared by the workers when a per-IP limit needs it. */
-  readonly ipTable: IpTable | null;
-  readonly tls: TlsMaterial | null;
+  /** Shared by the workers when a per-IP limit needs it (created by a reload that turns one on). */
+  ipTable: IpTable | null;
+  tls: TlsMaterial | null;
   port = 0;
   tlsPort = 0;
   /** Every transport's ports by config key (PORT, TLS_PORT, HTTP_PORT …), as listened on. */
   ports: Record<string, number> = {};
+  phase: Phase = 'starting';
+  /** Where each key's value came from: "default", "env", "flag", "file:line", or "api" (a resize). */
+  origin: Partial<Record<ConfigKey, string>>;
+  /** Slots the shared memory holds: the most workers the pool can grow to. */
+  readonly capacity: number;
+  /** Per-command figures, laid out once the registry is known (start()). */
+  metrics: MetricsReader | null = null;
+  readonly startedAt = Date.now();
+  private metricsBuffer: SharedArrayBuffer | null = null;
   private readonly logger: Logger;
   private readonly write: LogSink;
+  private readonly options: SupervisorOptions;
   private readonly slots: Slot[];
   private shuttingDown = false;
-  private readonly startedAt = Date.now();
   private readonly queries = new Map<number, Query>();
   private lastQueryId = 0;
+  /** Resizes and reloads run one at a time, in the order asked. */
+  private serial: Promise<unknown> = Promise.resolve();
 
   constructor(
     config: Config,
     logger: Logger,
     write: LogSink,
     tls: TlsMaterial | null = null,
-    stats = SharedStats.create(config.THREAD_POOL_SIZE),
+    stats?: SharedStats,
+    options: SupervisorOptions = {},
   ) {
     this.config = config;
     this.tls = tls;
     this.logger = logger;
     this.write = write;
-    this.stats = stats;
-    const perIp =
-      config.MAX_CONNECTIONS_PER_IP > 0 || config.RATE_LIMIT > 0 || config.AUTH_TOKENS.length > 0;
-    this.ipTable = perIp ? IpTable.create(config.IP_TABLE_SLOTS) : null;
-    this.slots = Array.from({ length: config.THREAD_POOL_SIZE }, () => ({
+    this.options = options;
+    this.origin = { ...options.origin };
+    this.capacity = Math.max(config.THREAD_POOL_MAX, config.THREAD_POOL_SIZE);
+    this.stats = stats ?? SharedStats.create(this.capacity, 0);
+    if (this.stats.workers < this.capacity)
+      throw new RangeError(`SharedStats has ${this.stats.workers} slots, ${this.capacity} needed`);
+    this.ipTable = needsIpTable(config) ? IpTable.create(config.IP_TABLE_SLOTS) : null;
+    this.slots = Array.from({ length: this.capacity }, () => ({
       worker: null,
       stoppedAccepting: null,
       drained: null,
+      retiring: false,
       lastCrash: 0,
       backoffMs: 0,
       restartTimer: null,
@@ -111,21 +161,30 @@ export class Supervisor {
 
   /** Resolves once every worker listens; rejects with a one-line reason otherwise. */
   async start(): Promise<void> {
-    this.port = this.config.PORT === -1 ? -1 : await probePort(this.config.HOST, this.config.PORT);
-    if (this.config.TLS_PORT !== 0)
-      this.tlsPort = await probePort(this.config.HOST, this.config.TLS_PORT);
-    this.ports = await resolvePorts(
-      this.config,
-      { PORT: this.port, TLS_PORT: this.tlsPort },
-      (port) => probePort(this.config.HOST, port),
+    const { config } = this;
+    const registry = await createRegistry(config.COMMANDS_MODULE);
+    const layout = new MetricsLayout(
+      registry.list().map((s) => s.name),
+      this.capacity,
     );
-    const results = await Promise.allSettled(this.slots.map((_, i) => this.spawn(i)));
+    this.metricsBuffer = layout.createBuffer();
+    this.metrics = new MetricsReader(this.metricsBuffer, layout);
+    // --takeover joins a port another tcpool holds: the exclusive probe would refuse it.
+    const probe = (port: number): Promise<number> =>
+      this.options.takeover ? Promise.resolve(port) : probePort(config.HOST, port);
+    this.port = config.PORT === -1 ? -1 : await probe(config.PORT);
+    if (config.TLS_PORT !== 0) this.tlsPort = await probe(config.TLS_PORT);
+    this.ports = await resolvePorts(config, { PORT: this.port, TLS_PORT: this.tlsPort }, probe);
+    const first = Array.from({ length: config.THREAD_POOL_SIZE }, (_, i) => i);
+    for (const i of first) this.stats.setSlotState(i, SLOT_SERVING);
+    const results = await Promise.allSettled(first.map((i) => this.spawn(i)));
     const failure = results.find((r) => r.status === 'rejected');
     if (failure) {
       this.shuttingDown = true;
       await Promise.all(this.slots.map((s) => s.worker?.terminate()));
       throw failure.reason;
     }
+    this.phase = 'serving';
   }
 
   /** Starts worker `i`; resolves once it listens, rejects when it fails before that. */
@@ -138,7 +197,9 @@ export class Supervisor {
       // MiB per worker under load (measured in docs/PERFORMANCE.md).
       resourceLimits: { maxYoungGenerationSizeMb: this.config.WORKER_YOUNG_GENERATION_MB },
     });
-    this.slots[i].worker = worker;
+    const slot = this.slots[i];
+    slot.worker = worker;
+    slot.retiring = false;
     return new Promise((resolve, reject) => {
       const startup: Startup = { ready: false, crash: null, fail: reject };
       worker.on('message', (msg: FromWorker) => {
@@ -167,7 +228,9 @@ export class Supervisor {
       port: this.port,
       ports: this.ports,
       workerId: i,
+      capacity: this.capacity,
       statsBuffer: this.stats.buffer,
+      metricsBuffer: this.metricsBuffer!,
       ipTableBuffer: this.ipTable?.buffer ?? null,
     };
   }
@@ -185,37 +248,56 @@ export class Supervisor {
       case 'drained':
         slot.drained?.();
         break;
-      case 'query':
-        this.ask(i, msg.id, msg.kind);
+      case 'query': {
+        const asker = slot.worker;
+        void this.gather(msg.kind).then((results) =>
+          asker?.postMessage({ type: 'query-result', id: msg.id, results } satisfies ToWorker),
+        );
         break;
+      }
       case 'query-reply':
-        this.answer(msg.id, msg.result);
+      case 'reconfigured':
+      case 'killed-client':
+        this.answer(msg.id, msg.type === 'query-reply' ? msg.result : msg);
         break;
     }
   }
 
-  /** A worker ended: a failed start, part of the shutdown, or a crash to recover from. */
+  /** A worker ended: a failed start, a retirement, part of the shutdown, or a crash to recover from. */
   private exited(i: number, worker: Worker, code: number, startup: Startup): void {
     const slot = this.slots[i];
-    if (slot.worker === worker) slot.worker = null;
+    if (slot.worker !== worker) return;
+    slot.worker = null;
     slot.stoppedAccepting?.();
     slot.drained?.();
     if (!startup.ready) {
+      this.stats.setSlotState(i, SLOT_FREE);
       const why = startup.crash?.message ?? `exit code ${code}`;
       startup.fail(new TcpoolError(codes.ERR_LISTEN, `Worker ${i} failed to start: ${why}`));
+    } else if (slot.retiring) {
+      slot.retiring = false;
+      this.stats.setSlotState(i, SLOT_FREE);
+      this.logger.info(`Worker ${i} retired`);
     } else if (!this.shuttingDown) {
       this.replace(i, code, startup.crash);
     }
   }
 
-  /** Puts worker `askerSlot`'s question to every live worker (itself included) and gathers the answers. */
-  private ask(askerSlot: number, askerId: number, kind: QueryKind): void {
+  /** Puts a question to every live worker and gathers the answers (unanswered ones left out). */
+  private gather(kind: QueryKind): Promise<unknown[]> {
+    return this.broadcast((id) => ({ type: 'query', id, kind }));
+  }
+
+  /** Sends each live worker a message with a fresh id; resolves with their answers. */
+  private broadcast(message: (id: number) => ToWorker): Promise<unknown[]> {
     const live = this.slots.filter((s) => s.worker !== null);
     const id = ++this.lastQueryId;
-    const timer = setTimeout(() => this.finishQuery(id), QUERY_TIMEOUT_MS);
-    this.queries.set(id, { askerSlot, askerId, remaining: live.length, results: [], timer });
-    for (const slot of live)
-      slot.worker!.postMessage({ type: 'query', id, kind } satisfies ToWorker);
+    return new Promise((done) => {
+      const timer = setTimeout(() => this.finishQuery(id), QUERY_TIMEOUT_MS);
+      this.queries.set(id, { remaining: live.length, results: [], timer, done });
+      for (const slot of live) slot.worker!.postMessage(message(id));
+      if (live.length === 0) this.finishQuery(id);
+    });
   }
 
   private answer(id: number, result: unknown): void {
@@ -230,8 +312,19 @@ export class Supervisor {
     if (query === undefined) return;
     clearTimeout(query.timer);
     this.queries.delete(id);
-    const msg: ToWorker = { type: 'query-result', id: query.askerId, results: query.results };
-    this.slots[query.askerSlot].worker?.postMessage(msg);
+    query.done(query.results);
+  }
+
+  /** Every worker's clients, by id. */
+  async clients(): Promise<ClientInfo[]> {
+    const results = (await this.gather('clients')) as ClientInfo[][];
+    return results.flat().sort((a, b) => a.id - b.id);
+  }
+
+  /** Closes client `id`, wherever it is served; false when no worker has it. */
+  async killClient(id: number): Promise<boolean> {
+    const answers = await this.broadcast((qid) => ({ type: 'kill-client', id: qid, clientId: id }));
+    return answers.some((a) => (a as { found: boolean }).found);
   }
 
   /** A worker died: its clients are gone, the others keep serving; start a new one in its place. */
@@ -252,9 +345,12 @@ export class Supervisor {
     slot.lastCrash = now;
     const restart = (): void => {
       slot.restartTimer = null;
-      if (this.shuttingDown) return;
+      if (this.shuttingDown || this.stats.slotState(i) !== SLOT_SERVING) return;
       this.spawn(i).then(
-        () => this.logger.info(`Worker ${i} restarted`),
+        () => {
+          this.logger.info(`Worker ${i} restarted`);
+          if (this.phase === 'draining') slot.worker?.postMessage({ type: 'stop-accepting' });
+        },
         (err: Error) => {
           this.logger.error(`Worker ${i} could not restart: ${err.message}`);
           slot.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, slot.backoffMs * 2));
@@ -265,21 +361,205 @@ export class Supervisor {
     slot.restartTimer = setTimeout(restart, slot.backoffMs);
   }
 
+  /** Runs resizes and reloads one at a time. */
+  private serially<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.serial.then(step, step);
+    this.serial = next.catch(() => {});
+    return next;
+  }
+
+  /**
+   * Grows or shrinks the pool to `size` workers. New workers join the port's SO_REUSEPORT group;
+   * retiring ones stop accepting and serve their clients for up to DRAIN_TIMEOUT_MS. Resolves
+   * once the new workers listen (retiring ones drain on in the background).
+   */
+  resize(size: number, by = 'api'): Promise<number> {
+    return this.serially(async () => {
+      const now = await this.resizeNow(size);
+      this.origin.THREAD_POOL_SIZE = by;
+      return now;
+    });
+  }
+
+  private async resizeNow(size: number): Promise<number> {
+    if (!Number.isInteger(size) || size < 1 || size > this.capacity)
+      throw new TcpoolError(
+        codes.ERR_CONFIG_VALUE,
+        `Invalid pool size ${size}: must be an integer from 1 to ${this.capacity} (THREAD_POOL_MAX)`,
+      );
+    if (this.shuttingDown) return this.stats.poolSize();
+    const serving = this.slots
+      .map((_, i) => i)
+      .filter((i) => this.stats.slotState(i) === SLOT_SERVING);
+    const from = serving.length;
+    if (size > from) {
+      const free = this.slots
+        .map((_, i) => i)
+        .filter((i) => this.stats.slotState(i) === SLOT_FREE && this.slots[i].worker === null)
+        .slice(0, size - from);
+      for (const i of free) this.stats.setSlotState(i, SLOT_SERVING);
+      const results = await Promise.allSettled(free.map((i) => this.spawn(i)));
+      results.forEach((r, k) => {
+        if (r.status === 'rejected') {
+          this.stats.setSlotState(free[k], SLOT_FREE);
+          this.logger.error(`Worker ${free[k]} could not start: ${(r.reason as Error).message}`);
+        }
+      });
+    } else if (size < from) {
+      for (const i of serving.slice(size).reverse()) this.retire(i);
+    }
+    const now = this.stats.poolSize();
+    if (now === from) return now;
+    this.logger.info(`Thread pool resized: ${from} -> ${now} workers`);
+    // Every worker learns the new size (INFO shows it; each keeps its descriptor reserve for it).
+    this.config = { ...this.config, THREAD_POOL_SIZE: now };
+    await this.broadcast((id) => ({
+      type: 'reconfigure',
+      id,
+      config: this.config,
+      tls: this.tls,
+      ipTableBuffer: this.ipTable?.buffer ?? null,
+    }));
+    return now;
+  }
+
+  /** A shrink: the worker stops accepting and serves its clients until they leave or DRAIN_TIMEOUT_MS. */
+  private retire(i: number): void {
+    const slot = this.slots[i];
+    if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
+    slot.restartTimer = null;
+    this.stats.setSlotState(i, SLOT_RETIRING);
+    if (slot.worker === null) {
+      this.stats.setSlotState(i, SLOT_FREE);
+      return;
+    }
+    slot.retiring = true;
+    slot.worker.postMessage({
+      type: 'retire',
+      drainMs: this.config.DRAIN_TIMEOUT_MS,
+      shutdownMs: this.config.SHUTDOWN_TIMEOUT_MS,
+    } satisfies ToWorker);
+  }
+
+  /**
+   * Re-reads the configuration and puts every key that can change live in force in every worker.
+   * An invalid configuration changes nothing: the result says why, as start-up would.
+   */
+  reload(): Promise<ReloadResult> {
+    return this.serially(() => this.reloadNow());
+  }
+
+  private async reloadNow(): Promise<ReloadResult> {
+    const fail = (err: unknown): ReloadResult => {
+      if (!(err instanceof TcpoolError)) throw err;
+      this.stats.count(0, 'reload_failures');
+      this.logger.error(`Reload failed, configuration unchanged: ${err.message}`);
+      return {
+        ok: false,
+        error: err.message,
+        changed: [],
+        notLive: [],
+        poolSize: this.stats.poolSize(),
+      };
+    };
+    if (this.options.reloadSource === undefined)
+      return fail(
+        new TcpoolError(
+          codes.ERR_CONFIG_FILE,
+          'This server was started without a configuration to reload',
+        ),
+      );
+    let next: Config;
+    let tls: TlsMaterial | null;
+    let changed: ConfigKey[];
+    let notLive: ConfigKey[];
+    try {
+      const loaded = this.options.reloadSource();
+      for (const w of loaded.warnings) this.logger.warn(w);
+      ({ config: next, changed, notLive } = reloadedConfig(this.config, loaded.config));
+      tls = loadTls(next);
+      for (const k of changed) this.origin[k] = loaded.origin[k];
+    } catch (err) {
+      return fail(err);
+    }
+    if (this.ipTable === null && needsIpTable(next))
+      this.ipTable = IpTable.create(next.IP_TABLE_SLOTS);
+    const size = next.THREAD_POOL_SIZE;
+    this.config = { ...next, THREAD_POOL_SIZE: this.stats.poolSize() };
+    this.tls = tls;
+    const problem = this.options.onReconfigure?.(this.config) ?? null;
+    if (problem !== null) this.logger.error(problem);
+    await this.broadcast((id) => ({
+      type: 'reconfigure',
+      id,
+      config: this.config,
+      tls,
+      ipTableBuffer: this.ipTable?.buffer ?? null,
+    }));
+    if (changed.includes('THREAD_POOL_SIZE')) {
+      try {
+        await this.resizeNow(Math.min(size, this.capacity));
+      } catch (err) {
+        return fail(err);
+      }
+    }
+    this.stats.count(0, 'reloads');
+    const live = changed.length === 0 ? 'nothing changed' : `changed: ${changed.join(', ')}`;
+    const fixed =
+      notLive.length === 0 ? '' : `; need a restart, left as they are: ${notLive.join(', ')}`;
+    this.logger.info(`Configuration reloaded (${live}${fixed})`);
+    return { ok: true, changed, notLive, poolSize: this.stats.poolSize() };
+  }
+
+  /**
+   * Stops accepting in every worker; clients are served on, /readyz says 503, until SIGTERM. The
+   * listeners close DRAIN_DELAY_MS after /readyz turned 503: a load balancer that checks it has
+   * stopped sending new clients by then, so none is caught in a closing listener's queue (which
+   * the kernel resets).
+   */
+  async drain(): Promise<void> {
+    if (this.phase !== 'serving') return;
+    this.phase = 'draining';
+    await delay(this.config.DRAIN_DELAY_MS);
+    if (this.shuttingDown) return;
+    const stopped = this.slots
+      .filter((s) => s.worker !== null && !s.retiring)
+      .map((slot) => {
+        const done = new Promise<void>((resolve) => (slot.stoppedAccepting = resolve));
+        slot.worker!.postMessage({ type: 'stop-accepting' } satisfies ToWorker);
+        return done;
+      });
+    await Promise.all(stopped);
+    this.logger.info(
+      'Draining: stopped accepting new connections; clients are served until SIGTERM',
+    );
+  }
+
   /**
    * Graceful shutdown: every worker stops accepting at once, answers what it has received, closes
    * idle clients and gives busy ones up to SHUTDOWN_TIMEOUT_MS. Returns the clients active when it began.
    */
   async shutdown(): Promise<number> {
+    // Not yet drained: /readyz says 503 for DRAIN_DELAY_MS while clients are still accepted.
+    const drained = this.phase === 'draining';
+    this.phase = 'stopping';
+    if (!drained && this.config.DRAIN_DELAY_MS > 0) {
+      this.logger.info(
+        `Readiness off; stopping in DRAIN_DELAY_MS (${this.config.DRAIN_DELAY_MS} ms)`,
+      );
+      await delay(this.config.DRAIN_DELAY_MS);
+    }
     const active = this.stats.activeClients();
     this.shuttingDown = true;
-    const drained: Promise<void>[] = [];
+    await this.serial; // a resize or reload under way finishes first
+    const draining: Promise<void>[] = [];
     const stopped: Promise<void>[] = [];
     for (const slot of this.slots) {
       if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
       const worker = slot.worker;
       if (worker === null) continue;
-      drained.push(new Promise((resolve) => (slot.drained = resolve)));
-      stopped.push(new Promise((resolve) => (slot.stoppedAccepting = resolve)));
+      draining.push(new Promise((resolve) => (slot.drained = resolve)));
+      if (!slot.retiring) stopped.push(new Promise((resolve) => (slot.stoppedAccepting = resolve)));
       worker.postMessage({
         type: 'shutdown',
         timeoutMs: this.config.SHUTDOWN_TIMEOUT_MS,
@@ -291,11 +571,21 @@ export class Supervisor {
     const stuck = new Promise<void>(
       (resolve) => (guard = setTimeout(resolve, this.config.SHUTDOWN_TIMEOUT_MS + 2000)),
     );
-    await Promise.race([Promise.all(drained), stuck]);
+    await Promise.race([Promise.all(draining), stuck]);
     clearTimeout(guard);
     await Promise.all(this.slots.map((s) => s.worker && endWorker(s.worker)));
     return active;
   }
+}
+
+const delay = (ms: number): Promise<void> =>
+  new Promise((resolve) => (ms > 0 ? setTimeout(resolve, ms) : resolve()));
+
+/** The per-IP table is only made when a per-IP limit needs it. */
+function needsIpTable(config: Config): boolean {
+  return (
+    config.MAX_CONNECTIONS_PER_IP > 0 || config.RATE_LIMIT > 0 || config.AUTH_TOKENS.length > 0
+  );
 }
 
 /** A drained worker ends its own thread; one that has not within a second is terminated. */

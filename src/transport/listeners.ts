@@ -6,8 +6,13 @@
 // a descriptor for minutes outside every limit. Accept failures (out of descriptors) are counted
 // and logged, throttled.
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import {
+  createServer as createTlsServer,
+  type Server as TlsServer,
+  type TLSSocket,
+} from 'node:tls';
 import type { Config } from '../config/schema.ts';
+import type { TlsMaterial } from '../config/tls.ts';
 import { listenError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { LogThrottle } from '../log/throttle.ts';
@@ -47,9 +52,11 @@ const key = (s: Socket): string => `${s.remoteAddress}|${s.remotePort}`;
 
 export class Listeners {
   private readonly owner: ListenerOwner;
-  private readonly config: Config;
+  private config: Config;
   private readonly host: string;
   private readonly servers: Server[] = [];
+  /** Each TLS port's handshake server, replaced by a reload (new certificate, TLS_* settings). */
+  private readonly tlsPorts: { options: ListenOptions; tls: TlsServer }[] = [];
   /** Handshakes in progress, by client address (unique while the raw socket is open). */
   private readonly handshakes = new Map<string, Handshake>();
 
@@ -72,9 +79,44 @@ export class Listeners {
     return this.bind(server, options.port);
   }
 
+  /**
+   * A reload: new handshakes use a tls.Server made from the new certificate, key, CA and
+   * TLS_* settings (the listeners themselves stay bound); handshakes under way finish on the old.
+   */
+  reconfigure(config: Config, material: TlsMaterial | null): void {
+    this.config = config;
+    if (material === null) return;
+    for (const port of this.tlsPorts) port.tls = this.tlsServer(port.options, material);
+  }
+
   /** A TLS port: the same admission behind it, then the handshake, then options.serve. */
   private listenTls(options: ListenOptions): Promise<void> {
-    const material = options.tls!;
+    const port = { options, tls: this.tlsServer(options, options.tls!) };
+    this.tlsPorts.push(port);
+    const raw = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      socket.on('error', () => {}); // resets during the handshake; 'close' does the bookkeeping
+      // TLS clients are refused by closing: the refusal could only be read after a handshake.
+      const admitted = this.owner.admit(
+        socket,
+        plainIp(socket.remoteAddress),
+        socket.remotePort ?? 0,
+        null,
+        null,
+      );
+      if (admitted === null) return;
+      const handshake: Handshake = { key: key(socket), raw: socket, admitted };
+      this.handshakes.set(handshake.key, handshake);
+      this.owner.count('tls_handshakes_in_progress', 1);
+      socket.once('close', () => {
+        if (this.handshakeDone(handshake)) this.owner.release(admitted);
+      });
+      port.tls.emit('connection', socket);
+    });
+    return this.bind(raw, options.port);
+  }
+
+  /** Never bound: a TLS port's raw listener hands it each admitted socket for its handshake. */
+  private tlsServer(options: ListenOptions, material: TlsMaterial): TlsServer {
     const tls = createTlsServer({
       cert: material.cert,
       key: material.key,
@@ -90,6 +132,7 @@ export class Listeners {
       const handshake = this.handshakes.get(key(socket));
       if (handshake === undefined) return socket.destroy(); // cannot happen: admitted at accept
       this.handshakeDone(handshake);
+      this.owner.count('tls_handshakes');
       options.serve(socket, handshake.admitted, null, false);
     });
     tls.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -109,26 +152,7 @@ export class Listeners {
         );
       }
     });
-    const raw = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
-      socket.on('error', () => {}); // resets during the handshake; 'close' does the bookkeeping
-      // TLS clients are refused by closing: the refusal could only be read after a handshake.
-      const admitted = this.owner.admit(
-        socket,
-        plainIp(socket.remoteAddress),
-        socket.remotePort ?? 0,
-        null,
-        null,
-      );
-      if (admitted === null) return;
-      const handshake: Handshake = { key: key(socket), raw: socket, admitted };
-      this.handshakes.set(handshake.key, handshake);
-      this.owner.count('tls_handshakes_in_progress', 1);
-      socket.once('close', () => {
-        if (this.handshakeDone(handshake)) this.owner.release(admitted);
-      });
-      tls.emit('connection', socket);
-    });
-    return this.bind(raw, options.port);
+    return tls;
   }
 
   /** Forgets a handshake (finished or abandoned); false if it already was. */

@@ -8,6 +8,8 @@ import { blockList, inList } from '../net/address.ts';
 import type { Counter } from '../stats/counters.ts';
 import type { IpLimits, IpTable } from '../stats/ip-table.ts';
 
+const UNLIMITED = 2 ** 30;
+
 export class AccessControl {
   readonly tokenVerifier: TokenVerifier;
   readonly ipTable: IpTable | null;
@@ -54,6 +56,8 @@ export class AccessControl {
    * when it is low (exact). 0 means over the limit (counted and logged).
    */
   takeRateTokens(ipEntry: number, peer: string): number {
+    // A connection from before a reload turned RATE_LIMIT on has no entry to take from.
+    if (ipEntry < 0) return UNLIMITED;
     const n = this.ipTable!.takeTokens(ipEntry, this.ipLimits, Date.now(), this.rateBatch);
     if (n === 0) {
       this.count('rate_limited');

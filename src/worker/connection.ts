@@ -12,6 +12,7 @@
 // until the client closes too (or a deadline passes). Closing a socket with unread input sends
 // a reset, and a reset can destroy replies written but not yet delivered (nginx's lingering close).
 import type { ClientInfo } from '../commands/context.ts';
+import { ReplyError } from '../errors.ts';
 import { formatHostPort, plainIp } from '../net/address.ts';
 import { detectProtocol } from '../protocol/index.ts';
 import type { Output } from '../protocol/output.ts';
@@ -85,6 +86,9 @@ export class Connection extends Session {
   private paused = false;
   /** An asynchronous command is running; later requests wait for it, to keep replies in order. */
   private waiting = false;
+  /** The metrics index of the asynchronous command running, and when it started. */
+  private asyncCmd = 0;
+  private asyncStart = 0;
 
   constructor(channel: Channel, owner: ConnectionOwner, origin: ConnectionOrigin) {
     super(owner, origin);
@@ -161,6 +165,7 @@ export class Connection extends Session {
       this.decoder = this.codec.decoder(this.owner.limits.requests);
       this.owner.spoke(this);
     }
+    this.owner.metrics.received(chunk.length);
     this.decoder.push(chunk);
     this.process();
   }
@@ -168,6 +173,7 @@ export class Connection extends Session {
   /** A whole message arrived (a WebSocket frame): it holds complete requests. */
   onMessage(data: Buffer): void {
     if (this.inputDone || this.lingeringSince > 0 || this.closed || this.decoder === null) return;
+    this.owner.metrics.received(data.length);
     this.decoder.push(data);
     this.decoder.boundary();
     this.lastDataAt = Date.now();
@@ -215,6 +221,7 @@ export class Connection extends Session {
       this.overLimit();
       return false;
     }
+    this.owner.metrics.sent(out.size);
     let onWritten: (() => void) | undefined;
     if (unsent > outputHighWater && !this.paused) {
       this.paused = true;
@@ -244,12 +251,16 @@ export class Connection extends Session {
       return;
     const out = this.owner.output;
     const room = this.owner.limits.outputHighWater - this.channel.writableLength;
+    const metrics = this.owner.metrics;
+    const protocol = codec.name === 'line' ? 0 : 1;
     let commands = 0;
+    metrics.startBatch();
     while (!this.closeAfterFlush && !this.paused && out.size <= room) {
       const r = decoder.request();
       if (r === NEED_MORE) break;
       if (r === FAILED) {
         // A framing error leaves the stream unreadable: reply, then close once it is flushed.
+        metrics.error(decoder.failure.code);
         codec.write(decoder.failure, this, out);
         this.closeAfterFlush = true;
         break;
@@ -257,6 +268,8 @@ export class Connection extends Session {
       const reply = executeDecoded(this, decoder);
       commands++;
       if (reply instanceof Promise) {
+        this.asyncCmd = this.cmd;
+        this.asyncStart = performance.now();
         this.waiting = true;
         reply.then(
           (r) => this.afterAsync(r),
@@ -264,9 +277,12 @@ export class Connection extends Session {
         );
         break;
       }
+      metrics.command(this.cmd, protocol);
+      if (reply instanceof ReplyError) metrics.error(reply.code);
       codec.write(reply, this, out);
       if (this.messages && !this.send(out)) return;
     }
+    metrics.endBatch();
     // Counted before the replies leave: a client that has its reply and asks STATS on another
     // worker must see its command counted.
     if (commands > 0) this.owner.stats.addCommands(this.owner.workerId, commands);
@@ -285,6 +301,9 @@ export class Connection extends Session {
 
   private afterAsync(reply: Reply): void {
     this.waiting = false;
+    const metrics = this.owner.metrics;
+    metrics.asyncCommand(this.asyncCmd, this.codec!.name === 'line' ? 0 : 1, this.asyncStart);
+    if (reply instanceof ReplyError) metrics.error(reply.code);
     if (this.closed) return;
     const out = this.owner.output;
     this.codec!.write(reply, this, out);

@@ -16,8 +16,11 @@ export function executeDecoded(session: Session, decoder: RequestDecoder): Reply
     decoder.nameStart,
     decoder.nameEnd,
   );
-  if (spec === undefined || (spec.family !== 'core' && !session.offers(spec)))
+  if (spec === undefined || (spec.family !== 'core' && !session.offers(spec))) {
+    session.cmd = 0;
     return refuse(session, decoder.unknown(), undefined);
+  }
+  session.cmd = session.owner.metrics.indexOf(spec);
   return execute(session, spec, decoder.args(spec));
 }
 

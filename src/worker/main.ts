@@ -1,10 +1,12 @@
 // Worker thread entry: its own registry, listener and event loop; it reports to the supervisor.
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ClientInfo } from '../commands/context.ts';
 import { createRegistry } from '../commands/load.ts';
 import { batchingSink, Logger } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
 import { startTracing } from '../tracing/tracing.ts';
+import { MetricsLayout, WorkerMetrics } from '../stats/metrics.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from '../supervisor/messages.ts';
 import { WorkerServer } from './server.ts';
 
@@ -13,7 +15,7 @@ const port = parentPort!;
 const post = (msg: FromWorker): void => port.postMessage(msg);
 
 const { config, workerId } = data;
-const stats = new SharedStats(data.statsBuffer, config.THREAD_POOL_SIZE);
+const stats = new SharedStats(data.statsBuffer, data.capacity);
 const logs = batchingSink((text) => post({ type: 'log', text }));
 const logger = new Logger(config.LOG_LEVEL, config.LOG_FORMAT, logs.sink, workerId);
 
@@ -21,15 +23,40 @@ const logger = new Logger(config.LOG_LEVEL, config.LOG_FORMAT, logs.sink, worker
 const pending = new Map<number, (results: unknown[]) => void>();
 let lastQueryId = 0;
 
+/** Event-loop delay, utilisation and heap, into this worker's metrics row once a second. */
+function startSampling(metrics: WorkerMetrics): NodeJS.Timeout {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  let elu = performance.eventLoopUtilization();
+  const timer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const used = performance.eventLoopUtilization(now, elu).utilization;
+    elu = now;
+    // The histogram is in nanoseconds, and counts the resolution itself as delay.
+    const lag = (ns: number): number => Math.max(0, ns / 1e9 - 0.01);
+    metrics.sample(used, lag(delay.mean || 0), lag(delay.percentile(99)), lag(delay.max));
+    delay.reset();
+  }, 1000);
+  timer.unref();
+  return timer;
+}
+
 try {
   const stopTracing = config.TRACING ? await startTracing(data.version, workerId) : null;
   const registry = await createRegistry(config.COMMANDS_MODULE);
+  const specs = registry.list();
+  const layout = new MetricsLayout(
+    specs.map((s) => s.name),
+    data.capacity,
+  );
+  const metrics = new WorkerMetrics(data.metricsBuffer, layout, workerId, specs);
   const server = new WorkerServer({
     server: { config, port: data.port, startedAt: data.startedAt, version: data.version },
     workerId,
     registry,
     stats,
     logger,
+    metrics,
     ipTableBuffer: data.ipTableBuffer,
     gatherClients: () =>
       new Promise((resolve) => {
@@ -45,22 +72,44 @@ try {
     clients: () => server.localClients(),
   };
   await server.start(data.ports, data.tls);
+  const sampling = startSampling(metrics);
+  /** The thread's last steps: its lines out, the supervisor told, then the thread ends. */
+  let ending = false;
+  const finish = (drained: Promise<void>): void => {
+    ending = true;
+    post({ type: 'stopped-accepting' });
+    void drained.then(async () => {
+      clearInterval(sampling);
+      // The last spans leave before the worker does.
+      await stopTracing?.().catch((err: Error) => logger.warn(`Tracing: ${err.message}`));
+      logs.flush();
+      post({ type: 'drained' });
+      // Ending the thread itself (not terminate() from the supervisor) runs its exit hooks,
+      // among them writing V8 coverage when NODE_V8_COVERAGE is set.
+      process.exit(0);
+    });
+  };
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
-      case 'shutdown': {
-        const drained = server.shutdown(msg.timeoutMs);
-        post({ type: 'stopped-accepting' });
-        void drained.then(async () => {
-          // The last spans leave before the worker does.
-          await stopTracing?.().catch((err: Error) => logger.warn(`Tracing: ${err.message}`));
-          logs.flush();
-          post({ type: 'drained' });
-          // Ending the thread itself (not terminate() from the supervisor) runs its exit hooks,
-          // among them writing V8 coverage when NODE_V8_COVERAGE is set.
-          process.exit(0);
-        });
+      case 'shutdown':
+        // A retiring worker is already on its way out: it stops waiting for its clients.
+        if (ending) server.endRetirement();
+        else finish(server.shutdown(msg.timeoutMs));
         break;
-      }
+      case 'retire':
+        finish(server.retire(msg.drainMs, msg.shutdownMs));
+        break;
+      case 'stop-accepting':
+        server.stopAccepting();
+        post({ type: 'stopped-accepting' });
+        break;
+      case 'reconfigure':
+        server.reconfigure(msg.config, msg.tls, msg.ipTableBuffer);
+        post({ type: 'reconfigured', id: msg.id });
+        break;
+      case 'kill-client':
+        post({ type: 'killed-client', id: msg.id, found: server.killClient(msg.clientId) });
+        break;
       case 'query':
         post({ type: 'query-reply', id: msg.id, result: answers[msg.kind]() });
         break;

@@ -15,6 +15,7 @@ import { connectionCap, openFilesLimit } from '../net/fd-limit.ts';
 import { Output } from '../protocol/output.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
 import { IpTable } from '../stats/ip-table.ts';
+import type { WorkerMetrics } from '../stats/metrics.ts';
 import { transports } from '../transport/index.ts';
 import { Listeners } from '../transport/listeners.ts';
 import type {
@@ -41,6 +42,7 @@ export interface WorkerServerOptions {
   stats: SharedStats;
   logger: Logger;
   ipTableBuffer: SharedArrayBuffer | null;
+  metrics: WorkerMetrics;
   /** Every worker's clients (CLIENT LIST): the worker entry asks the others through the supervisor. */
   gatherClients?: () => Promise<ClientInfo[]>;
 }
@@ -50,21 +52,26 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
   readonly stats: SharedStats;
   readonly logger: Logger;
   readonly throttle: LogThrottle;
-  readonly server: ServerInfo;
+  // Replaced by a reload (reconfigure); connections read them through their owner each time.
+  server: ServerInfo;
   readonly workerId: number;
-  readonly access: AccessControl;
+  access: AccessControl;
   readonly limits: ConnectionLimits;
   readonly output = new Output();
+  readonly metrics: WorkerMetrics;
   /** MAX_CONNECTIONS as the file-descriptor limit allows (net/fd-limit.ts). */
-  readonly maxConnections: number;
+  maxConnections = 0;
   draining = false;
+  /** Stopped accepting (drain, or retiring in a shrink) while its clients are still served. */
+  private retiring: (() => void) | null = null;
   readonly connections = new Set<TrackedClient>();
-  readonly config: Config;
+  config: Config;
   private readonly gatherClients: () => Promise<ClientInfo[]>;
   private readonly listeners: Listeners;
-  private readonly admission: Admission;
+  private admission!: Admission;
   private readonly silent: SilentConnections;
-  private readonly trustedProxies;
+  private trustedProxies;
+  private ipTable: IpTable | null;
   private readonly sharedObjects = new Map<string, unknown>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private onDrained: (() => void) | null = null;
@@ -79,40 +86,108 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
     this.logger = logger;
     this.throttle = new LogThrottle(logger);
     this.workerId = workerId;
+    this.metrics = options.metrics;
     this.gatherClients = options.gatherClients ?? (async () => this.localClients());
-    this.limits = {
-      requests: {
-        maxLine: config.MAX_LINE_BYTES,
-        maxBulk: config.MAX_BULK_BYTES,
-        maxArgs: config.MAX_ARGS,
-        maxRequest: config.MAX_REQUEST_BYTES,
-      },
-      outputHighWater: config.OUTPUT_HIGH_WATER_BYTES,
-      outputLimit: config.OUTPUT_BUFFER_LIMIT,
-    };
-    const ipTable = options.ipTableBuffer === null ? null : new IpTable(options.ipTableBuffer);
+    this.limits = limitsOf(config);
+    this.ipTable = options.ipTableBuffer === null ? null : new IpTable(options.ipTableBuffer);
+    this.access = this.accessControl(config);
+    this.silent = new SilentConnections(config.EVICT_SILENT_AFTER_MS);
+    this.trustedProxies = blockList(config.TRUSTED_PROXIES);
+    this.configureAdmission(config);
+    this.listeners = new Listeners(this, config, config.HOST);
+  }
+
+  private accessControl(config: Config): AccessControl {
     const tokenVerifier = new TokenVerifier(config.AUTH_TOKENS);
-    this.access = new AccessControl(config, tokenVerifier, ipTable, this.throttle, (c) =>
+    return new AccessControl(config, tokenVerifier, this.ipTable, this.throttle, (c) =>
       this.count(c),
     );
+  }
+
+  /** The connection limits and who is admitted, from `config`. */
+  private configureAdmission(config: Config): void {
     const cap = connectionCap(config.MAX_CONNECTIONS, config.THREAD_POOL_SIZE, openFilesLimit());
-    this.maxConnections = cap.max;
     // Every worker finds the same figures; one says so.
-    if (cap.warning !== null && workerId === 0) logger.warn(cap.warning);
-    this.silent = new SilentConnections(config.EVICT_SILENT_AFTER_MS);
+    if (cap.warning !== null && this.workerId === 0) this.logger.warn(cap.warning);
+    this.maxConnections = cap.max;
     this.admission = new Admission({
       config,
-      workerId,
-      stats,
+      workerId: this.workerId,
+      stats: this.stats,
       throttle: this.throttle,
-      ipTable,
+      ipTable: this.ipTable,
       ipLimits: this.access.ipLimits,
       maxConnections: cap.max,
-      authEnabled: tokenVerifier.enabled,
+      authEnabled: this.access.tokenVerifier.enabled,
       evictSilent: () => this.evictSilent(),
     });
+  }
+
+  /**
+   * A reload: every key that can change live takes effect for this worker's next request and
+   * next client; no connection is dropped. Connections keep the protocol limits their decoder
+   * was made with; AUTH state, RATE_LIMIT and output limits apply to them at once. A new TLS
+   * certificate serves new handshakes. `ipTableBuffer` is set when a per-IP limit was turned on.
+   */
+  reconfigure(
+    config: Config,
+    tls: TlsMaterial | null,
+    ipTableBuffer: SharedArrayBuffer | null,
+  ): void {
+    this.config = config;
+    this.server = { ...this.server, config };
+    this.logger.reconfigure(config.LOG_LEVEL, config.LOG_FORMAT);
+    Object.assign(this.limits, limitsOf(config));
+    if (this.ipTable === null && ipTableBuffer !== null) this.ipTable = new IpTable(ipTableBuffer);
+    this.access = this.accessControl(config);
+    this.configureAdmission(config);
+    this.silent.evictAfterMs = config.EVICT_SILENT_AFTER_MS;
     this.trustedProxies = blockList(config.TRUSTED_PROXIES);
-    this.listeners = new Listeners(this, config, config.HOST);
+    this.listeners.reconfigure(config, tls);
+    if (this.sweepTimer !== null) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = startSweep(this, config);
+    }
+  }
+
+  /**
+   * Stops accepting while the clients it has are served on; resolves once they have all left or
+   * `drainMs` passed (then a shutdown with `shutdownMs` closes the rest, as shutdown does).
+   */
+  retire(drainMs: number, shutdownMs: number): Promise<void> {
+    this.listeners.close();
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const done = (): void => {
+        if (timer !== null) clearTimeout(timer);
+        this.retiring = null;
+        void this.shutdown(shutdownMs).then(resolve);
+      };
+      this.retiring = done;
+      timer = setTimeout(done, drainMs);
+      if (this.connections.size === 0) done();
+    });
+  }
+
+  /** Shutdown while retiring: no more waiting for the clients to leave. */
+  endRetirement(): void {
+    this.retiring?.();
+  }
+
+  /** Stops accepting, clients served on (a whole-server drain: readiness probes fail meanwhile). */
+  stopAccepting(): void {
+    this.listeners.close();
+  }
+
+  /** CLIENT KILL from the admin API: closes it at once, as Redis does; false when not here. */
+  killClient(id: number): boolean {
+    for (const conn of this.connections) {
+      if (conn.clientInfo().id !== id) continue;
+      conn.destroy();
+      this.connectionClosed(conn);
+      return true;
+    }
+    return false;
   }
 
   /** Starts every transport on its ports (`ports`: each port key's resolved port). */
@@ -230,6 +305,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
     const active = this.admission.release(conn.admitted);
     this.logger.info(`Client disconnected: ${conn.peer} (Active: ${active})`);
     if (this.draining) this.checkDrained();
+    else if (this.retiring !== null && this.connections.size === 0) this.retiring();
   }
 
   private checkDrained(): void {
@@ -263,4 +339,17 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
       this.checkDrained();
     });
   }
+}
+
+function limitsOf(config: Config): ConnectionLimits {
+  return {
+    requests: {
+      maxLine: config.MAX_LINE_BYTES,
+      maxBulk: config.MAX_BULK_BYTES,
+      maxArgs: config.MAX_ARGS,
+      maxRequest: config.MAX_REQUEST_BYTES,
+    },
+    outputHighWater: config.OUTPUT_HIGH_WATER_BYTES,
+    outputLimit: config.OUTPUT_BUFFER_LIMIT,
+  };
 }

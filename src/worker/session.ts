@@ -15,6 +15,7 @@ import type { Counter, SharedStats } from '../stats/counters.ts';
 import type { AccessControl } from './access.ts';
 import type { Admitted } from './admission.ts';
 import { internalError } from './executor.ts';
+import type { WorkerMetrics } from '../stats/metrics.ts';
 
 /** What every session of a worker shares. */
 export interface SessionOwner {
@@ -30,6 +31,8 @@ export interface SessionOwner {
   readonly draining: boolean;
   /** One per worker: processing a batch is synchronous, so all connections can share it. */
   readonly output: Output;
+  /** This worker's row of per-command figures in shared memory (src/stats/metrics.ts). */
+  readonly metrics: WorkerMetrics;
   count(counter: Counter, n?: number): void;
   listClients(): Promise<ClientInfo[]>;
 }
@@ -61,6 +64,8 @@ export abstract class Session implements CommandContext {
   authenticated: boolean;
   /** RATE_LIMIT tokens this session has taken from its IP's bucket and not used yet. */
   rateTokens = 0;
+  /** The metrics index of the command being executed (src/stats/metrics.ts; 0: unknown). */
+  cmd = 0;
   respVersion: 2 | 3 = 2;
   clientName = '';
   libName = '';

@@ -59,7 +59,8 @@ export function startSweep(owner: SweepOwner, config: Config): NodeJS.Timeout {
  * that has spoken once is never touched.
  */
 export class SilentConnections {
-  private readonly evictAfterMs: number;
+  /** EVICT_SILENT_AFTER_MS; a reload may change it (connections already silent stay listed). */
+  evictAfterMs: number;
   private readonly silent = new Set<Connection>(); // a Set keeps insertion order: oldest first
 
   constructor(evictAfterMs: number) {
@@ -76,6 +77,7 @@ export class SilentConnections {
 
   /** The oldest connection silent long enough to be evicted, removed from the set; or null. */
   takeOldest(now: number): Connection | null {
+    if (this.evictAfterMs === 0) return null;
     for (const conn of this.silent) {
       if (now - conn.createdAt < this.evictAfterMs) return null; // the rest are younger
       this.silent.delete(conn);

@@ -17,10 +17,15 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The environment without any tcpool config key, so the developer's shell cannot leak in. */
+/**
+ * The environment without any tcpool config key, so the developer's shell cannot leak in; the
+ * admin endpoint off (its default port would be shared by every server a test starts) unless a
+ * test asks for it (ADMIN_PORT: '0').
+ */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of configKeys) delete env[key];
+  env.ADMIN_PORT = 'off';
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) delete env[key];
     else env[key] = value;

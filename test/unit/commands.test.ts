@@ -133,7 +133,8 @@ describe('built-in commands', () => {
         'request_timeouts=0 output_limit_disconnects=0 proxy_rejections=0 tls_handshake_failures=0 ' +
         'tls_handshake_timeouts=0 tls_handshakes_in_progress=0 accept_errors=0 silent_evictions=0' +
         ' log_lines_dropped=0 log_write_errors=0' +
-        ' ws_origin_rejections=0 ws_oversized_messages=0 ws_ping_timeouts=0 http_bad_requests=0',
+        ' ws_origin_rejections=0 ws_oversized_messages=0 ws_ping_timeouts=0 http_bad_requests=0' +
+        ' tls_handshakes=0 reloads=0 reload_failures=0',
     );
     assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
   });
@@ -267,7 +268,8 @@ describe('Redis compatibility commands (RESP only)', () => {
     );
     assert.equal(
       resp2(respRun('CONFIG', ['GET', 'thread_pool_*'])),
-      `*2\r\n$16\r\nthread_pool_size\r\n$${String(availableParallelism()).length}\r\n${availableParallelism()}\r\n`,
+      `*4\r\n$16\r\nthread_pool_size\r\n$${String(availableParallelism()).length}\r\n${availableParallelism()}\r\n` +
+        '$15\r\nthread_pool_max\r\n$2\r\n64\r\n',
     );
     assert.equal(
       resp2(respRun('CONFIG', ['GET', 'appendonly', 'save'])),

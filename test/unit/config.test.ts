@@ -87,6 +87,12 @@ describe('config loading', () => {
       HTTP_TLS: false,
       HTTP_MAX_BODY_BYTES: 1048576,
       TRACING: false,
+      THREAD_POOL_MAX: 64,
+      DRAIN_TIMEOUT_MS: 30000,
+      DRAIN_DELAY_MS: 0,
+      ADMIN_PORT: 9464,
+      ADMIN_HOST: '127.0.0.1',
+      ADMIN_TOKENS: [],
     });
     assert.equal(origin.PORT, 'default');
   });

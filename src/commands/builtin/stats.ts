@@ -21,7 +21,7 @@ export default defineCommand({
     const limits = EVENT_COUNTERS.map((c) => `${c}=${s.totals[c]}`);
     return (
       `active=${s.active} connections=${s.connections} commands=${s.commands} rejected=${s.rejected} ` +
-      `restarts=${s.restarts} workers=${s.workers.length} worker=${ctx.workerId} ${perWorker.join(' ')} ${limits.join(' ')}`
+      `restarts=${s.restarts} workers=${s.poolSize} worker=${ctx.workerId} ${perWorker.join(' ')} ${limits.join(' ')}`
     );
   },
 });

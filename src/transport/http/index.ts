@@ -129,12 +129,17 @@ async function run(session: HttpSession, name: string, args: Buffer[]): Promise<
   if (spec === undefined)
     return new ReplyError(codes.ERR_UNKNOWN_COMMAND, `Unknown command '${name.slice(0, 128)}'`);
   session.rateTokens = client.rateTokens;
+  const started = performance.now();
   let reply = execute(session, spec, args);
   client.rateTokens = session.rateTokens;
   client.lastCommand = spec.name;
   session.owner.stats.addCommands(session.owner.workerId, 1);
   if (reply instanceof Promise)
     reply = await reply.catch((err: unknown) => session.internalError(spec.name, err));
+  // Metrics count HTTP requests with RESP's (the API's JSON keeps RESP3's types).
+  const metrics = session.owner.metrics;
+  metrics.asyncCommand(metrics.indexOf(spec), 1, started);
+  if (reply instanceof ReplyError) metrics.error(reply.code);
   return reply;
 }
 
