@@ -11,6 +11,8 @@ export type TlsVersion = (typeof TLS_VERSIONS)[number];
 export const PROXY_MODES = ['off', 'v1', 'v2', 'auto'] as const;
 export type ProxyMode = (typeof PROXY_MODES)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
+export const READ_PATHS = ['onread', 'stream'] as const;
+export type ReadPath = (typeof READ_PATHS)[number];
 
 export interface Config {
   PORT: number;
@@ -50,6 +52,7 @@ export interface Config {
   TLS_CA: string;
   TLS_MIN_VERSION: TlsVersion;
   TLS_HANDSHAKE_TIMEOUT_MS: number;
+  TCP_READ_PATH: ReadPath;
 }
 
 export type ConfigKey = keyof Config;
@@ -340,6 +343,12 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     default: () => 65536,
     help: 'client IPs tracked at once for the per-IP limits (shared by all workers)',
     ...integer(64, 16_777_216),
+  },
+  TCP_READ_PATH: {
+    default: () => 'onread',
+    allowed: `one of ${READ_PATHS.join(', ')}`,
+    help: "Node: plain TCP reads through one shared buffer (onread) or net.Socket's 'data' events (stream)",
+    parse: oneOf(READ_PATHS, (s) => s.toLowerCase()),
   },
 };
 

@@ -77,6 +77,7 @@ describe('config loading', () => {
       TLS_CA: '',
       TLS_MIN_VERSION: 'TLSv1.2',
       TLS_HANDSHAKE_TIMEOUT_MS: 10000,
+      TCP_READ_PATH: 'onread',
     });
     assert.equal(origin.PORT, 'default');
   });
