@@ -48,20 +48,19 @@ async function adoptingServer(onReadResult: () => boolean = () => true) {
       closed: new Promise((resolve) => socket.once('close', resolve)),
       errors,
     };
-    adopted.push(entry);
-    waiting.shift()?.(entry);
+    const waiter = waiting.shift();
+    if (waiter !== undefined) waiter(entry);
+    else adopted.push(entry);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
+  /** The next adopted socket not handed out yet. */
   const next = (): Promise<Adopted> =>
     new Promise((resolve) => {
-      const ready = adopted.find((a) => !taken.has(a));
-      if (ready !== undefined) {
-        taken.add(ready);
-        resolve(ready);
-      } else waiting.push((a) => (taken.add(a), resolve(a)));
+      const ready = adopted.shift();
+      if (ready !== undefined) resolve(ready);
+      else waiting.push(resolve);
     });
-  const taken = new Set<Adopted>();
   const connections = (): Promise<number> =>
     new Promise((resolve, reject) =>
       server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
