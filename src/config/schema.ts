@@ -347,7 +347,7 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   TCP_READ_PATH: {
     default: () => 'onread',
     allowed: `one of ${READ_PATHS.join(', ')}`,
-    help: "Node: plain TCP reads through one shared buffer (onread) or net.Socket's 'data' events (stream)",
+    help: "plain TCP's read path: onread (Node: one shared buffer per worker; Bun: Bun.listen) or stream (net.Socket 'data' events)",
     parse: oneOf(READ_PATHS, (s) => s.toLowerCase()),
   },
 };

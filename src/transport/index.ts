@@ -1,6 +1,7 @@
 // The transports a worker starts, each on its own ports when they are set. Adding a transport:
 // one line here.
+import { bunTcp } from './bun/index.ts';
 import { tcp } from './tcp/index.ts';
 import type { Transport } from './transport.ts';
 
-export const transports: readonly Transport[] = [tcp];
+export const transports: readonly Transport[] = [tcp, bunTcp];

@@ -66,6 +66,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
   private readonly silent: SilentConnections;
   private readonly trustedProxies;
   private readonly sharedObjects = new Map<string, unknown>();
+  private readonly stops: (() => void)[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
   private onDrained: (() => void) | null = null;
 
@@ -128,6 +129,10 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
   shared<T>(key: string, create: () => T): T {
     if (!this.sharedObjects.has(key)) this.sharedObjects.set(key, create());
     return this.sharedObjects.get(key) as T;
+  }
+
+  onStop(stop: () => void): void {
+    this.stops.push(stop);
   }
 
   count(counter: Counter, n = 1): void {
@@ -237,6 +242,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
   shutdown(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.listeners.close();
+    for (const stop of this.stops) stop();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | null = null;
       this.onDrained = () => {

@@ -8,6 +8,8 @@ import type { Config } from '../../config/schema.ts';
 import { detectProtocol } from '../../protocol/index.ts';
 import type { Connection } from '../../worker/connection.ts';
 import type { Refusal, Transport, TransportHost } from '../transport.ts';
+import { bunListens } from '../bun/index.ts';
+import { runtime } from '../bun/runtime.ts';
 import { adopt, probeOnread } from './onread.ts';
 
 // The socket listeners are shared by every connection (no closures per client): each finds its
@@ -40,7 +42,7 @@ function onRead(this: Socket, nread: number, buf: Buffer): boolean {
  * 'data' path, with one log line (worker 0's), when this Node lacks what the adapter needs.
  */
 function onreadUsable(host: TransportHost): boolean {
-  if (host.config.TCP_READ_PATH !== 'onread') return false;
+  if (host.config.TCP_READ_PATH !== 'onread' || runtime !== 'node') return false;
   const missing = probeOnread();
   if (missing !== null && host.workerId === 0)
     host.logger.warn(
@@ -63,6 +65,7 @@ export const tcp: Transport = {
     for (const key of ['PORT', 'TLS_PORT']) {
       const port = ports[key];
       if (port === undefined || (key === 'TLS_PORT' && tls === null)) continue;
+      if (key === 'PORT' && bunListens(host.config)) continue; // Bun.listen has it (../bun/)
       const transport = key === 'PORT' ? 'tcp' : 'tls';
       await host.listen({
         port,
