@@ -7,7 +7,8 @@
 # usage: benchmarks/ab.sh [VARIANT …]
 #   VARIANT: "name=ENV=VALUE,ENV=VALUE" (environment for that server), e.g.
 #     benchmarks/ab.sh stream=TCP_READ_PATH=stream onread=TCP_READ_PATH=auto
-#   A variant's environment may set RUNTIME=bun to start it with `bun` instead of Node.
+#   A variant's environment may set RUNTIME=bun to start it with Bun instead of Node, or
+#   SERVER=seed to start ../shared/tools' seedserver (the original design) instead of tcpool.
 # env: ROUNDS (3) CONNS (50) P (1) N (200000) REQ ('PING\r\n') EXPECT (PONG)
 #      SERVER_ENV (applies to every variant, e.g. THREAD_POOL_SIZE=1) TOOLS_BIN (/tmp/tcpool-tools)
 # prints one line per run, then the median of each variant.
@@ -22,7 +23,7 @@ make -s -C ../../shared/tools BIN="$TOOLS_BIN" >/dev/null 2>&1 ||
   { echo "ab: cannot build the C tools" >&2; exit 2; }
 TICK=$(getconf CLK_TCK)
 NODE=node_modules/.bin/node # the pinned Node (the bare `node` may be older)
-BUN=node_modules/.bin/bun
+BUN=node_modules/@oven/bun-linux-x64/bin/bun
 
 pids=() names=() ports=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; }
@@ -32,11 +33,13 @@ listener_pid() { ss -Htlnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | he
 port=17201
 for v in "$@"; do
   name=${v%%=*} envs=${v#*=}
-  runtime=$NODE
+  cmd=("$NODE" bin/tcpool.js serve)
   IFS=, read -r -a kv <<<"$SERVER_ENV${SERVER_ENV:+,}$envs"
-  for e in "${kv[@]}"; do [ "$e" = RUNTIME=bun ] && runtime=$BUN; done
-  env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN "${kv[@]}" "$runtime" bin/tcpool.js serve \
-    >"/tmp/ab-$name.log" 2>&1 &
+  for e in "${kv[@]}"; do
+    [ "$e" = RUNTIME=bun ] && cmd=("$BUN" bin/tcpool.js serve)
+    [ "$e" = SERVER=seed ] && cmd=("$TOOLS_BIN/seedserver")
+  done
+  env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN "${kv[@]}" "${cmd[@]}" >"/tmp/ab-$name.log" 2>&1 &
   pids+=($!) names+=("$name") ports+=($port)
   port=$((port + 1))
 done

@@ -1,6 +1,7 @@
 // `tcpool bench`: the load generator users get.
 import { writeFileSync } from 'node:fs';
 import { latencyChart } from '../bench/chart.ts';
+import { formatConnectRate, runConnectRate } from '../bench/connect-rate.ts';
 import type { BenchOptions } from '../bench/plan.ts';
 import { formatReport, runBench } from '../bench/run.ts';
 import { benchHelp } from './help.ts';
@@ -16,6 +17,7 @@ export async function bench(argv: string[]): Promise<number> {
   let options: BenchOptions;
   let json = false;
   let chart: string | undefined;
+  let connectRate = false;
   try {
     const { values, positionals } = parseOptions(
       argv,
@@ -34,6 +36,7 @@ export async function bench(argv: string[]): Promise<number> {
         'stall-timeout': { type: 'string', default: '5000' },
         json: { type: 'boolean' },
         chart: { type: 'string' },
+        'connect-rate': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       'bench',
@@ -75,12 +78,23 @@ export async function bench(argv: string[]): Promise<number> {
     };
     json = values.json === true;
     chart = values.chart as string | undefined;
+    connectRate = values['connect-rate'] === true;
+    if (connectRate && (options.rate > 0 || options.idle > 0 || options.pipeline > 1 || chart))
+      throw new Error('--connect-rate takes none of --rate, --idle, --pipeline, --chart');
+    // A connection per request: 100,000 would take minutes; default to 10,000.
+    if (connectRate && values.requests === undefined && duration === 0) options.requests = 10_000;
   } catch (err) {
     if (!(err instanceof Error) || (err as { code?: string }).code === 'ERR_ASSERTION') throw err;
     process.stderr.write(`tcpool: ${err.message}\n`);
     return 2;
   }
 
+  if (connectRate) {
+    const result = await runConnectRate(options);
+    if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else process.stdout.write(formatConnectRate(result) + '\n');
+    return result.ok ? 0 : 1;
+  }
   const live = process.stderr.isTTY && !json;
   const result = await runBench(
     options,
