@@ -3,7 +3,6 @@
 
 /** The part of Bun's global API tcpool uses (Bun's own types are not a dependency). */
 export interface BunApi {
-  readonly version: string;
   listen<Data>(options: BunListenOptions<Data>): BunListener;
 }
 
@@ -55,8 +54,3 @@ const bun = (globalThis as { Bun?: BunApi }).Bun;
 export const bunApi: BunApi | null = typeof bun === 'object' && bun !== null ? bun : null;
 
 export const runtime: 'node' | 'bun' = bunApi === null ? 'node' : 'bun';
-
-/** "Node.js v24.21.0", "Bun 1.4.5": for the start-up log. */
-export function runtimeName(): string {
-  return bunApi === null ? `Node.js ${process.version}` : `Bun ${bunApi.version}`;
-}
