@@ -1,54 +1,74 @@
 #!/usr/bin/env bash
-# A/B of the serving path: a base commit against the working tree, the same tcpool bench load,
-# rounds alternated so drift hits both alike. SCRAPE=1 also scrapes the working tree's /metrics
-# every SCRAPE_MS (default 1000) during its runs: what a Prometheus scraper costs under load.
+# ab.sh — A/B comparison of server variants, interleaved (a, b, a, b …) so that the noise of a
+# shared machine falls on every variant alike. Each variant runs as its own server process for the
+# whole comparison; linegen loads one at a time. Per run: requests/s, p99, and the server's user
+# and system CPU per request from /proc/PID/stat (every thread: supervisor, workers, V8 helpers).
 #
-#   BASE=main ROUNDS=5 DURATION=10 PIPELINES="1 16" benchmarks/ab.sh
-#   SCRAPE=1 SCRAPE_MS=100 benchmarks/ab.sh
-#
-# Prints rps per run and the median per side. Run it on a quiet machine: the figures of a shared
-# one move by far more than the few per cent this is meant to show.
-set -euo pipefail
+# usage: benchmarks/ab.sh [VARIANT …]
+#   VARIANT: "name=ENV=VALUE,ENV=VALUE" (environment for that server), e.g.
+#     benchmarks/ab.sh stream=TCP_READ_PATH=stream onread=TCP_READ_PATH=auto
+#   A variant's environment may set RUNTIME=bun to start it with Bun instead of Node, or
+#   SERVER=seed to start ../shared/tools' seedserver (the original design) instead of tcpool.
+# env: ROUNDS (3) CONNS (50) P (1) N (200000) REQ ('PING\r\n') EXPECT (PONG)
+#      SERVER_ENV (applies to every variant, e.g. THREAD_POOL_SIZE=1) TOOLS_BIN (/tmp/tcpool-tools)
+# prints one line per run, then the median of each variant.
+set -u
 cd "$(dirname "$0")/.."
-BASE=${BASE:-HEAD~1}
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-5}
-PIPELINES=${PIPELINES:-"1 16"}
-CONNS=${CONNS:-50}
-POOL=${POOL:-1}
-base_dir=$(mktemp -d)
-trap 'rm -rf "$base_dir"' EXIT
-git archive "$BASE" | tar -x -C "$base_dir"
-ln -s "$PWD/node_modules" "$base_dir/node_modules"
+TOOLS_BIN=${TOOLS_BIN:-/tmp/tcpool-tools}
+ROUNDS=${ROUNDS:-3} CONNS=${CONNS:-50} P=${P:-1} N=${N:-200000}
+REQ=${REQ:-'PING\r\n'} EXPECT=${EXPECT:-PONG} SERVER_ENV=${SERVER_ENV:-}
+[ $# -gt 0 ] || set -- "default="
+make -s -C ../../shared/tools BIN="$TOOLS_BIN" >/dev/null 2>&1 ||
+  make -s -C /work/shared/tools BIN="$TOOLS_BIN" >/dev/null ||
+  { echo "ab: cannot build the C tools" >&2; exit 2; }
+TICK=$(getconf CLK_TCK)
+NODE=node_modules/.bin/node # the pinned Node (the bare `node` may be older)
+BUN=node_modules/@oven/bun-linux-x64/bin/bun
 
-port() { npx node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+pids=() names=() ports=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; }
+trap cleanup EXIT INT TERM
+listener_pid() { ss -Htlnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
 
-run() { # dir pipeline scrape
-  local p a pid scraper=""
-  p=$(port); a=$(port)
-  PORT=$p HOST=127.0.0.1 THREAD_POOL_SIZE=$POOL LOG_LEVEL=WARN ADMIN_PORT=$a \
-    npx node "$1/bin/tcpool.js" serve >/dev/null 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do nc -z 127.0.0.1 "$p" 2>/dev/null && break; sleep 0.1; done
-  if [ "$3" = 1 ]; then
-    (while :; do curl -s "http://127.0.0.1:$a/metrics" >/dev/null || true; sleep "$(echo "${SCRAPE_MS:-1000}/1000" | bc -l)"; done) &
-    scraper=$!
-  fi
-  npx node bin/tcpool.js bench --port "$p" -c "$CONNS" -P "$2" -d "$DURATION" --json |
-    npx node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(Math.round(JSON.parse(s).rps)))'
-  [ -n "$scraper" ] && kill "$scraper"
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-}
-
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
-for P in $PIPELINES; do
-  : >"$base_dir/a"; : >"$base_dir/b"
-  for r in $(seq "$ROUNDS"); do
-    a=$(run "$base_dir" "$P" 0); b=$(run "$PWD" "$P" "${SCRAPE:-0}")
-    echo "P=$P round $r: base $a rps, tree $b rps"
-    echo "$a" >>"$base_dir/a"; echo "$b" >>"$base_dir/b"
+port=17201
+for v in "$@"; do
+  name=${v%%=*} envs=${v#*=}
+  cmd=("$NODE" bin/tcpool.js serve)
+  IFS=, read -r -a kv <<<"$SERVER_ENV${SERVER_ENV:+,}$envs"
+  for e in "${kv[@]}"; do
+    [ "$e" = RUNTIME=bun ] && cmd=("$BUN" bin/tcpool.js serve)
+    [ "$e" = SERVER=seed ] && cmd=("$TOOLS_BIN/seedserver")
   done
-  ma=$(median <"$base_dir/a"); mb=$(median <"$base_dir/b")
-  echo "P=$P median: base $ma rps, tree $mb rps ($(echo "scale=2; 100*($mb-$ma)/$ma" | bc)%)"
+  env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN "${kv[@]}" "${cmd[@]}" >"/tmp/ab-$name.log" 2>&1 &
+  pids+=($!) names+=("$name") ports+=($port)
+  port=$((port + 1))
+done
+for i in "${!ports[@]}"; do
+  for _ in $(seq 1 200); do [ -n "$(listener_pid "${ports[$i]}")" ] && break; sleep 0.1; done
+  [ -n "$(listener_pid "${ports[$i]}")" ] || { echo "ab: ${names[$i]} did not start:" >&2; tail "/tmp/ab-${names[$i]}.log" >&2; exit 2; }
+done
+
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+declare -A R
+for r in $(seq 1 "$ROUNDS"); do
+  for i in "${!ports[@]}"; do
+    pid=$(listener_pid "${ports[$i]}")
+    read -r u0 s0 < <(cpu_ticks "$pid")
+    line=$("$TOOLS_BIN/linegen" -p "${ports[$i]}" -c "$CONNS" -P "$P" -n "$N" -d 60 -r "$REQ" -e "$EXPECT" -q --csv 2>/dev/null | tail -1)
+    read -r u1 s1 < <(cpu_ticks "$pid")
+    IFS=, read -r _ _ _ _ _ reqs errs _ _ _ _ _ _ rps _ _ p99 _ <<<"$line"
+    out=$(awk -v u="$((u1 - u0))" -v s="$((s1 - s0))" -v n="${reqs:-0}" -v t="$TICK" \
+      'BEGIN{ if (n>0) printf "%.3f %.3f", u*1e6/t/n, s*1e6/t/n; else print "nan nan" }')
+    read -r us ss <<<"$out"
+    printf '%-10s round=%s rps=%-9.0f p99_us=%-7s user_us=%-6s sys_us=%-6s errors=%s\n' \
+      "${names[$i]}" "$r" "${rps:-0}" "${p99:-nan}" "$us" "$ss" "${errs:-?}"
+    R[${names[$i]}]+="${rps:-0} ${p99:-nan} $us $ss"$'\n'
+  done
+done
+med() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "nan"; else print a[int((NR+1)/2)] }'; }
+echo "medians of $ROUNDS rounds (-c $CONNS -P $P -n $N):"
+for name in "${names[@]}"; do
+  col() { printf '%s' "${R[$name]}" | awk -v c="$1" 'NF{print $c}' | med; }
+  printf '  %-10s rps=%-9.0f p99_us=%-7s user_us_per_req=%-6s sys_us_per_req=%s\n' \
+    "$name" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)"
 done

@@ -1,6 +1,7 @@
 // `tcpool bench`: the load generator users get.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { latencyChart } from '../bench/chart.ts';
+import { formatConnectRate, runConnectRate } from '../bench/connect-rate.ts';
 import type { BenchOptions } from '../bench/plan.ts';
 import { formatReport, runBench } from '../bench/run.ts';
 import { usageError } from '../errors.ts';
@@ -12,6 +13,8 @@ interface BenchCommand {
   json: boolean;
   /** The --chart file, opened before the run so that a bad path fails at once, not after it. */
   chartFd: number | null;
+  /** --connect-rate: a new connection per request (accept throughput). */
+  connectRate: boolean;
 }
 
 function parseBenchCommand(argv: string[]): BenchCommand | 'help' {
@@ -32,6 +35,7 @@ function parseBenchCommand(argv: string[]): BenchCommand | 'help' {
       'stall-timeout': { type: 'string', default: '5000' },
       json: { type: 'boolean' },
       chart: { type: 'string' },
+      'connect-rate': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     'bench',
@@ -63,7 +67,17 @@ function parseBenchCommand(argv: string[]): BenchCommand | 'help' {
     stallMs: int('stall-timeout'),
   };
   const chart = values.chart as string | undefined;
-  return { options, json: values.json === true, chartFd: chart === undefined ? null : open(chart) };
+  const connectRate = values['connect-rate'] === true;
+  if (connectRate && (options.rate > 0 || options.idle > 0 || options.pipeline > 1 || chart))
+    throw usageError('--connect-rate takes none of --rate, --idle, --pipeline, --chart');
+  // A connection per request: 100,000 would take minutes; default to 10,000.
+  if (connectRate && values.requests === undefined && duration === 0) options.requests = 10_000;
+  return {
+    options,
+    json: values.json === true,
+    chartFd: chart === undefined ? null : open(chart),
+    connectRate,
+  };
 }
 
 function open(chart: string): number {
@@ -81,6 +95,13 @@ export async function bench(argv: string[]): Promise<number> {
     return 0;
   }
   const { options, json, chartFd } = command;
+  if (command.connectRate) {
+    const result = await runConnectRate(options);
+    process.stdout.write(
+      (json ? JSON.stringify(result, null, 2) : formatConnectRate(result)) + '\n',
+    );
+    return result.ok ? 0 : 1;
+  }
   try {
     const live = process.stderr.isTTY && !json;
     const result = await runBench(

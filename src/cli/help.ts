@@ -95,6 +95,10 @@ export function benchHelp(): string {
     ),
     row('  --json', 'print the result as JSON'),
     row('  --chart <file.svg>', 'write a latency-by-percentile chart'),
+    row(
+      '  --connect-rate',
+      'accept throughput: a new connection per request (-c loops; default -n 10000)',
+    ),
     row('  -h, --help', 'show this help'),
   ].join('\n');
 }

@@ -11,6 +11,8 @@ export type TlsVersion = (typeof TLS_VERSIONS)[number];
 export const PROXY_MODES = ['off', 'v1', 'v2', 'auto'] as const;
 export type ProxyMode = (typeof PROXY_MODES)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
+export const READ_PATHS = ['onread', 'stream'] as const;
+export type ReadPath = (typeof READ_PATHS)[number];
 
 export interface Config {
   PORT: number;
@@ -66,6 +68,7 @@ export interface Config {
   ADMIN_PORT: number;
   ADMIN_HOST: string;
   ADMIN_TOKENS: string[];
+  TCP_READ_PATH: ReadPath;
 }
 
 export type ConfigKey = keyof Config;
@@ -444,6 +447,12 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
       'a comma-separated list of token hashes made by `tcpool hash-token` (sha256:… or scrypt:…)',
     help: 'tokens the admin endpoint accepts (Authorization: Bearer <token>); required off loopback',
     parse: tokenHashes,
+  },
+  TCP_READ_PATH: {
+    default: () => 'onread',
+    allowed: `one of ${READ_PATHS.join(', ')}`,
+    help: "plain TCP's read path: onread (Node: one shared buffer per worker; Bun: Bun.listen) or stream (net.Socket 'data' events)",
+    parse: oneOf(READ_PATHS, (s) => s.toLowerCase()),
   },
 };
 

@@ -48,6 +48,7 @@ export class LineDecoder implements RequestDecoder {
   /** After request() returned LINE: the name ends at the first space. */
   nameEnd = 0;
   readonly failure = replyErrors.lineTooLong;
+  copyArgs = false;
 
   constructor(maxLine: number) {
     this.maxLine = maxLine;
@@ -89,8 +90,24 @@ export class LineDecoder implements RequestDecoder {
     if (sp >= this.end) return NO_ARGS;
     // Everything after the first space, byte for byte (possibly empty: "ECHO " echoes "").
     const rest = this.buf.subarray(sp + 1, this.end);
-    if (!spec.restOfLine) return splitWords(rest);
-    return rest.length > 0 || spec.minArgs > 0 ? [rest] : NO_ARGS;
+    if (!spec.restOfLine) return this.copyArgs ? splitWords(rest).map(copy) : splitWords(rest);
+    if (rest.length === 0 && spec.minArgs === 0) return NO_ARGS;
+    return [this.copyArgs ? copy(rest) : rest];
+  }
+
+  retain(shared: ArrayBufferLike): void {
+    const chunks = this.chunks;
+    if (chunks !== null) {
+      for (let i = chunks.length - 1; i >= 0 && chunks[i].buffer === shared; i--) {
+        chunks[i] = copy(i === 0 ? chunks[0].subarray(this.pos) : chunks[i]);
+        if (i === 0) this.pos = 0;
+      }
+    }
+    const partial = this.partial;
+    if (partial !== null) {
+      for (let i = partial.length - 1; i >= 0 && partial[i].buffer === shared; i--)
+        partial[i] = copy(partial[i]);
+    }
   }
 
   unknown(): ReplyError {
@@ -168,6 +185,9 @@ export class LineDecoder implements RequestDecoder {
     return TOO_LONG;
   }
 }
+
+/** A copy of `b` that shares no memory with it (small ones come from Node's buffer pool). */
+export const copy = (b: Buffer): Buffer => Buffer.from(b);
 
 /** Space-separated words of the rest of a line; runs of spaces count as one. */
 export function splitWords(rest: Buffer | null): Buffer[] {

@@ -47,6 +47,18 @@ export interface RequestDecoder {
   unknown(): ReplyError;
   /** After FAILED: the reply sent before the connection closes. */
   readonly failure: ReplyError;
+  /**
+   * The transport reuses its read buffer once a read returns (Node's onread path, Bun): args()
+   * returns copies, so a command may keep its arguments (an async command, a stored value).
+   */
+  copyArgs: boolean;
+  /**
+   * The chunks pushed so far may lie in `shared`, a read buffer overwritten once the current read
+   * returns: copy whatever is still held in it (unread bytes, a partial request, the arguments of
+   * a request not complete yet). Pieces held from earlier reads are copies already, and new ones
+   * are always the last held, so this costs what the current read left behind, not more.
+   */
+  retain(shared: ArrayBufferLike): void;
 }
 
 /** What a protocol's encoder needs to know about the client (HELLO 3 switches RESP to RESP3). */

@@ -6,6 +6,7 @@
 import type { CommandSpec } from '../commands/registry.ts';
 import { protocolError, ReplyError, unknownRespCommand } from '../errors.ts';
 import { splitInline } from './inline.ts';
+import { copy } from './line.ts';
 import { Output, type ReplySink } from './output.ts';
 import {
   type DecodeResult,
@@ -70,6 +71,7 @@ export class RespDecoder implements RequestDecoder {
   readonly nameStart = 0;
   nameEnd = 0;
   failure: ReplyError = protocolError('');
+  copyArgs = false;
   private chunks: Buffer[] = [];
   /** Read position in chunks[0]. */
   private pos = 0;
@@ -114,7 +116,22 @@ export class RespDecoder implements RequestDecoder {
   }
 
   args(_spec: CommandSpec): Buffer[] {
-    return this.argv.length === 1 ? NO_ARGS : this.argv.slice(1);
+    const argv = this.argv;
+    if (argv.length === 1) return NO_ARGS;
+    if (!this.copyArgs) return argv.slice(1);
+    const args: Buffer[] = new Array(argv.length - 1);
+    for (let i = 1; i < argv.length; i++) args[i - 1] = copy(argv[i]);
+    return args;
+  }
+
+  retain(shared: ArrayBufferLike): void {
+    const chunks = this.chunks;
+    for (let i = chunks.length - 1; i >= 0 && chunks[i].buffer === shared; i--) {
+      chunks[i] = copy(i === 0 ? chunks[0].subarray(this.pos) : chunks[i]);
+      if (i === 0) this.pos = 0;
+    }
+    const held = this.argsSoFar;
+    for (let i = held.length - 1; i >= 0 && held[i].buffer === shared; i--) held[i] = copy(held[i]);
   }
 
   unknown(): ReplyError {

@@ -72,6 +72,13 @@ export interface TransportHost extends SessionOwner {
    * share a port (WebSocket and HTTP on one port) meet here.
    */
   shared<T>(key: string, create: () => T): T;
+  /**
+   * A client accepted by a transport's own listener (Bun.listen), given as a net.Socket look-alike:
+   * the PROXY header of a trusted proxy, admission, then options.serve, as for host.listen's.
+   */
+  acceptPlain(socket: Socket, options: ListenOptions): void;
+  /** `stop` runs when the worker stops accepting (shutdown): a transport's own listener closes. */
+  onStop(stop: () => void): void;
 }
 
 export interface Transport {

@@ -60,6 +60,11 @@ export interface ConnectionOrigin extends SessionOrigin {
   protocol?: { codec: Protocol; respVersion: 2 | 3 };
   /** Each write is one message (WebSocket): every reply is sent on its own, never batched. */
   messages?: boolean;
+  /**
+   * The chunks given to onData lie in a read buffer the transport reuses once onData returns
+   * (Node's onread path, Bun): the decoder copies what it keeps, and the arguments it hands out.
+   */
+  sharedReadBuffer?: boolean;
 }
 
 export class Connection extends Session {
@@ -68,6 +73,7 @@ export class Connection extends Session {
   codec: Protocol | null = null;
   private refuseProxyHeader: boolean;
   private readonly messages: boolean;
+  private readonly sharedReadBuffer: boolean;
   /** Date.now() of the last bytes received (IDLE_TIMEOUT_MS). */
   private lastDataAt = Date.now();
   /** Date.now() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
@@ -95,10 +101,12 @@ export class Connection extends Session {
     this.channel = channel;
     this.refuseProxyHeader = origin.refuseProxyHeader;
     this.messages = origin.messages === true;
+    this.sharedReadBuffer = origin.sharedReadBuffer === true;
     if (origin.protocol !== undefined) {
       this.codec = origin.protocol.codec;
       this.respVersion = origin.protocol.respVersion;
       this.decoder = this.codec.decoder(owner.limits.requests);
+      this.decoder.copyArgs = this.sharedReadBuffer;
     }
   }
 
@@ -163,11 +171,15 @@ export class Connection extends Session {
       }
       this.codec = detectProtocol(chunk[0]);
       this.decoder = this.codec.decoder(this.owner.limits.requests);
+      this.decoder.copyArgs = this.sharedReadBuffer;
       this.owner.spoke(this);
     }
     this.owner.metrics.received(chunk.length);
     this.decoder.push(chunk);
     this.process();
+    // What was not consumed now (a partial request, requests waiting behind an async command or
+    // back-pressure) must outlive the read buffer.
+    if (this.sharedReadBuffer) this.decoder.retain(chunk.buffer);
   }
 
   /** A whole message arrived (a WebSocket frame): it holds complete requests. */

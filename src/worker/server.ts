@@ -73,6 +73,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
   private trustedProxies;
   private ipTable: IpTable | null;
   private readonly sharedObjects = new Map<string, unknown>();
+  private readonly stops: (() => void)[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
   private onDrained: (() => void) | null = null;
 
@@ -205,6 +206,10 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
     return this.sharedObjects.get(key) as T;
   }
 
+  onStop(stop: () => void): void {
+    this.stops.push(stop);
+  }
+
   count(counter: Counter, n = 1): void {
     this.stats.count(this.workerId, counter, n);
   }
@@ -319,6 +324,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
   shutdown(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.listeners.close();
+    for (const stop of this.stops) stop();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | null = null;
       this.onDrained = () => {

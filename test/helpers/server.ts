@@ -8,6 +8,18 @@ import { configKeys } from '../../src/config/schema.ts';
 
 export const BIN = new URL('../../bin/tcpool.js', import.meta.url).pathname;
 
+/** Bun's binary, from the @oven/bun-linux-x64 dev dependency. */
+export const BUN = new URL('../../node_modules/@oven/bun-linux-x64/bin/bun', import.meta.url)
+  .pathname;
+
+/**
+ * What runs the server under test: this Node, or Bun with TCPOOL_TEST_RUNTIME=bun (`npm run
+ * test:bun`: the same integration tests against the server on Bun). The test runner stays Node.
+ */
+export const SERVER_RUNTIME: 'node' | 'bun' =
+  process.env.TCPOOL_TEST_RUNTIME === 'bun' ? 'bun' : 'node';
+export const SERVER_EXEC = SERVER_RUNTIME === 'bun' ? BUN : process.execPath;
+
 /** A port that was free a moment ago (for listeners a test must name itself: TLS_PORT, HAProxy). */
 export async function freePort(): Promise<number> {
   const s = createServer();
@@ -171,7 +183,7 @@ export class ServerProcess {
 export async function startServer(
   opts: { env?: Record<string, string | undefined>; args?: string[]; cwd?: string } = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...(opts.args ?? [])], {
+  const child = spawn(SERVER_EXEC, [BIN, 'serve', ...(opts.args ?? [])], {
     env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', THREAD_POOL_SIZE: '2', ...opts.env }),
     cwd: opts.cwd ?? mkdtempSync(join(tmpdir(), 'tcpool-serve-')),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
+import { TestClient } from '../helpers/client.ts';
+import { freePort, runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
 
 const COMMANDS = new URL('../fixtures/commands.js', import.meta.url).pathname;
 let server: ServerProcess;
@@ -125,6 +126,36 @@ describe('tcpool bench', () => {
     } finally {
       closer.close();
     }
+  });
+
+  test('--connect-rate: a new connection per request, counted by the server', async () => {
+    const observer = await TestClient.connect(server.port);
+    const stats = async () =>
+      Number(/ connections=(\d+)/.exec(await observer.request('STATS FULL'))?.[1] ?? Number.NaN);
+    const before = await stats();
+    const r = await bench('--connect-rate', '-c', '5', '-n', '300', '--protocol', 'resp', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.connections, 300);
+    assert.equal(result.errors, 0);
+    assert.ok(result.perSecond > 0);
+    assert.ok(result.latencyUs.p50 > 0 && result.latencyUs.p50 <= result.latencyUs.max);
+    assert.equal((await stats()) - before, 300, 'each request came on its own connection');
+    observer.close();
+    const text = await bench('--connect-rate', '-c', '2', '-n', '20');
+    assert.match(text.stdout, /connections 20 in [\d.]+ s = \d+ conn\/s, errors 0/);
+  });
+
+  test('--connect-rate against a port nobody listens on: exit 1, the reason', async () => {
+    const port = await freePort();
+    const r = await runTcpool(
+      ['bench', '--port', String(port), '--connect-rate', '-c', '2', '-n', '10', '--json'],
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(r.code, 1);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.errors, 10);
+    assert.deepEqual(result.problems, ['ECONNREFUSED']);
   });
 
   test('bad options exit 2 with a message', async () => {

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { after, describe, test } from 'node:test';
 import { hashTokenSha256 } from '../../src/auth/tokens.ts';
@@ -259,6 +260,8 @@ describe('live pool resizing and tcpool ctl', () => {
     }
     assert.equal((await ctl(server, 'pool', '1')).code, 0);
     await server.waitForLog(/Worker 1 retired/);
+    // The server has closed them; their FINs may still be on the way to this process (bounded).
+    for (let i = 0; i < 100 && !clients.some((c) => c.closed); i++) await sleep(20);
     const closed = clients.filter((c) => c.closed).length;
     assert.ok(closed > 0, 'the clients of the retired worker were closed');
     for (const c of clients.filter((x) => !x.closed)) assert.equal(await c.request('PING'), 'PONG');

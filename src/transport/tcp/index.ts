@@ -1,12 +1,16 @@
 // Plain TCP (PORT) and TLS (TLS_PORT): a socket is a Connection's channel as it is. The first
 // byte picks the protocol (src/protocol/index.ts); a refusal at accept is written in the
 // protocol of the client's first bytes when it speaks at once (Redis clients do), else in the
-// line protocol.
-import type { Socket } from 'node:net';
+// line protocol. Plain TCP reads through onread.ts (TCP_READ_PATH=onread, when this Node allows
+// it); TLS stays on the 'data' path.
+import { Socket } from 'node:net';
 import type { Config } from '../../config/schema.ts';
 import { detectProtocol } from '../../protocol/index.ts';
 import type { Connection } from '../../worker/connection.ts';
-import type { Refusal, Transport } from '../transport.ts';
+import type { Refusal, Transport, TransportHost } from '../transport.ts';
+import { bunListens } from '../bun/index.ts';
+import { runtime } from '../bun/runtime.ts';
+import { adopt, probeOnread } from './onread.ts';
 
 // The socket listeners are shared by every connection (no closures per client): each finds its
 // connection through this property of the socket.
@@ -27,6 +31,25 @@ function onError(this: OwnedSocket, err: NodeJS.ErrnoException): void {
 function onClose(this: OwnedSocket): void {
   this[kConnection].onClose();
 }
+/** The onread path: `buf` is the worker's read buffer, reused once this returns. */
+function onRead(this: Socket, nread: number, buf: Buffer): boolean {
+  (this as OwnedSocket)[kConnection].onData(buf.subarray(0, nread));
+  return true;
+}
+
+/**
+ * Whether this worker reads plain TCP through onread.ts: asked once at start-up. Falls back to the
+ * 'data' path, with one log line (worker 0's), when this Node lacks what the adapter needs.
+ */
+function onreadUsable(host: TransportHost): boolean {
+  if (host.config.TCP_READ_PATH !== 'onread' || runtime !== 'node') return false;
+  const missing = probeOnread();
+  if (missing !== null && host.workerId === 0)
+    host.logger.warn(
+      `TCP_READ_PATH=onread unavailable (${missing}): reading through 'data' events`,
+    );
+  return missing === null;
+}
 
 const refusal: Refusal = (error, first) =>
   detectProtocol(first !== null && first.length > 0 ? first[0] : 0).encode(error);
@@ -38,18 +61,40 @@ export const tcp: Transport = {
     ...(config.TLS_PORT === 0 ? [] : ['TLS_PORT']),
   ],
   async start(host, ports, tls) {
+    let onread = onreadUsable(host);
     for (const key of ['PORT', 'TLS_PORT']) {
       const port = ports[key];
       if (port === undefined || (key === 'TLS_PORT' && tls === null)) continue;
+      if (key === 'PORT' && bunListens(host.config)) continue; // Bun.listen has it (../bun/)
       const transport = key === 'PORT' ? 'tcp' : 'tls';
       await host.listen({
         port,
         tls: key === 'PORT' ? null : tls,
         refusal,
-        serve(socket, admitted, firstBytes, refuseProxyHeader) {
-          const conn = host.open(socket, { admitted, transport, refuseProxyHeader });
+        serve(accepted, admitted, firstBytes, refuseProxyHeader) {
+          let socket = accepted;
+          let sharedReadBuffer = false;
+          if (onread && transport === 'tcp') {
+            const adopted = adopt(accepted, onRead);
+            if (adopted instanceof Socket) {
+              socket = adopted;
+              sharedReadBuffer = true;
+            } else if (adopted !== null) {
+              // Something adopt() needs is gone: this worker stays on the 'data' path.
+              onread = false;
+              host.logger.warn(
+                `TCP_READ_PATH=onread unavailable (${adopted}): reading through 'data' events`,
+              );
+            }
+          }
+          const conn = host.open(socket, {
+            admitted,
+            transport,
+            refuseProxyHeader,
+            sharedReadBuffer,
+          });
           (socket as OwnedSocket)[kConnection] = conn;
-          socket.on('data', onData);
+          if (!sharedReadBuffer) socket.on('data', onData);
           socket.on('end', onEnd);
           socket.on('error', onError);
           socket.on('close', onClose);
