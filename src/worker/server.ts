@@ -156,7 +156,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
    * `drainMs` passed (then a shutdown with `shutdownMs` closes the rest, as shutdown does).
    */
   retire(drainMs: number, shutdownMs: number): Promise<void> {
-    this.listeners.close();
+    this.stopListening();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | null = null;
       const done = (): void => {
@@ -177,7 +177,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
 
   /** Stops accepting, clients served on (a whole-server drain: readiness probes fail meanwhile). */
   stopAccepting(): void {
-    this.listeners.close();
+    this.stopListening();
   }
 
   /** CLIENT KILL from the admin API: closes it at once, as Redis does; false when not here. */
@@ -208,6 +208,12 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
 
   onStop(stop: () => void): void {
     this.stops.push(stop);
+  }
+
+  /** Every listener of every transport stops accepting (shutdown, a drain, retiring). */
+  private stopListening(): void {
+    this.listeners.close();
+    for (const stop of this.stops.splice(0)) stop();
   }
 
   count(counter: Counter, n = 1): void {
@@ -323,8 +329,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
    */
   shutdown(timeoutMs: number): Promise<void> {
     this.draining = true;
-    this.listeners.close();
-    for (const stop of this.stops) stop();
+    this.stopListening();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | null = null;
       this.onDrained = () => {

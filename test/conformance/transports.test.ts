@@ -87,7 +87,12 @@ after(async () => {
   for (const s of [plain, guarded, perIp]) await s.server.kill();
 });
 
-for (const transport of transports) {
+// Bun serves no h2c (docs/PERFORMANCE.md; test/integration/http.test.ts checks its refusal).
+const tested = transports.filter(
+  (t) => !(process.env.TCPOOL_TEST_RUNTIME === 'bun' && t.name === 'http/2 (h2c)'),
+);
+
+for (const transport of tested) {
   describe(`conformance: ${transport.name}`, () => {
     const open: ConformanceClient[] = [];
     const connect = async (ports: Ports) => {

@@ -17,6 +17,7 @@ import type { ClientInfo } from '../../commands/context.ts';
 import type { TlsMaterial } from '../../config/tls.ts';
 import type { ReplyError } from '../../errors.ts';
 import { formatHostPort, plainIp } from '../../net/address.ts';
+import { runtime } from '../bun/runtime.ts';
 import type { Admitted } from '../../worker/admission.ts';
 import type { Refusal, TrackedClient, TransportHost } from '../transport.ts';
 
@@ -183,6 +184,11 @@ export class WebPort {
 
   /** Binds the port once, however many transports ask. */
   start(): Promise<void> {
+    if (this.started === null && this.tls === null && runtime === 'bun' && this.host.workerId === 0)
+      this.host.logger.warn(
+        `Port ${this.port}: HTTP/2 prior knowledge (h2c) is not available on Bun, whose node:http2 ` +
+          'cannot take over an accepted socket; HTTP/1.1 is served, HTTP/2 needs TLS (ALPN h2)',
+      );
     this.started ??= this.host.listen({
       port: this.port,
       tls: this.tls,
@@ -230,6 +236,7 @@ export class WebPort {
       socket.pause();
       socket.unshift(chunk);
       const h2 = chunk.length >= 3 && chunk.toString('latin1', 0, 3) === 'PRI';
+      if (h2 && runtime === 'bun') return refuseH2c(socket);
       (h2 ? this.http2 : this.http1).emit('connection', socket);
       // HTTP/2 reads what was put back itself; HTTP/1.1 waits to be resumed.
       if (!h2) socket.resume();
@@ -247,4 +254,22 @@ export function rejectUpgrade(socket: Socket, status: number, message: string): 
     `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nConnection: close\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/**
+ * Bun cannot hand an accepted socket to its node:http2 server: an h2c client is told so in its
+ * own protocol, a server preface (empty SETTINGS) then GOAWAY with HTTP_1_1_REQUIRED (RFC 9113
+ * 7) and the reason as debug data, then FIN.
+ */
+function refuseH2c(socket: Socket): void {
+  const why = Buffer.from('h2c is not available on this server (Bun): use HTTP/1.1 or h2 over TLS');
+  const settings = Buffer.from([0, 0, 0, 0x04, 0, 0, 0, 0, 0]);
+  const goaway = Buffer.alloc(9 + 8 + why.length);
+  goaway.writeUIntBE(8 + why.length, 0, 3);
+  goaway[3] = 0x07; // GOAWAY, flags 0, stream 0
+  goaway.writeUInt32BE(0, 9); // last stream id
+  goaway.writeUInt32BE(0x0d, 13); // HTTP_1_1_REQUIRED
+  why.copy(goaway, 17);
+  socket.resume();
+  socket.end(Buffer.concat([settings, goaway]));
 }
