@@ -20,6 +20,9 @@ export const codes = {
   ERR_LIMIT_CONNECTIONS_PER_IP: 'ERR_LIMIT_CONNECTIONS_PER_IP',
   ERR_PROTECTED_MODE: 'ERR_PROTECTED_MODE',
   ERR_TRANSACTION: 'ERR_TRANSACTION',
+  /** A command's own error (CommandError): the reply carries the command's code word. */
+  ERR_COMMAND: 'ERR_COMMAND',
+  ERR_COMMAND_TIMEOUT: 'ERR_COMMAND_TIMEOUT',
   // Start-up and configuration.
   ERR_CONFIG_VALUE: 'ERR_CONFIG_VALUE',
   ERR_CONFIG_SYNTAX: 'ERR_CONFIG_SYNTAX',
@@ -28,6 +31,7 @@ export const codes = {
   ERR_LISTEN: 'ERR_LISTEN',
   ERR_COMMAND_DEFINITION: 'ERR_COMMAND_DEFINITION',
   ERR_COMMANDS_MODULE: 'ERR_COMMANDS_MODULE',
+  ERR_COMMANDS_SETUP: 'ERR_COMMANDS_SETUP',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];
@@ -54,6 +58,42 @@ export class ReplyError extends TcpoolError {
     this.name = 'ReplyError';
     this.resp = resp;
   }
+}
+
+const REPLY_CODE = /^[A-Z][A-Z0-9_]{0,31}$/;
+
+/**
+ * What a command throws (or returns) to refuse a request in its own words:
+ * `throw new CommandError('NOTFOUND', 'no such user')` replies `ERROR: no such user` on the line
+ * protocol, `-NOTFOUND no such user` over RESP (clients see the code word, as Redis's WRONGTYPE),
+ * and `status` (default 400) over HTTP.
+ */
+export class CommandError extends ReplyError {
+  /** The code word RESP clients see first ("NOTFOUND"). */
+  readonly replyCode: string;
+  /** The HTTP status the HTTP API answers with. */
+  readonly status: number;
+  constructor(replyCode: string, message: string, options: { status?: number } = {}) {
+    if (typeof replyCode !== 'string' || !REPLY_CODE.test(replyCode))
+      throw new TypeError(
+        `CommandError code ${JSON.stringify(replyCode)} must be an upper-case word (A-Z, 0-9, _), e.g. 'NOTFOUND'`,
+      );
+    const text = String(message).replace(/[\r\n]+/g, ' ');
+    super(codes.ERR_COMMAND, text, `${replyCode} ${text}`);
+    this.name = 'CommandError';
+    this.replyCode = replyCode;
+    const status = options.status ?? 400;
+    this.status = Number.isInteger(status) && status >= 400 && status <= 599 ? status : 400;
+  }
+}
+
+/** An asynchronous command ran past its timeout (COMMAND_TIMEOUT_MS or its own `timeout`). */
+export function commandTimedOut(name: string, ms: number): ReplyError {
+  return new ReplyError(
+    codes.ERR_COMMAND_TIMEOUT,
+    `Command ${name} timed out after ${ms} ms`,
+    `ERR command '${name.toLowerCase()}' timed out after ${ms} ms`,
+  );
 }
 
 /** Configuration problems: the process exits with code 2 and prints the message alone. */

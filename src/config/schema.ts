@@ -28,6 +28,7 @@ export interface Config {
   LOG_FILE: string;
   LOG_FORMAT: LogFormat;
   COMMANDS_MODULE: string;
+  COMMAND_TIMEOUT_MS: number;
   AUTH_TOKENS: string[];
   AUTH_TOKENS_FILE: string;
   AUTH_MAX_FAILURES: number;
@@ -212,9 +213,14 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   },
   COMMANDS_MODULE: {
     default: () => '',
-    allowed: 'a path to an ES module, or empty',
+    allowed: 'a path to a module (.ts, .mts, .js, .mjs, .cjs) or a package name, or empty',
     help: 'module whose default export lists extra commands, loaded in every worker',
     parse: text,
+  },
+  COMMAND_TIMEOUT_MS: {
+    default: () => 30_000,
+    help: "how long an asynchronous COMMANDS_MODULE command may run before the client gets a timeout error (0 = no limit; a command's own `timeout` overrides it)",
+    ...integer(0, 3_600_000),
   },
   AUTH_TOKENS: {
     default: () => [],

@@ -31,6 +31,8 @@ export const COUNTERS = [
   'accept_errors',
   /** Connections that never sent a byte, closed at MAX_CONNECTIONS to make room (EVICT_SILENT_AFTER_MS). */
   'silent_evictions',
+  /** COMMANDS_MODULE commands that ran past their timeout (COMMAND_TIMEOUT_MS or their own). */
+  'command_timeouts',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */

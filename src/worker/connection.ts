@@ -390,11 +390,15 @@ export class Connection implements CommandContext {
     this.lastCommand = spec.name;
     if (!this.authenticated && !spec.noAuth) return this.refuse(replyErrors.authRequired, spec);
     const access = this.owner.access;
-    if (access.rateLimited) {
-      if (this.rateTokens === 0)
-        this.rateTokens = access.takeRateTokens(this.admitted.ipEntry, this.peer);
-      if (this.rateTokens === 0) return this.refuse(replyErrors.rateLimited, spec);
-      this.rateTokens--;
+    if (access.rateLimited && spec.cost > 0) {
+      // A command may cost more than one token (its definition's `cost`).
+      while (this.rateTokens < spec.cost) {
+        const n = access.takeRateTokens(this.admitted.ipEntry, this.peer);
+        if (n === 0) break;
+        this.rateTokens += n;
+      }
+      if (this.rateTokens < spec.cost) return this.refuse(replyErrors.rateLimited, spec);
+      this.rateTokens -= spec.cost;
     }
     const arityError = checkArity(spec, args.length);
     if (arityError !== null) return this.refuse(arityError, spec);

@@ -123,7 +123,7 @@ describe('built-in commands', () => {
       'active=3 connections=3 commands=5 rejected=0 restarts=0 workers=2 worker=1 w0=1/1/0/0 w1=2/2/5/0 ' +
         'rejected_per_ip=0 protected_mode_rejections=0 auth_failures=0 rate_limited=0 idle_timeouts=0 ' +
         'request_timeouts=0 output_limit_disconnects=0 proxy_rejections=0 tls_handshake_failures=0 ' +
-        'tls_handshake_timeouts=0 tls_handshakes_in_progress=0 accept_errors=0 silent_evictions=0',
+        'tls_handshake_timeouts=0 tls_handshakes_in_progress=0 accept_errors=0 silent_evictions=0 command_timeouts=0',
     );
     assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
   });

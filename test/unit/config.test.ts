@@ -55,6 +55,7 @@ describe('config loading', () => {
       LOG_FILE: '',
       LOG_FORMAT: 'text',
       COMMANDS_MODULE: '',
+      COMMAND_TIMEOUT_MS: 30000,
       AUTH_TOKENS: [],
       AUTH_TOKENS_FILE: '',
       AUTH_MAX_FAILURES: 10,
