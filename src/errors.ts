@@ -32,6 +32,13 @@ export const codes = {
   ERR_COMMAND_DEFINITION: 'ERR_COMMAND_DEFINITION',
   ERR_COMMANDS_MODULE: 'ERR_COMMANDS_MODULE',
   ERR_COMMANDS_SETUP: 'ERR_COMMANDS_SETUP',
+  // tcpool/client.
+  ERR_CLIENT_TIMEOUT: 'ERR_CLIENT_TIMEOUT',
+  ERR_CLIENT_CONNECTION_LOST: 'ERR_CLIENT_CONNECTION_LOST',
+  ERR_CLIENT_QUEUE_FULL: 'ERR_CLIENT_QUEUE_FULL',
+  ERR_CLIENT_CLOSED: 'ERR_CLIENT_CLOSED',
+  ERR_CLIENT_CONNECT: 'ERR_CLIENT_CONNECT',
+  ERR_CLIENT_PROTOCOL: 'ERR_CLIENT_PROTOCOL',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];
@@ -94,6 +101,20 @@ export function commandTimedOut(name: string, ms: number): ReplyError {
     `Command ${name} timed out after ${ms} ms`,
     `ERR command '${name.toLowerCase()}' timed out after ${ms} ms`,
   );
+}
+
+/**
+ * A tcpool/client call that got no reply: ERR_CLIENT_TIMEOUT (no reply within its timeout; it may
+ * still have run), ERR_CLIENT_CONNECTION_LOST (written, then the connection dropped: it may have
+ * run), ERR_CLIENT_QUEUE_FULL (refused at once: too many calls waiting), ERR_CLIENT_CLOSED
+ * (close() was called), ERR_CLIENT_CONNECT, ERR_CLIENT_PROTOCOL (the server sent bytes that are
+ * not RESP). Error replies from the server are ServerError (tcpool/client), not this.
+ */
+export class ClientError extends TcpoolError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    this.name = 'ClientError';
+  }
 }
 
 /** Configuration problems: the process exits with code 2 and prints the message alone. */

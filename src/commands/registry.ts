@@ -104,9 +104,12 @@ export function defineCommand<
   const A extends readonly ArgDecl[],
   R extends Reply,
 >(def: DeclaredCommandDefinition<A, R> & { readonly name: N }): TypedCommandSpec<N, A, R>;
-export function defineCommand<const N extends string>(
-  def: RawCommandDefinition & { readonly name: N },
-): TypedCommandSpec<N, null, Reply>;
+export function defineCommand<const N extends string, R extends Reply>(
+  def: RawCommandDefinition & {
+    readonly name: N;
+    readonly run: (ctx: CommandContext, args: Buffer[]) => R | Promise<R>;
+  },
+): TypedCommandSpec<N, null, R>;
 export function defineCommand(def: CommandDefinition | CommandSpec): CommandSpec;
 export function defineCommand(def: CommandDefinition | CommandSpec): CommandSpec {
   if ((def as { [kSpec]?: boolean })?.[kSpec] === true) return def as CommandSpec;
