@@ -240,10 +240,18 @@ export function shapeOf(name: string, decls: readonly ArgDecl[]): ArgShape {
   const options = last?.type === 'options' ? last : null;
   const positional = options === null ? decls : decls.slice(0, -1);
 
-  const isOption = (raw: Buffer): boolean => {
+  /**
+   * Whether a word is one of the trailing key=value options rather than the value of an optional
+   * argument: a known key always is; for arguments that cannot hold "=" (numbers, enums) any
+   * key=value word is, so a misspelt option gets "unknown option" rather than "invalid value".
+   */
+  const isOption = (raw: Buffer, type: ArgDecl['type'] = 'string'): boolean => {
     if (options === null) return false;
     const eq = raw.indexOf(0x3d); // "="
-    return eq > 0 && raw.toString('latin1', 0, eq).toLowerCase() in lowerKeys;
+    if (eq <= 0) return false;
+    const key = raw.toString('latin1', 0, eq);
+    if (key.toLowerCase() in lowerKeys) return true;
+    return type !== 'string' && type !== 'bytes' && ARG_NAME.test(key);
   };
   const lowerKeys: Record<string, string> = {};
   if (options !== null)
@@ -270,7 +278,7 @@ export function shapeOf(name: string, decls: readonly ArgDecl[]): ArgShape {
       }
       if (d.variadic) {
         const list: unknown[] = [];
-        while (i < args.length && !isOption(args[i])) {
+        while (i < args.length && !isOption(args[i], d.type)) {
           const v = convert(d, args[i++]);
           if (v === null) return invalid(command, use, `'${d.name}'`, d);
           list.push(v);
@@ -279,7 +287,7 @@ export function shapeOf(name: string, decls: readonly ArgDecl[]): ArgShape {
         out[d.name] = list;
         continue;
       }
-      if (i >= args.length || (d.optional && isOption(args[i]))) {
+      if (i >= args.length || (d.optional && isOption(args[i], d.type))) {
         if (!d.optional) return missing(command, use);
         continue;
       }
