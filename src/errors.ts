@@ -23,6 +23,7 @@ export const codes = {
   /** A command's own error (CommandError): the reply carries the command's code word. */
   ERR_COMMAND: 'ERR_COMMAND',
   ERR_COMMAND_TIMEOUT: 'ERR_COMMAND_TIMEOUT',
+  ERR_SUBSCRIBE_MODE: 'ERR_SUBSCRIBE_MODE',
   // Start-up and configuration.
   ERR_CONFIG_VALUE: 'ERR_CONFIG_VALUE',
   ERR_CONFIG_SYNTAX: 'ERR_CONFIG_SYNTAX',
@@ -92,6 +93,15 @@ export class CommandError extends ReplyError {
     const status = options.status ?? 400;
     this.status = Number.isInteger(status) && status >= 400 && status <= 599 ? status : 400;
   }
+}
+
+/** A RESP2 connection in subscribe mode sent another command (Redis's text). */
+export function subscribeModeOnly(name: string): ReplyError {
+  return new ReplyError(
+    codes.ERR_SUBSCRIBE_MODE,
+    `Can't execute '${name}' while subscribed`,
+    `ERR Can't execute '${name.toLowerCase()}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+  );
 }
 
 /** An asynchronous command ran past its timeout (COMMAND_TIMEOUT_MS or its own `timeout`). */

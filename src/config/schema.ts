@@ -41,6 +41,7 @@ export interface Config {
   IDLE_TIMEOUT_MS: number;
   REQUEST_TIMEOUT_MS: number;
   OUTPUT_BUFFER_LIMIT: number;
+  PUBSUB_OUTPUT_LIMIT_BYTES: number;
   EVICT_SILENT_AFTER_MS: number;
   PROXY_PROTOCOL: ProxyMode;
   TRUSTED_PROXIES: string[];
@@ -285,6 +286,11 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   OUTPUT_BUFFER_LIMIT: {
     default: () => 64 * MiB,
     help: "disconnect a client whose unsent replies pass this many bytes (Redis's client-output-buffer-limit)",
+    ...integer(0, 4096 * MiB, ' (0 = no limit)'),
+  },
+  PUBSUB_OUTPUT_LIMIT_BYTES: {
+    default: () => 32 * MiB,
+    help: "disconnect a subscriber whose unsent messages pass this many bytes (Redis's client-output-buffer-limit pubsub)",
     ...integer(0, 4096 * MiB, ' (0 = no limit)'),
   },
   EVICT_SILENT_AFTER_MS: {

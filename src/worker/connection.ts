@@ -14,16 +14,18 @@ import type { Socket } from 'node:net';
 import type { AuthOutcome, ClientInfo, CommandContext, ServerInfo } from '../commands/context.ts';
 import { checkArity, type CommandSpec, type Registry } from '../commands/registry.ts';
 import type { Transaction } from '../commands/transaction.ts';
-import { ReplyError, replyErrors, unknownRespCommand } from '../errors.ts';
+import { ReplyError, replyErrors, subscribeModeOnly, unknownRespCommand } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { LogThrottle } from '../log/throttle.ts';
 import { formatHostPort, plainIp } from '../net/address.ts';
 import { detectProtocol, type Protocol } from '../protocol/detect.ts';
 import { LINE, LineDecoder, NEED_MORE, splitWords, writeLineReply } from '../protocol/line.ts';
-import type { Output } from '../protocol/output.ts';
 import { startsWithProxyHeader } from '../protocol/proxy.ts';
 import type { Reply } from '../protocol/reply.ts';
 import { RespDecoder, type RespLimits, writeResp } from '../protocol/resp.ts';
+import { SUBSCRIBE_MODE_COMMANDS } from '../pubsub/commands.ts';
+import { currentHub } from '../pubsub/hub.ts';
+import { Output } from '../protocol/output.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
 import type { AccessControl } from './access.ts';
 import type { Admitted } from './admission.ts';
@@ -128,6 +130,11 @@ export class Connection implements CommandContext {
   private paused = false;
   /** An asynchronous command is running; later requests wait for it, to keep replies in order. */
   private waiting = false;
+  /** Pub/sub (src/pubsub/): channels and patterns subscribed to; RESP2 is then in subscribe mode. */
+  subscriptions = 0;
+  /** process() is building a batch in owner.output: pub/sub bytes for this client go there, in order. */
+  private batching = false;
+  private closeHooks: (() => void)[] | null = null;
 
   constructor(socket: Socket, owner: ConnectionOwner, origin: ConnectionOrigin) {
     this.socket = socket;
@@ -247,6 +254,52 @@ export class Connection implements CommandContext {
   onClose(): void {
     this.closed = true;
     this.owner.connectionClosed(this);
+    const hooks = this.closeHooks;
+    this.closeHooks = null;
+    if (hooks !== null) for (const fn of hooks) fn();
+  }
+
+  whenClosed(fn: () => void): void {
+    if (this.closed) fn();
+    else (this.closeHooks ??= []).push(fn);
+  }
+
+  publish(channel: string | Buffer, message: string | Buffer): number {
+    const bytes = (v: string | Buffer) => (typeof v === 'string' ? Buffer.from(v) : v);
+    return currentHub().publish(bytes(channel), bytes(message));
+  }
+
+  send(reply: Reply): void {
+    if (this.batching) return this.write(reply, this.owner.output);
+    const out = new Output();
+    this.write(reply, out);
+    this.sendBatch(out);
+  }
+
+  /**
+   * Pub/sub bytes for this client (already encoded for its protocol): into the batch being built
+   * when it is this client's own command that published, else straight to the socket. A subscriber
+   * whose unsent bytes pass `limit` is cut off (PUBSUB_OUTPUT_LIMIT_BYTES), so a subscriber that
+   * does not read slows nobody down.
+   */
+  deliver(data: string | Buffer, limit: number): boolean {
+    if (this.closed || this.lingeringSince > 0) return false;
+    if (this.batching) {
+      if (typeof data === 'string') this.owner.output.text(data);
+      else this.owner.output.bytes(data);
+      return true;
+    }
+    if (limit > 0 && this.socket.writableLength + data.length > limit) {
+      this.owner.count('pubsub_output_disconnects');
+      this.owner.throttle.warn(
+        'Pub/sub output limit',
+        `Subscriber ${this.peer} disconnected: its unsent messages would pass PUBSUB_OUTPUT_LIMIT_BYTES (${limit} bytes)`,
+      );
+      this.destroy();
+      return false;
+    }
+    this.socket.write(data);
+    return true;
   }
 
   /** Every reply written before the pause has reached the kernel: read again. */
@@ -270,7 +323,7 @@ export class Connection implements CommandContext {
    * is cut off; past OUTPUT_HIGH_WATER_BYTES reading stops until the batch reaches the kernel, so
    * unsent replies stay within the high-water mark plus one reply. False when cut off.
    */
-  private send(out: Output): boolean {
+  private sendBatch(out: Output): boolean {
     if (out.empty) return true;
     const { outputLimit, outputHighWater } = this.owner.limits;
     const unsent = this.socket.writableLength + out.size;
@@ -300,6 +353,7 @@ export class Connection implements CommandContext {
     const out = this.owner.output;
     const room = this.owner.limits.outputHighWater - this.socket.writableLength;
     let commands = 0;
+    this.batching = true;
     while (!this.closeAfterFlush && out.size <= room) {
       let reply: Reply | Promise<Reply>;
       if (decoder instanceof LineDecoder) {
@@ -333,7 +387,8 @@ export class Connection implements CommandContext {
       }
       this.write(reply, out);
     }
-    if (!this.send(out)) return;
+    this.batching = false;
+    if (!this.sendBatch(out)) return;
     if (commands > 0) {
       this.lastCommandAt = this.lastDataAt;
       this.owner.stats.addCommands(this.owner.workerId, commands);
@@ -352,7 +407,7 @@ export class Connection implements CommandContext {
     if (this.closed) return;
     const out = this.owner.output;
     this.write(reply, out);
-    if (!this.send(out)) return;
+    if (!this.sendBatch(out)) return;
     this.process();
     this.closeIfDone();
   }
@@ -402,6 +457,9 @@ export class Connection implements CommandContext {
     }
     const arityError = checkArity(spec, args.length);
     if (arityError !== null) return this.refuse(arityError, spec);
+    // RESP2 subscribe mode, as Redis: only (un)subscribing, PING, QUIT and RESET.
+    if (this.subscriptions > 0 && this.respVersion === 2 && this.decoder instanceof RespDecoder)
+      if (!SUBSCRIBE_MODE_COMMANDS.has(spec.name)) return subscribeModeOnly(spec.name);
     if (this.transaction?.queues(spec)) return this.transaction.queue(this, spec, args);
     try {
       return spec.run(this, args);

@@ -2,6 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ClientInfo } from '../commands/context.ts';
 import { loadCommands } from '../commands/load.ts';
+import { startHub } from '../pubsub/hub.ts';
 import { batchingSink, Logger } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from '../supervisor/messages.ts';
@@ -21,6 +22,7 @@ const pending = new Map<number, (results: unknown[]) => void>();
 let lastQueryId = 0;
 
 try {
+  const hub = startHub({ workerId, outputLimit: config.PUBSUB_OUTPUT_LIMIT_BYTES });
   const commands = await loadCommands(config.COMMANDS_MODULE, config.COMMAND_TIMEOUT_MS);
   const registry = commands.registry;
   // The module's per-worker setup runs before this worker accepts anyone.
@@ -72,6 +74,7 @@ try {
           );
         post({ type: 'stopped-accepting' });
         void drained.then(() => {
+          hub.close();
           logs.flush();
           post({ type: 'drained' });
         });

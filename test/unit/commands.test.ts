@@ -60,6 +60,10 @@ function context(
     listClients: async () => [ctx.clientInfo()],
     transaction: null,
     internalError: () => replyErrors.internal,
+    publish: () => 0,
+    send: () => {},
+    whenClosed: () => {},
+    subscriptions: 0,
   };
   return { ctx, closed: () => closeRequested };
 }
@@ -123,7 +127,7 @@ describe('built-in commands', () => {
       'active=3 connections=3 commands=5 rejected=0 restarts=0 workers=2 worker=1 w0=1/1/0/0 w1=2/2/5/0 ' +
         'rejected_per_ip=0 protected_mode_rejections=0 auth_failures=0 rate_limited=0 idle_timeouts=0 ' +
         'request_timeouts=0 output_limit_disconnects=0 proxy_rejections=0 tls_handshake_failures=0 ' +
-        'tls_handshake_timeouts=0 tls_handshakes_in_progress=0 accept_errors=0 silent_evictions=0 command_timeouts=0',
+        'tls_handshake_timeouts=0 tls_handshakes_in_progress=0 accept_errors=0 silent_evictions=0 command_timeouts=0 pubsub_output_disconnects=0',
     );
     assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
   });
@@ -137,7 +141,9 @@ describe('built-in commands', () => {
   test('HELP lists every command on one line, or describes one', () => {
     assert.equal(
       run('HELP'),
-      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command], AUTH [username] <token>',
+      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command], AUTH [username] <token>, ' +
+        'SUBSCRIBE <channel> ..., UNSUBSCRIBE [channel ...], PSUBSCRIBE <pattern> ..., PUNSUBSCRIBE [pattern ...], ' +
+        'PUBLISH <channel> <message>, PUBSUB CHANNELS|NUMSUB|NUMPAT [...]',
     );
     assert.equal(run('HELP', ['echo']), 'ECHO <message>: Replies the message, byte for byte.');
     assert.equal(line(run('HELP', ['nope'])), "ERROR: Unknown command 'nope'\n");
@@ -222,7 +228,21 @@ describe('Redis compatibility commands (RESP only)', () => {
   test('the line protocol does not list them', () => {
     assert.deepEqual(
       registry.list('line').map((c) => c.name),
-      ['PING', 'ECHO', 'TIME', 'STATS', 'QUIT', 'HELP', 'AUTH'],
+      [
+        'PING',
+        'ECHO',
+        'TIME',
+        'STATS',
+        'QUIT',
+        'HELP',
+        'AUTH',
+        'SUBSCRIBE',
+        'UNSUBSCRIBE',
+        'PSUBSCRIBE',
+        'PUNSUBSCRIBE',
+        'PUBLISH',
+        'PUBSUB',
+      ],
     );
     assert.ok(registry.list('resp').length > 6);
   });

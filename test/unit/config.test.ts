@@ -68,6 +68,7 @@ describe('config loading', () => {
       IDLE_TIMEOUT_MS: 0,
       REQUEST_TIMEOUT_MS: 10000,
       OUTPUT_BUFFER_LIMIT: 67108864,
+      PUBSUB_OUTPUT_LIMIT_BYTES: 33554432,
       EVICT_SILENT_AFTER_MS: 5000,
       PROXY_PROTOCOL: 'off',
       TRUSTED_PROXIES: [],
