@@ -13,11 +13,11 @@ export function globMatcher(pattern: string): (name: string) => boolean {
     } else if (c === '?') {
       re += '[\\s\\S]';
     } else if (c === '\\' && i + 1 < pattern.length) {
-      re += escape(pattern[++i]);
+      re += escapeChar(pattern[++i]);
     } else if (c === '[') {
       const close = pattern.indexOf(']', i + 2);
       if (close === -1) {
-        re += escape(c); // an unclosed "[" is a literal, as in Redis
+        re += escapeChar(c); // an unclosed "[" is a literal, as in Redis
         continue;
       }
       let body = pattern.slice(i + 1, close);
@@ -25,23 +25,23 @@ export function globMatcher(pattern: string): (name: string) => boolean {
       if (negate) body = body.slice(1);
       let set = '';
       for (let j = 0; j < body.length; j++) {
-        if (body[j] === '\\' && j + 1 < body.length) set += escape(body[++j]);
+        if (body[j] === '\\' && j + 1 < body.length) set += escapeChar(body[++j]);
         else if (body[j + 1] === '-' && j + 2 < body.length) {
           const [a, b] = [body[j], body[j + 2]].sort();
-          set += `${escape(a)}-${escape(b)}`;
+          set += `${escapeChar(a)}-${escapeChar(b)}`;
           j += 2;
-        } else set += escape(body[j]);
+        } else set += escapeChar(body[j]);
       }
       re += `[${negate ? '^' : ''}${set}]`;
       i = close;
     } else {
-      re += escape(c);
+      re += escapeChar(c);
     }
   }
   const compiled = new RegExp(`${re}$`);
   return (name) => compiled.test(name);
 }
 
-function escape(c: string): string {
+function escapeChar(c: string): string {
   return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
 }

@@ -33,7 +33,7 @@ interface Pattern {
 }
 
 type BusMessage =
-  | { t: 'pub'; ch: string; msg: Uint8Array }
+  | { t: 'pub'; items: [string, Uint8Array][] }
   | { t: 'count'; w: number; kind: 'ch' | 'pat'; name: string; n: number }
   | { t: 'hello'; w: number }
   | { t: 'state'; w: number; to: number; ch: [string, number][]; pat: [string, number][] };
@@ -84,14 +84,13 @@ export class Hub {
         mine.add(name);
         client.subscriptions++;
         if (kind === 'ch') {
-          let set = this.channels.get(name);
-          if (set === undefined) this.channels.set(name, (set = new Set()));
+          const set = this.channels.get(name) ?? new Set<Subscriber>();
+          this.channels.set(name, set);
           set.add(sub);
           this.announce('ch', name, set.size);
         } else {
-          let p = this.patterns.get(name);
-          if (p === undefined)
-            this.patterns.set(name, (p = { match: globMatcher(name), subs: new Set() }));
+          const p = this.patterns.get(name) ?? { match: globMatcher(name), subs: new Set() };
+          this.patterns.set(name, p);
           p.subs.add(sub);
           this.announce('pat', name, p.subs.size);
         }
@@ -143,7 +142,7 @@ export class Hub {
     let remotePatterns = 0;
     for (const p of this.remotePatterns.values())
       if (p.match(ch)) for (const n of p.by.values()) remotePatterns += n;
-    if (remote + remotePatterns > 0) this.post({ t: 'pub', ch, msg: message });
+    if (remote + remotePatterns > 0) this.forward(ch, message);
     return local + remote + remotePatterns;
   }
 
@@ -194,6 +193,23 @@ export class Hub {
     return n;
   }
 
+  /**
+   * Messages for other workers posted once per turn, in one message: one structured clone and one
+   * wake-up of each other worker per batch, not per message. Order is kept.
+   */
+  private outgoing: [string, Uint8Array][] | null = null;
+  private forward(ch: string, message: Buffer): void {
+    if (this.outgoing === null) {
+      this.outgoing = [];
+      queueMicrotask(() => {
+        const items = this.outgoing!;
+        this.outgoing = null;
+        this.post({ t: 'pub', items });
+      });
+    }
+    this.outgoing.push([ch, message]);
+  }
+
   private announce(kind: 'ch' | 'pat', name: string, n: number): void {
     this.post({ t: 'count', w: this.workerId, kind, name, n });
   }
@@ -205,7 +221,8 @@ export class Hub {
   private onBus(msg: BusMessage): void {
     switch (msg.t) {
       case 'pub':
-        this.deliver(msg.ch, Buffer.from(msg.msg.buffer, msg.msg.byteOffset, msg.msg.byteLength));
+        for (const [ch, m] of msg.items)
+          this.deliver(ch, Buffer.from(m.buffer, m.byteOffset, m.byteLength));
         break;
       case 'count':
         this.setRemote(msg.kind, msg.name, msg.w, msg.n);
@@ -235,15 +252,14 @@ export class Hub {
 
   private setRemote(kind: 'ch' | 'pat', name: string, worker: number, n: number): void {
     if (kind === 'ch') {
-      let by = this.remoteChannels.get(name);
-      if (by === undefined) this.remoteChannels.set(name, (by = new Map()));
+      const by = this.remoteChannels.get(name) ?? new Map<number, number>();
+      this.remoteChannels.set(name, by);
       if (n > 0) by.set(worker, n);
       else by.delete(worker);
       if (by.size === 0) this.remoteChannels.delete(name);
     } else {
-      let p = this.remotePatterns.get(name);
-      if (p === undefined)
-        this.remotePatterns.set(name, (p = { match: globMatcher(name), by: new Map() }));
+      const p = this.remotePatterns.get(name) ?? { match: globMatcher(name), by: new Map() };
+      this.remotePatterns.set(name, p);
       if (n > 0) p.by.set(worker, n);
       else p.by.delete(worker);
       if (p.by.size === 0) this.remotePatterns.delete(name);
@@ -274,9 +290,16 @@ class Encodings {
   }
 
   for(client: PubSubClient): Buffer {
-    if (client.protocol === 'line') return (this.line ??= this.lineForm());
-    if (client.respVersion === 3) return (this.resp3 ??= this.resp('>'));
-    return (this.resp2 ??= this.resp('*'));
+    if (client.protocol === 'line') {
+      this.line ??= this.lineForm();
+      return this.line;
+    }
+    if (client.respVersion === 3) {
+      this.resp3 ??= this.resp('>');
+      return this.resp3;
+    }
+    this.resp2 ??= this.resp('*');
+    return this.resp2;
   }
 
   private resp(type: string): Buffer {

@@ -73,6 +73,18 @@ const NO_ARGS: Buffer[] = [];
 const SPACE = 0x20;
 const NEWLINE = Buffer.from('\n');
 
+/** Connections with pub/sub messages gathered, written once the current turn's work is done. */
+let toFlush: Connection[] = [];
+function flushSoon(conn: Connection): void {
+  if (toFlush.length === 0)
+    queueMicrotask(() => {
+      const conns = toFlush;
+      toFlush = [];
+      for (const c of conns) c.flushPushed();
+    });
+  toFlush.push(conn);
+}
+
 // The socket listeners are shared by every connection (no closures per client): each finds its
 // connection through this property of the socket.
 const kConnection = Symbol('connection');
@@ -135,6 +147,9 @@ export class Connection implements CommandContext {
   /** process() is building a batch in owner.output: pub/sub bytes for this client go there, in order. */
   private batching = false;
   private closeHooks: (() => void)[] | null = null;
+  /** Pub/sub messages gathered this turn, written together (flushPushed). */
+  private pushed: (string | Buffer)[] | null = null;
+  private pushedBytes = 0;
 
   constructor(socket: Socket, owner: ConnectionOwner, origin: ConnectionOrigin) {
     this.socket = socket;
@@ -260,8 +275,9 @@ export class Connection implements CommandContext {
   }
 
   whenClosed(fn: () => void): void {
-    if (this.closed) fn();
-    else (this.closeHooks ??= []).push(fn);
+    if (this.closed) return fn();
+    this.closeHooks ??= [];
+    this.closeHooks.push(fn);
   }
 
   publish(channel: string | Buffer, message: string | Buffer): number {
@@ -289,17 +305,39 @@ export class Connection implements CommandContext {
       else this.owner.output.bytes(data);
       return true;
     }
-    if (limit > 0 && this.socket.writableLength + data.length > limit) {
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (limit > 0 && this.socket.writableLength + this.pushedBytes + size > limit) {
       this.owner.count('pubsub_output_disconnects');
       this.owner.throttle.warn(
         'Pub/sub output limit',
         `Subscriber ${this.peer} disconnected: its unsent messages would pass PUBSUB_OUTPUT_LIMIT_BYTES (${limit} bytes)`,
       );
+      this.pushed = null;
       this.destroy();
       return false;
     }
-    this.socket.write(data);
+    // Messages gathered in one turn of the event loop leave in one write (fan-out to thousands).
+    if (this.pushed === null) {
+      this.pushed = [];
+      flushSoon(this);
+    }
+    this.pushed.push(data);
+    this.pushedBytes += size;
     return true;
+  }
+
+  /** Writes the gathered pub/sub messages (before any later reply of this connection). */
+  flushPushed(): void {
+    const pushed = this.pushed;
+    if (pushed === null) return;
+    this.pushed = null;
+    this.pushedBytes = 0;
+    if (this.closed || this.lingeringSince > 0) return;
+    if (pushed.length === 1) this.socket.write(pushed[0]);
+    else
+      this.socket.write(
+        Buffer.concat(pushed.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))),
+      );
   }
 
   /** Every reply written before the pause has reached the kernel: read again. */
@@ -350,6 +388,7 @@ export class Connection implements CommandContext {
     const decoder = this.decoder;
     if (this.closed || this.lingeringSince > 0 || this.waiting || this.paused || decoder === null)
       return;
+    this.flushPushed(); // messages received before these requests go out before their replies
     const out = this.owner.output;
     const room = this.owner.limits.outputHighWater - this.socket.writableLength;
     let commands = 0;
@@ -405,6 +444,7 @@ export class Connection implements CommandContext {
   private afterAsync(reply: Reply): void {
     this.waiting = false;
     if (this.closed) return;
+    this.flushPushed();
     const out = this.owner.output;
     this.write(reply, out);
     if (!this.sendBatch(out)) return;
