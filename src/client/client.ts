@@ -46,6 +46,8 @@ export type Arg =
 
 export interface CallOptions {
   timeoutMs?: number;
+  /** Internal: RESP3 confirmations (push frames) that answer this command, e.g. SUBSCRIBE's. */
+  confirmations?: number;
 }
 
 interface Waiting {
@@ -71,7 +73,12 @@ export class Client {
     maxDelayMs: number;
   };
 
+  /** Called when a connection comes back after it was lost (the subscriber re-subscribes). */
+  onReconnect: (() => void) | null = null;
+  private readonly constructorOptions: ClientOptions;
+
   constructor(options: ClientOptions) {
+    this.constructorOptions = options;
     const size = options.size ?? 4;
     const check = (name: string, v: number, min: number) => {
       if (!Number.isInteger(v) || v < min)
@@ -170,6 +177,7 @@ export class Client {
         },
         deadline: Date.now() + timeoutMs,
         settled: false,
+        confirmations: options.confirmations,
       };
       const conn = this.pick();
       if (conn !== null) conn.send(words, p);
@@ -186,9 +194,62 @@ export class Client {
     return () => this.pushHandlers.delete(handler);
   }
 
+  /**
+   * Subscribes to a channel: `handler(message, channel)` gets each message published to it, from
+   * any worker, in publish order. Subscriptions use one connection of their own, made on first
+   * use and subscribed again after a reconnect (messages published while it is down are lost, as
+   * with Redis). Resolves once subscribed; the function it returns unsubscribes.
+   */
+  async subscribe(
+    channel: string,
+    handler: (message: string | Buffer, channel: string) => void,
+  ): Promise<() => Promise<void>> {
+    let handlers = this.channelHandlers.get(channel);
+    if (handlers === undefined) {
+      handlers = new Set();
+      this.channelHandlers.set(channel, handlers);
+    }
+    handlers.add(handler);
+    if (handlers.size === 1)
+      await this.subscriber().callWith({ confirmations: 1 }, 'SUBSCRIBE', channel);
+    return async () => {
+      handlers.delete(handler);
+      if (handlers.size > 0 || this.channelHandlers.get(channel) !== handlers) return;
+      this.channelHandlers.delete(channel);
+      await this.subscriber().callWith({ confirmations: 1 }, 'UNSUBSCRIBE', channel);
+    };
+  }
+
+  private readonly channelHandlers = new Map<
+    string,
+    Set<(m: string | Buffer, ch: string) => void>
+  >();
+  private subscriberClient: Client | null = null;
+
+  /** The pool of one that carries subscriptions (a RESP3 connection: pushes, commands still run). */
+  private subscriber(): Client {
+    if (this.subscriberClient !== null) return this.subscriberClient;
+    const sub = new Client({ ...this.constructorOptions, size: 1 });
+    sub.onPush((msg) => {
+      const [kind, channel, message] = msg.items as [string, string, string | Buffer];
+      if (kind !== 'message') return;
+      for (const h of this.channelHandlers.get(channel) ?? []) h(message, channel);
+    });
+    sub.onReconnect = () => {
+      const channels = [...this.channelHandlers.keys()];
+      if (channels.length > 0)
+        void sub
+          .callWith({ confirmations: channels.length }, 'SUBSCRIBE', ...channels)
+          .catch(() => {});
+    };
+    this.subscriberClient = sub;
+    return sub;
+  }
+
   /** Closes every connection; outstanding calls fail with ERR_CLIENT_CLOSED. */
   async close(): Promise<void> {
     this.closing = true;
+    await this.subscriberClient?.close();
     clearInterval(this.sweep);
     for (const t of this.timers) if (t !== null) clearTimeout(t);
     for (const c of this.slots) c?.close();
@@ -211,6 +272,7 @@ export class Client {
     if (this.closing) return;
     this.slots[i] = new ClientConnection(this.link, {
       ready: (conn) => {
+        if (this.attempts[i] > 0) this.onReconnect?.();
         this.attempts[i] = 0;
         this.drainWaiting(conn);
         const waiters = this.readyWaiters;

@@ -25,7 +25,11 @@ export interface Pending {
   reject: (err: Error) => void;
   deadline: number;
   settled: boolean;
+  /** RESP3 answers (UN)SUBSCRIBE with a push per channel, not a reply: how many to wait for. */
+  confirmations?: number;
 }
+
+const CONFIRMATIONS = new Set(['subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe']);
 
 type State = 'connecting' | 'ready' | 'closed';
 
@@ -146,11 +150,19 @@ export class ClientConnection {
         return this.fail(new ClientError(clientErrors.protocol, (err as Error).message));
       }
       if (value === INCOMPLETE) break;
-      if (value instanceof PushMessage) {
-        this.onPush(value);
-        continue;
-      }
       const p = this.pending[this.head];
+      if (value instanceof PushMessage) {
+        const kind = value.items[0];
+        if (
+          p?.confirmations === undefined ||
+          typeof kind !== 'string' ||
+          !CONFIRMATIONS.has(kind)
+        ) {
+          this.onPush(value);
+          continue;
+        }
+        if (--p.confirmations > 0) continue;
+      }
       if (p === undefined)
         return this.fail(new ClientError(clientErrors.protocol, 'a reply to no command'));
       this.pending[this.head++] = undefined as never; // let it be collected
@@ -161,7 +173,7 @@ export class ClientConnection {
       if (p.settled) continue; // timed out earlier: its late reply is dropped
       p.settled = true;
       if (value instanceof ServerError) p.reject(value);
-      else p.resolve(value);
+      else p.resolve(value instanceof PushMessage ? value.items : value);
     }
   }
 

@@ -168,3 +168,51 @@ test('TLS', async () => {
     await server.kill();
   }
 });
+
+test('subscribe: messages from any worker in order, and again after the server restarts', async (t) => {
+  const port = await freePort();
+  let server = await startServer({ env: { PORT: String(port), THREAD_POOL_SIZE: '2' } });
+  const client = createClient({ port, size: 2, reconnect: { minDelayMs: 20, maxDelayMs: 100 } });
+  t.after(async () => {
+    await client.close();
+    await server.kill();
+  });
+  const got: string[] = [];
+  let wake = () => {};
+  const unsubscribe = await client.subscribe('news', (m, ch) => {
+    got.push(`${ch}:${m}`);
+    wake();
+  });
+  const until = async (n: number) => {
+    for (let i = 0; i < 300 && got.length < n; i++)
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 10);
+      });
+  };
+  // Other connections of the pool publish (possibly from the other worker).
+  for (let i = 0; i < 200 && (await client.call('PUBLISH', 'news', 'probe')) === 0; i++)
+    await new Promise((r) => setTimeout(r, 10));
+  await until(1);
+  got.length = 0;
+  for (let i = 0; i < 50; i++) await client.call('PUBLISH', 'news', `m${i}`);
+  await until(50);
+  assert.deepEqual(
+    got,
+    Array.from({ length: 50 }, (_, i) => `news:m${i}`),
+  );
+
+  process.kill(server.pid, 'SIGKILL');
+  await server.exited;
+  server = await startServer({ env: { PORT: String(port), THREAD_POOL_SIZE: '2' } });
+  got.length = 0;
+  let reached = 0;
+  for (let i = 0; i < 300 && reached === 0; i++) {
+    reached = (await client.call('PUBLISH', 'news', 'back').catch(() => 0)) as number;
+    if (reached === 0) await new Promise((r) => setTimeout(r, 20));
+  }
+  await until(1);
+  assert.equal(got[0], 'news:back', 'subscribed again after the reconnect');
+  await unsubscribe();
+  assert.equal(await client.call('PUBLISH', 'news', 'gone'), 0);
+});
