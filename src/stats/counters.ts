@@ -42,6 +42,10 @@ export const COUNTERS = [
   'ws_ping_timeouts',
   /** HTTP requests refused before they ran: a malformed body, a body over HTTP_MAX_BODY_BYTES, an unknown path. */
   'http_bad_requests',
+  /** COMMANDS_MODULE commands that ran past their timeout (COMMAND_TIMEOUT_MS or their own). */
+  'command_timeouts',
+  /** Subscribers cut off for not reading their messages (PUBSUB_OUTPUT_LIMIT_BYTES). */
+  'pubsub_output_disconnects',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */

@@ -1,7 +1,8 @@
 // Worker thread entry: its own registry, listener and event loop; it reports to the supervisor.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ClientInfo } from '../commands/context.ts';
-import { createRegistry } from '../commands/load.ts';
+import { loadCommands } from '../commands/load.ts';
+import { startHub } from '../pubsub/hub.ts';
 import { batchingSink, Logger } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
 import { startTracing } from '../tracing/tracing.ts';
@@ -23,7 +24,24 @@ let lastQueryId = 0;
 
 try {
   const stopTracing = config.TRACING ? await startTracing(data.version, workerId) : null;
-  const registry = await createRegistry(config.COMMANDS_MODULE);
+  const hub = startHub({ workerId, outputLimit: config.PUBSUB_OUTPUT_LIMIT_BYTES });
+  const commands = await loadCommands(config.COMMANDS_MODULE, config.COMMAND_TIMEOUT_MS);
+  const registry = commands.registry;
+  // The module's per-worker setup runs before this worker accepts anyone.
+  await commands.setup({
+    id: workerId,
+    config,
+    log: {
+      debug: (m) => logger.debug(m),
+      info: (m) => logger.info(m),
+      warn: (m) => logger.warn(m),
+      error: (m) => logger.error(m),
+    },
+  });
+  if (workerId === 0 && config.COMMANDS_MODULE !== '')
+    logger.info(
+      `Commands module ${config.COMMANDS_MODULE} loaded: ${commands.commands.map((c) => c.name).join(', ') || 'no commands'}`,
+    );
   const server = new WorkerServer({
     server: { config, port: data.port, startedAt: data.startedAt, version: data.version },
     workerId,
@@ -48,9 +66,16 @@ try {
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'shutdown': {
-        const drained = server.shutdown(msg.timeoutMs);
+        // The module's teardown runs once the clients are gone, within what is left of the budget.
+        const deadline = Date.now() + msg.timeoutMs;
+        const drained = server
+          .shutdown(msg.timeoutMs)
+          .then(() =>
+            commands.teardown(Math.max(500, deadline - Date.now()), (m) => logger.warn(m)),
+          );
         post({ type: 'stopped-accepting' });
         void drained.then(async () => {
+          hub.close();
           // The last spans leave before the worker does.
           await stopTracing?.().catch((err: Error) => logger.warn(`Tracing: ${err.message}`));
           logs.flush();
