@@ -110,6 +110,17 @@ export function subscribeModeOnly(name: string): ReplyError {
   );
 }
 
+/**
+ * (UN)SUBSCRIBE over a transport that cannot deliver later messages (HTTP: one request, one
+ * response). HTTP answers it 501, as it does every ERR_NOT_SUPPORTED.
+ */
+export function subscribeNeedsStream(name: string): ReplyError {
+  return notSupported(
+    name,
+    'an HTTP response cannot carry the messages that come later; subscribe over RESP, the line protocol or a WebSocket (PUBLISH works over HTTP)',
+  );
+}
+
 /** An asynchronous command ran past its timeout (COMMAND_TIMEOUT_MS or its own `timeout`). */
 export function commandTimedOut(name: string, ms: number): ReplyError {
   return new ReplyError(

@@ -4,6 +4,7 @@
 import { keyword, unknownSubcommand } from '../commands/args.ts';
 import type { CommandContext } from '../commands/context.ts';
 import { type CommandSpec, defineCommand } from '../commands/registry.ts';
+import { subscribeNeedsStream } from '../errors.ts';
 import { Push, type Reply } from '../protocol/reply.ts';
 import { currentHub, nameOf, type PubSubClient } from './hub.ts';
 
@@ -42,11 +43,13 @@ function subscribeCommand(name: string, kind: 'ch' | 'pat', summary: string): Co
     minArgs: 1,
     maxArgs: Infinity,
     run: (ctx, args) =>
-      confirm(
-        ctx,
-        name.toLowerCase(),
-        currentHub().subscribe(ctx as unknown as PubSubClient, names(args), kind),
-      ),
+      !ctx.pushes
+        ? subscribeNeedsStream(name)
+        : confirm(
+            ctx,
+            name.toLowerCase(),
+            currentHub().subscribe(ctx as unknown as PubSubClient, names(args), kind),
+          ),
   });
 }
 
@@ -60,15 +63,17 @@ function unsubscribeCommand(name: string, kind: 'ch' | 'pat', summary: string): 
     minArgs: 0,
     maxArgs: Infinity,
     run: (ctx, args) =>
-      confirm(
-        ctx,
-        name.toLowerCase(),
-        currentHub().unsubscribe(
-          ctx as unknown as PubSubClient,
-          args.length === 0 ? null : names(args),
-          kind,
-        ),
-      ),
+      !ctx.pushes
+        ? subscribeNeedsStream(name)
+        : confirm(
+            ctx,
+            name.toLowerCase(),
+            currentHub().unsubscribe(
+              ctx as unknown as PubSubClient,
+              args.length === 0 ? null : names(args),
+              kind,
+            ),
+          ),
   });
 }
 

@@ -129,6 +129,7 @@ async function run(session: HttpSession, name: string, args: Buffer[]): Promise<
   if (spec === undefined)
     return new ReplyError(codes.ERR_UNKNOWN_COMMAND, `Unknown command '${name.slice(0, 128)}'`);
   session.rateTokens = client.rateTokens;
+  session.sent = null;
   let reply = execute(session, spec, args);
   client.rateTokens = session.rateTokens;
   client.lastCommand = spec.name;
@@ -136,6 +137,13 @@ async function run(session: HttpSession, name: string, args: Buffer[]): Promise<
   if (reply instanceof Promise)
     reply = await reply.catch((err: unknown) => session.internalError(spec.name, err));
   return reply;
+}
+
+/** {"result": …}, with "sent": […] before it when the command sent replies ahead (ctx.send). */
+function resultJson(session: HttpSession, reply: Reply): Json {
+  const sent = session.sent;
+  if (sent === null) return { result: replyJson(reply) };
+  return { sent: sent.map(replyJson), result: replyJson(reply) };
 }
 
 async function handle(
@@ -197,7 +205,7 @@ async function handle(
     if (args instanceof ReplyError) return refuse(host, client, res, args);
     const reply = await run(session, name, args);
     if (reply instanceof ReplyError) return refuse(host, client, res, reply);
-    return send(host, client, res, 200, { result: replyJson(reply) });
+    return send(host, client, res, 200, resultJson(session, reply));
   }
   const parsed = parseJson(body);
   if (parsed instanceof ReplyError) return refuse(host, client, res, parsed);
@@ -218,7 +226,7 @@ async function handle(
   const results: Json[] = [];
   for (const [name, args] of requests) {
     const reply = await run(session, name, args);
-    results.push(reply instanceof ReplyError ? errorJson(reply) : { result: replyJson(reply) });
+    results.push(reply instanceof ReplyError ? errorJson(reply) : resultJson(session, reply));
   }
   return send(host, client, res, 200, { results });
 }
