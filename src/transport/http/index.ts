@@ -164,6 +164,7 @@ async function handle(
       group: c.group,
       family: c.family,
       flags: [...c.flags],
+      args: c.args === null ? null : (JSON.parse(JSON.stringify(c.args)) as Json),
     }));
     return send(host, client, res, 200, { commands });
   }
