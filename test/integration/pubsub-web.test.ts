@@ -3,6 +3,7 @@
 // response cannot carry later messages), and a command's ctx.send replies arrive as frames of
 // their own on a WebSocket and as "sent" in HTTP's JSON. TCP subscribers hear every transport.
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { encodeRespRequest } from '../../src/protocol/resp.ts';
@@ -157,5 +158,33 @@ describe('pub/sub over WebSocket and HTTP', () => {
     assert.deepEqual(await res.json(), {
       results: [{ sent: [2], result: 1 }, { result: 'PONG' }],
     });
+  });
+
+  test('ctx.whenClosed runs when a WebSocket or an HTTP connection closes', async () => {
+    const tcp = await TestClient.connect(server.port);
+    assert.equal(await tcp.request('SUBSCRIBE farewells'), 'SUBSCRIBE farewells 1');
+    await awaitSubscribers('farewells', 1);
+    const line = await openWs('tcpool.line');
+    line.send('FAREWELL');
+    assert.deepEqual(await line.next(), [false, 'OK']);
+    line.ws.close();
+    assert.equal(await tcp.readLine(), 'MESSAGE farewells websocket left');
+    // An HTTP request's session ends with its response; the hook waits for its connection.
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        `http://127.0.0.1:${httpPort}/v1/commands/FAREWELL`,
+        { method: 'POST', agent: false, headers: { connection: 'close' } },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d));
+          res.on('end', () => resolve(text));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(body, '{"result":"OK"}');
+    assert.equal(await tcp.readLine(), 'MESSAGE farewells http left');
+    tcp.close();
   });
 });
