@@ -2,10 +2,12 @@
 // subscribers by channel and by pattern. A message published in any worker is delivered to that
 // worker's subscribers at once and posted on a BroadcastChannel that every worker listens to;
 // a BroadcastChannel delivers one sender's messages in order, so subscribers everywhere see a
-// publisher's messages in publish order. Workers also post their subscription counts, so each
-// knows where subscribers are (a message no other worker wants is not posted) and can answer
-// PUBLISH's receiver count and PUBSUB across workers (eventually consistent: a subscription made a
-// moment ago in another worker may not be counted yet).
+// publisher's messages in publish order. Every message is posted when there are other workers,
+// whatever the counts say: a client whose SUBSCRIBE was confirmed must get every message published
+// after that, even from a worker that has not heard of the subscription yet (as with Redis).
+// Workers also post their subscription counts, to answer PUBLISH's receiver count and PUBSUB
+// across workers (those are eventually consistent: a subscription made a moment ago in another
+// worker may not be counted yet).
 import { BroadcastChannel } from 'node:worker_threads';
 import { globMatcher } from './glob.ts';
 
@@ -41,6 +43,8 @@ type BusMessage =
 
 export interface HubOptions {
   workerId: number;
+  /** Worker threads (THREAD_POOL_SIZE): with one, nothing is posted. Default 2. */
+  workers?: number;
   /** PUBSUB_OUTPUT_LIMIT_BYTES: a subscriber with more unsent bytes is cut off (0 = none). */
   outputLimit: number;
 }
@@ -61,9 +65,14 @@ export class Hub {
     { match: (c: string) => boolean; by: Map<number, number> }
   >();
   private readonly bus: BroadcastChannel;
+  /** Other workers exist: every message is posted to them. */
+  private readonly shared: boolean;
+  /** close() was called: a batch still queued for this turn is dropped (the worker is leaving). */
+  private closed = false;
 
   constructor(options: HubOptions) {
     this.workerId = options.workerId;
+    this.shared = (options.workers ?? 2) > 1;
     this.outputLimit = options.outputLimit;
     this.bus = new BroadcastChannel('tcpool:pubsub');
     this.bus.onmessage = (event) => this.onBus((event as MessageEvent).data as BusMessage);
@@ -73,6 +82,7 @@ export class Hub {
   }
 
   close(): void {
+    this.closed = true;
     this.bus.close();
   }
 
@@ -143,7 +153,7 @@ export class Hub {
     let remotePatterns = 0;
     for (const p of this.remotePatterns.values())
       if (p.match(ch)) for (const n of p.by.values()) remotePatterns += n;
-    if (remote + remotePatterns > 0) this.forward(ch, message);
+    if (this.shared) this.forward(ch, message);
     return local + remote + remotePatterns;
   }
 
@@ -216,7 +226,7 @@ export class Hub {
   }
 
   private post(msg: BusMessage): void {
-    this.bus.postMessage(msg);
+    if (!this.closed) this.bus.postMessage(msg);
   }
 
   private onBus(msg: BusMessage): void {

@@ -406,7 +406,8 @@ export class Connection extends Session {
     if (this.closed) return null;
     if (this.lingeringSince > 0) return now - this.lingeringSince > lingerMs ? 'linger' : null;
     if (this.waiting) return null;
-    if (idleMs > 0 && now - this.lastDataAt > idleMs) return 'idle';
+    // A subscriber only listens: as Redis, IDLE_TIMEOUT_MS does not apply to it.
+    if (idleMs > 0 && now - this.lastDataAt > idleMs && this.subscriptions === 0) return 'idle';
     if (
       requestMs > 0 &&
       this.partialSince > 0 &&

@@ -24,7 +24,11 @@ let lastQueryId = 0;
 
 try {
   const stopTracing = config.TRACING ? await startTracing(data.version, workerId) : null;
-  const hub = startHub({ workerId, outputLimit: config.PUBSUB_OUTPUT_LIMIT_BYTES });
+  const hub = startHub({
+    workerId,
+    workers: config.THREAD_POOL_SIZE,
+    outputLimit: config.PUBSUB_OUTPUT_LIMIT_BYTES,
+  });
   const commands = await loadCommands(config.COMMANDS_MODULE, config.COMMAND_TIMEOUT_MS);
   const registry = commands.registry;
   // The module's per-worker setup runs before this worker accepts anyone.

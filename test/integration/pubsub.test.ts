@@ -219,3 +219,21 @@ test('a subscriber that does not read is cut off at PUBSUB_OUTPUT_LIMIT_BYTES; n
     await limited.kill();
   }
 });
+
+test('IDLE_TIMEOUT_MS closes a silent client but not a subscriber (as Redis)', async () => {
+  const idle = await startServer({ env: { IDLE_TIMEOUT_MS: '300' } });
+  try {
+    const sub = await TestClient.connect(idle.port);
+    assert.equal(await sub.request('SUBSCRIBE quiet'), 'SUBSCRIBE quiet 1');
+    const silent = await TestClient.connect(idle.port);
+    assert.equal(await silent.request('PING'), 'PONG');
+    await silent.closedPromise; // the sweep closes it once 300 ms pass without a byte from it
+    await new Promise((r) => setTimeout(r, 400)); // the subscriber has been silent as long
+    const pub = await TestClient.connect(idle.port);
+    assert.equal(await pub.request('PUBLISH quiet still here'), '1');
+    assert.equal(await sub.readLine(), 'MESSAGE quiet still here');
+    for (const c of [sub, pub]) c.close();
+  } finally {
+    await idle.kill();
+  }
+});

@@ -93,3 +93,35 @@ test('a hub delivers each protocol its form, counts receivers, and forgets close
     hub.close();
   }
 });
+
+test('a message published just after a subscription in another worker reaches it (counts lag)', async () => {
+  const a = new Hub({ workerId: 0, outputLimit: 0, workers: 2 });
+  const b = new Hub({ workerId: 1, outputLimit: 0, workers: 2 });
+  try {
+    const sub = fakeClient('line', 2);
+    b.subscribe(sub, ['news'], 'ch');
+    // Hub a has not heard of the subscription yet (counts travel like messages): it still posts.
+    assert.equal(a.publish(Buffer.from('news'), Buffer.from('first')), 0);
+    for (let i = 0; i < 200 && sub.got.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(sub.got, ['MESSAGE news first\n']);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test('a single worker posts nothing', async () => {
+  const only = new Hub({ workerId: 0, outputLimit: 0, workers: 1 });
+  const listener = new Hub({ workerId: 1, outputLimit: 0, workers: 2 });
+  try {
+    const sub = fakeClient('line', 2);
+    listener.subscribe(sub, ['news'], 'ch');
+    only.publish(Buffer.from('news'), Buffer.from('kept home'));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(sub.got, []);
+  } finally {
+    only.close();
+    listener.close();
+  }
+});
