@@ -171,4 +171,31 @@ describe('HTTP API with declared arguments', () => {
       ],
     });
   });
+
+  test("COMMAND DOCS describes declared arguments in Redis's shape (here through HTTP)", async () => {
+    const { status, json } = await call('COMMAND', ['DOCS', 'TAG', 'BOOK']);
+    assert.equal(status, 200);
+    const docs = (json.result as { map: Record<string, { map: Record<string, unknown> }> }).map;
+    const args = (name: string) =>
+      (docs[name].map.arguments as { map: Record<string, unknown> }[]).map((a) => a.map);
+    assert.deepEqual(args('tag'), [
+      {
+        name: 'level',
+        type: 'oneof',
+        arguments: [
+          { map: { name: 'low', type: 'pure-token', token: 'low' } },
+          { map: { name: 'high', type: 'pure-token', token: 'high' } },
+        ],
+      },
+      { name: 'blob', type: 'string' },
+      { name: 'tags', type: 'string', flags: ['optional', 'multiple'] },
+    ]);
+    assert.deepEqual(args('book'), [
+      { name: 'room', type: 'string' },
+      { name: 'seats', type: 'integer' },
+      { name: 'price', type: 'double', flags: ['optional'] },
+      { name: 'class', type: 'string', display_text: 'class=<enum>', flags: ['optional'] },
+      { name: 'note', type: 'string', display_text: 'note=<string>', flags: ['optional'] },
+    ]);
+  });
 });
