@@ -142,6 +142,9 @@ export class ClientConnection {
 
   private onData(chunk: Buffer): void {
     this.decoder.push(chunk);
+    // A reply after its call's deadline is a timeout, even when the timer has not fired yet (a
+    // busy event loop runs I/O before late timers): read the clock once per chunk.
+    let now = 0;
     for (;;) {
       let value: unknown;
       try {
@@ -172,7 +175,10 @@ export class ClientConnection {
       }
       if (p.settled) continue; // timed out earlier: its late reply is dropped
       p.settled = true;
-      if (value instanceof ServerError) p.reject(value);
+      if (now === 0) now = Date.now();
+      if (p.deadline <= now)
+        p.reject(new ClientError(clientErrors.timeout, 'the server did not answer in time'));
+      else if (value instanceof ServerError) p.reject(value);
       else p.resolve(value instanceof PushMessage ? value.items : value);
     }
   }
