@@ -20,6 +20,10 @@ export const codes = {
   ERR_LIMIT_CONNECTIONS_PER_IP: 'ERR_LIMIT_CONNECTIONS_PER_IP',
   ERR_PROTECTED_MODE: 'ERR_PROTECTED_MODE',
   ERR_TRANSACTION: 'ERR_TRANSACTION',
+  /** A command's own error (CommandError): the reply carries the command's code word. */
+  ERR_COMMAND: 'ERR_COMMAND',
+  ERR_COMMAND_TIMEOUT: 'ERR_COMMAND_TIMEOUT',
+  ERR_SUBSCRIBE_MODE: 'ERR_SUBSCRIBE_MODE',
   // Start-up and configuration.
   ERR_CONFIG_VALUE: 'ERR_CONFIG_VALUE',
   ERR_CONFIG_SYNTAX: 'ERR_CONFIG_SYNTAX',
@@ -28,11 +32,18 @@ export const codes = {
   ERR_LISTEN: 'ERR_LISTEN',
   ERR_COMMAND_DEFINITION: 'ERR_COMMAND_DEFINITION',
   ERR_COMMANDS_MODULE: 'ERR_COMMANDS_MODULE',
+  ERR_COMMANDS_SETUP: 'ERR_COMMANDS_SETUP',
   // The command line's own failures (tcpool client, bench): the command was right, the run failed.
+  // ERR_CLIENT_CONNECT and ERR_CLIENT_CONNECTION_LOST are tcpool/client's too.
   ERR_CLIENT_CONNECT: 'ERR_CLIENT_CONNECT',
   ERR_CLIENT_CONNECTION_LOST: 'ERR_CLIENT_CONNECTION_LOST',
   ERR_CLIENT_NO_REPLY: 'ERR_CLIENT_NO_REPLY',
   ERR_CLIENT_AUTH: 'ERR_CLIENT_AUTH',
+  // tcpool/client.
+  ERR_CLIENT_TIMEOUT: 'ERR_CLIENT_TIMEOUT',
+  ERR_CLIENT_QUEUE_FULL: 'ERR_CLIENT_QUEUE_FULL',
+  ERR_CLIENT_CLOSED: 'ERR_CLIENT_CLOSED',
+  ERR_CLIENT_PROTOCOL: 'ERR_CLIENT_PROTOCOL',
   /** HTTP API: a request it cannot run (bad JSON, wrong content type, unknown path, body too large). */
   ERR_HTTP_REQUEST: 'ERR_HTTP_REQUEST',
   // The admin endpoint (src/admin/) and `tcpool ctl`.
@@ -64,6 +75,76 @@ export class ReplyError extends TcpoolError {
     super(code, message);
     this.name = 'ReplyError';
     this.resp = resp;
+  }
+}
+
+const REPLY_CODE = /^[A-Z][A-Z0-9_]{0,31}$/;
+
+/**
+ * What a command throws (or returns) to refuse a request in its own words:
+ * `throw new CommandError('NOTFOUND', 'no such user')` replies `ERROR: no such user` on the line
+ * protocol, `-NOTFOUND no such user` over RESP (clients see the code word, as Redis's WRONGTYPE),
+ * and `status` (default 400) over HTTP.
+ */
+export class CommandError extends ReplyError {
+  /** The code word RESP clients see first ("NOTFOUND"). */
+  readonly replyCode: string;
+  /** The HTTP status the HTTP API answers with. */
+  readonly status: number;
+  constructor(replyCode: string, message: string, options: { status?: number } = {}) {
+    if (typeof replyCode !== 'string' || !REPLY_CODE.test(replyCode))
+      throw new TypeError(
+        `CommandError code ${JSON.stringify(replyCode)} must be an upper-case word (A-Z, 0-9, _), e.g. 'NOTFOUND'`,
+      );
+    const text = String(message).replace(/[\r\n]+/g, ' ');
+    super(codes.ERR_COMMAND, text, `${replyCode} ${text}`);
+    this.name = 'CommandError';
+    this.replyCode = replyCode;
+    const status = options.status ?? 400;
+    this.status = Number.isInteger(status) && status >= 400 && status <= 599 ? status : 400;
+  }
+}
+
+/** A RESP2 connection in subscribe mode sent another command (Redis's text). */
+export function subscribeModeOnly(name: string): ReplyError {
+  return new ReplyError(
+    codes.ERR_SUBSCRIBE_MODE,
+    `Can't execute '${name}' while subscribed`,
+    `ERR Can't execute '${name.toLowerCase()}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+  );
+}
+
+/**
+ * (UN)SUBSCRIBE over a transport that cannot deliver later messages (HTTP: one request, one
+ * response). HTTP answers it 501, as it does every ERR_NOT_SUPPORTED.
+ */
+export function subscribeNeedsStream(name: string): ReplyError {
+  return notSupported(
+    name,
+    'an HTTP response cannot carry the messages that come later; subscribe over RESP, the line protocol or a WebSocket (PUBLISH works over HTTP)',
+  );
+}
+
+/** An asynchronous command ran past its timeout (COMMAND_TIMEOUT_MS or its own `timeout`). */
+export function commandTimedOut(name: string, ms: number): ReplyError {
+  return new ReplyError(
+    codes.ERR_COMMAND_TIMEOUT,
+    `Command ${name} timed out after ${ms} ms`,
+    `ERR command '${name.toLowerCase()}' timed out after ${ms} ms`,
+  );
+}
+
+/**
+ * A tcpool/client call that got no reply: ERR_CLIENT_TIMEOUT (no reply within its timeout; it may
+ * still have run), ERR_CLIENT_CONNECTION_LOST (written, then the connection dropped: it may have
+ * run), ERR_CLIENT_QUEUE_FULL (refused at once: too many calls waiting), ERR_CLIENT_CLOSED
+ * (close() was called), ERR_CLIENT_CONNECT, ERR_CLIENT_PROTOCOL (the server sent bytes that are
+ * not RESP). Error replies from the server are ServerError (tcpool/client), not this.
+ */
+export class ClientError extends TcpoolError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    this.name = 'ClientError';
   }
 }
 

@@ -15,7 +15,12 @@ export {
   Registry,
   type CommandDefinition,
   type CommandSpec,
+  type DeclaredCommandDefinition,
+  type RawCommandDefinition,
+  type TypedCommandSpec,
 } from './commands/registry.ts';
+export { type CommandModule, defineModule, type WorkerHandle } from './commands/module.ts';
+export type { ArgDecl, ArgValues, OptionDecl } from './commands/declared-args.ts';
 export type { ClientInfo, CommandContext, ServerInfo } from './commands/context.ts';
 export {
   Double,
@@ -33,6 +38,7 @@ export {
 // Errors.
 export {
   badArgument,
+  CommandError,
   codes,
   ConfigError,
   type ErrorCode,

@@ -3,6 +3,7 @@
 import type { Config } from '../config/schema.ts';
 import type { SharedStats } from '../stats/counters.ts';
 import type { ReplyError } from '../errors.ts';
+import type { Reply } from '../protocol/reply.ts';
 import type { CommandSpec, Registry } from './registry.ts';
 import type { Transaction } from './transaction.ts';
 
@@ -79,4 +80,23 @@ export interface CommandContext {
   clientInfo(): ClientInfo;
   /** Every client of every worker (asks the other workers through the supervisor). */
   listClients(): Promise<ClientInfo[]>;
+  /**
+   * Publishes to a pub/sub channel: subscribers in every worker receive it, in publish order.
+   * Returns the receivers counted across workers (others' counts may lag a moment).
+   */
+  publish(channel: string | Buffer, message: string | Buffer): number;
+  /**
+   * Sends a reply ahead of this command's own (a command that answers several times, such as
+   * SUBSCRIBE with several channels). Only while `run` is running synchronously.
+   */
+  send(reply: Reply): void;
+  /** Runs `fn` once when this connection closes (per-connection clean-up). */
+  whenClosed(fn: () => void): void;
+  /** Channels and patterns this connection is subscribed to. */
+  subscriptions: number;
+  /**
+   * Whether messages the client did not ask for can reach it: true on streams (TCP, TLS,
+   * WebSocket), false over HTTP, where SUBSCRIBE is refused.
+   */
+  readonly pushes: boolean;
 }

@@ -31,6 +31,7 @@ export interface Config {
   LOG_FORMAT: LogFormat;
   LOG_BUFFER_BYTES: number;
   COMMANDS_MODULE: string;
+  COMMAND_TIMEOUT_MS: number;
   AUTH_TOKENS: string[];
   AUTH_TOKENS_FILE: string;
   AUTH_MAX_FAILURES: number;
@@ -43,6 +44,7 @@ export interface Config {
   IDLE_TIMEOUT_MS: number;
   REQUEST_TIMEOUT_MS: number;
   OUTPUT_BUFFER_LIMIT: number;
+  PUBSUB_OUTPUT_LIMIT_BYTES: number;
   EVICT_SILENT_AFTER_MS: number;
   PROXY_PROTOCOL: ProxyMode;
   TRUSTED_PROXIES: string[];
@@ -236,9 +238,14 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   },
   COMMANDS_MODULE: {
     default: () => '',
-    allowed: 'a path to an ES module, or empty',
+    allowed: 'a path to a module (.ts, .mts, .js, .mjs, .cjs) or a package name, or empty',
     help: 'module whose default export lists extra commands, loaded in every worker',
     parse: text,
+  },
+  COMMAND_TIMEOUT_MS: {
+    default: () => 30_000,
+    help: "how long an asynchronous COMMANDS_MODULE command may run before the client gets a timeout error (0 = no limit; a command's own `timeout` overrides it)",
+    ...integer(0, 3_600_000),
   },
   AUTH_TOKENS: {
     default: () => [],
@@ -303,6 +310,11 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
   OUTPUT_BUFFER_LIMIT: {
     default: () => 64 * MiB,
     help: "disconnect a client whose unsent replies pass this many bytes (Redis's client-output-buffer-limit)",
+    ...integer(0, 4096 * MiB, ' (0 = no limit)'),
+  },
+  PUBSUB_OUTPUT_LIMIT_BYTES: {
+    default: () => 32 * MiB,
+    help: "disconnect a subscriber whose unsent messages pass this many bytes (Redis's client-output-buffer-limit pubsub)",
     ...integer(0, 4096 * MiB, ' (0 = no limit)'),
   },
   EVICT_SILENT_AFTER_MS: {

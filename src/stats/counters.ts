@@ -55,6 +55,10 @@ export const COUNTERS = [
   // The supervisor's reloads (SIGHUP, POST /api/v1/reload), counted into worker 0's row too.
   'reloads',
   'reload_failures',
+  /** COMMANDS_MODULE commands that ran past their timeout (COMMAND_TIMEOUT_MS or their own). */
+  'command_timeouts',
+  /** Subscribers cut off for not reading their messages (PUBSUB_OUTPUT_LIMIT_BYTES). */
+  'pubsub_output_disconnects',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */

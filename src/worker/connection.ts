@@ -15,7 +15,7 @@ import type { ClientInfo } from '../commands/context.ts';
 import { ReplyError } from '../errors.ts';
 import { formatHostPort, plainIp } from '../net/address.ts';
 import { detectProtocol } from '../protocol/index.ts';
-import type { Output } from '../protocol/output.ts';
+import { Output } from '../protocol/output.ts';
 import { FAILED, NEED_MORE, type Protocol, type RequestDecoder } from '../protocol/protocol.ts';
 import { startsWithProxyHeader } from '../protocol/proxy.ts';
 import type { Reply } from '../protocol/reply.ts';
@@ -23,6 +23,18 @@ import { executeDecoded } from './executor.ts';
 import { Session, type SessionOrigin, type SessionOwner } from './session.ts';
 
 export type { ConnectionLimits } from './session.ts';
+
+/** Connections with pub/sub messages gathered, written once the current turn's work is done. */
+let toFlush: Connection[] = [];
+function flushSoon(conn: Connection): void {
+  if (toFlush.length === 0)
+    queueMicrotask(() => {
+      const conns = toFlush;
+      toFlush = [];
+      for (const c of conns) c.flushPushed();
+    });
+  toFlush.push(conn);
+}
 
 /** How replies leave and input is throttled: a net.Socket is one; a WebSocket wraps into one. */
 export interface Channel {
@@ -71,6 +83,7 @@ export class Connection extends Session {
   readonly channel: Channel;
   declare readonly owner: ConnectionOwner;
   codec: Protocol | null = null;
+  readonly pushes = true;
   private refuseProxyHeader: boolean;
   private readonly messages: boolean;
   private readonly sharedReadBuffer: boolean;
@@ -95,6 +108,12 @@ export class Connection extends Session {
   /** The metrics index of the asynchronous command running, and when it started. */
   private asyncCmd = 0;
   private asyncStart = 0;
+  /** process() is building a batch in owner.output: pub/sub bytes for this client go there, in order. */
+  private batching = false;
+  private closeHooks: (() => void)[] | null = null;
+  /** Pub/sub messages gathered this turn, written together (flushPushed). */
+  private pushed: (string | Buffer)[] | null = null;
+  private pushedBytes = 0;
 
   constructor(channel: Channel, owner: ConnectionOwner, origin: ConnectionOrigin) {
     super(owner, origin);
@@ -205,6 +224,77 @@ export class Connection extends Session {
   onClose(): void {
     this.closed = true;
     this.owner.connectionClosed(this);
+    const hooks = this.closeHooks;
+    this.closeHooks = null;
+    if (hooks !== null) for (const fn of hooks) fn();
+  }
+
+  whenClosed(fn: () => void): void {
+    if (this.closed) return fn();
+    this.closeHooks ??= [];
+    this.closeHooks.push(fn);
+  }
+
+  send(reply: Reply): void {
+    if (this.codec === null) return;
+    // Inside a batch on a stream: in the batch, in order. On a message channel every reply is a
+    // message of its own, and outside a batch (an async command) it leaves at once.
+    if (this.batching && !this.messages) return this.codec.write(reply, this, this.owner.output);
+    const out = new Output();
+    this.codec.write(reply, this, out);
+    this.sendBatch(out);
+  }
+
+  /**
+   * Pub/sub bytes for this client (already encoded for its protocol): into the batch being built
+   * when it is this client's own command that published, else written at the end of this turn. A
+   * subscriber whose unsent bytes pass `limit` is cut off (PUBSUB_OUTPUT_LIMIT_BYTES), so a
+   * subscriber that does not read slows nobody down.
+   */
+  deliver(data: string | Buffer, limit: number): boolean {
+    if (this.closed || this.lingeringSince > 0) return false;
+    if (this.batching && !this.messages) {
+      if (typeof data === 'string') this.owner.output.text(data);
+      else this.owner.output.bytes(data);
+      return true;
+    }
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (limit > 0 && this.channel.writableLength + this.pushedBytes + size > limit) {
+      this.owner.count('pubsub_output_disconnects');
+      this.owner.throttle.warn(
+        'Pub/sub output limit',
+        `Subscriber ${this.peer} disconnected: its unsent messages would pass PUBSUB_OUTPUT_LIMIT_BYTES (${limit} bytes)`,
+      );
+      this.pushed = null;
+      this.destroy();
+      return false;
+    }
+    // Its own command published, on a message channel: the message goes before the reply.
+    if (this.batching) {
+      this.channel.write(data);
+      return true;
+    }
+    // Messages gathered in one turn of the event loop leave in one write (fan-out to thousands).
+    if (this.pushed === null) {
+      this.pushed = [];
+      flushSoon(this);
+    }
+    this.pushed.push(data);
+    this.pushedBytes += size;
+    return true;
+  }
+
+  /** Writes the gathered pub/sub messages (before any later reply of this connection). */
+  flushPushed(): void {
+    const pushed = this.pushed;
+    if (pushed === null) return;
+    this.pushed = null;
+    this.pushedBytes = 0;
+    if (this.closed || this.lingeringSince > 0) return;
+    const channel = this.channel;
+    if (pushed.length === 1 || this.messages) for (const p of pushed) channel.write(p);
+    else
+      channel.write(Buffer.concat(pushed.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
   }
 
   /** Every reply written before the pause has reached the kernel: read again. */
@@ -223,7 +313,7 @@ export class Connection extends Session {
    * cut off; past OUTPUT_HIGH_WATER_BYTES reading stops until the batch reaches the kernel, so
    * unsent replies stay within the high-water mark plus one reply. False when cut off.
    */
-  private send(out: Output): boolean {
+  private sendBatch(out: Output): boolean {
     if (out.empty) return true;
     const { outputLimit, outputHighWater } = this.owner.limits;
     const channel = this.channel;
@@ -261,12 +351,14 @@ export class Connection extends Session {
       codec === null
     )
       return;
+    this.flushPushed(); // messages received before these requests go out before their replies
     const out = this.owner.output;
     const room = this.owner.limits.outputHighWater - this.channel.writableLength;
     const metrics = this.owner.metrics;
     const protocol = codec.name === 'line' ? 0 : 1;
     let commands = 0;
     metrics.startBatch();
+    this.batching = true;
     while (!this.closeAfterFlush && !this.paused && out.size <= room) {
       const r = decoder.request();
       if (r === NEED_MORE) break;
@@ -292,13 +384,17 @@ export class Connection extends Session {
       metrics.command(this.cmd, protocol);
       if (reply instanceof ReplyError) metrics.error(reply.code);
       codec.write(reply, this, out);
-      if (this.messages && !this.send(out)) return;
+      if (this.messages && !this.sendBatch(out)) {
+        this.batching = false;
+        return;
+      }
     }
     metrics.endBatch();
+    this.batching = false;
     // Counted before the replies leave: a client that has its reply and asks STATS on another
     // worker must see its command counted.
     if (commands > 0) this.owner.stats.addCommands(this.owner.workerId, commands);
-    if (!this.send(out)) return;
+    if (!this.sendBatch(out)) return;
     if (commands > 0) {
       this.lastCommandAt = this.lastDataAt;
       this.partialSince = decoder.pending ? this.lastDataAt : 0;
@@ -317,9 +413,10 @@ export class Connection extends Session {
     metrics.asyncCommand(this.asyncCmd, this.codec!.name === 'line' ? 0 : 1, this.asyncStart);
     if (reply instanceof ReplyError) metrics.error(reply.code);
     if (this.closed) return;
+    this.flushPushed();
     const out = this.owner.output;
     this.codec!.write(reply, this, out);
-    if (!this.send(out)) return;
+    if (!this.sendBatch(out)) return;
     this.process();
     this.closeIfDone();
   }
@@ -340,7 +437,8 @@ export class Connection extends Session {
     if (this.closed) return null;
     if (this.lingeringSince > 0) return now - this.lingeringSince > lingerMs ? 'linger' : null;
     if (this.waiting) return null;
-    if (idleMs > 0 && now - this.lastDataAt > idleMs) return 'idle';
+    // A subscriber only listens: as Redis, IDLE_TIMEOUT_MS does not apply to it.
+    if (idleMs > 0 && now - this.lastDataAt > idleMs && this.subscriptions === 0) return 'idle';
     if (
       requestMs > 0 &&
       this.partialSince > 0 &&

@@ -3,9 +3,10 @@
 // limit, arity, MULTI's queue, then the handler (whose throw becomes "Internal error").
 import type { CommandSpec } from '../commands/registry.ts';
 import { checkArity } from '../commands/registry.ts';
-import { type ReplyError, replyErrors } from '../errors.ts';
+import { type ReplyError, replyErrors, subscribeModeOnly } from '../errors.ts';
 import type { RequestDecoder } from '../protocol/protocol.ts';
 import type { Reply } from '../protocol/reply.ts';
+import { SUBSCRIBE_MODE_COMMANDS } from '../pubsub/commands.ts';
 import { endCommandSpan, sampledOut, startCommandSpan, tracer } from '../tracing/tracing.ts';
 import type { Session } from './session.ts';
 
@@ -60,20 +61,36 @@ function run(session: Session, spec: CommandSpec, args: Buffer[]): Reply | Promi
   if (!session.authenticated && !spec.noAuth)
     return refuse(session, replyErrors.authRequired, spec);
   const access = session.owner.access;
-  if (access.rateLimited) {
-    if (session.rateTokens === 0)
-      session.rateTokens = access.takeRateTokens(session.admitted.ipEntry, session.peer);
-    if (session.rateTokens === 0) return refuse(session, replyErrors.rateLimited, spec);
-    session.rateTokens--;
+  if (access.rateLimited && spec.cost !== 0) {
+    // A command may cost more than one token (its definition's `cost`).
+    while (session.rateTokens < spec.cost) {
+      const n = access.takeRateTokens(session.admitted.ipEntry, session.peer);
+      if (n === 0) break;
+      session.rateTokens += n;
+    }
+    if (session.rateTokens < spec.cost) return refuse(session, replyErrors.rateLimited, spec);
+    session.rateTokens -= spec.cost;
   }
   const arityError = checkArity(spec, args.length);
   if (arityError !== null) return refuse(session, arityError, spec);
+  // RESP2 subscribe mode, as Redis: only (un)subscribing, PING, QUIT and RESET.
+  if (
+    session.subscriptions !== 0 &&
+    inSubscribeMode(session) &&
+    !SUBSCRIBE_MODE_COMMANDS.has(spec.name)
+  )
+    return subscribeModeOnly(spec.name);
   if (session.transaction?.queues(spec)) return session.transaction.queue(session, spec, args);
   try {
     return spec.run(session, args);
   } catch (err) {
     return internalError(session, spec.name, err);
   }
+}
+
+/** A RESP2 client with subscriptions may only (un)subscribe; RESP3 and the line protocol may do anything. */
+export function inSubscribeMode(session: Session): boolean {
+  return session.subscriptions !== 0 && session.respVersion === 2 && session.codec?.name === 'resp';
 }
 
 /** A request refused before it ran; inside MULTI it also dooms the transaction. */

@@ -2,7 +2,8 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ClientInfo } from '../commands/context.ts';
-import { createRegistry } from '../commands/load.ts';
+import { loadCommands } from '../commands/load.ts';
+import { startHub } from '../pubsub/hub.ts';
 import { batchingSink, Logger } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
 import { startTracing } from '../tracing/tracing.ts';
@@ -43,7 +44,29 @@ function startSampling(metrics: WorkerMetrics): NodeJS.Timeout {
 
 try {
   const stopTracing = config.TRACING ? await startTracing(data.version, workerId) : null;
-  const registry = await createRegistry(config.COMMANDS_MODULE);
+  const hub = startHub({
+    workerId,
+    // Read live: a resize changes it (src/supervisor), and a grown pool must hear every message.
+    workers: () => stats.poolSize(),
+    outputLimit: config.PUBSUB_OUTPUT_LIMIT_BYTES,
+  });
+  const commands = await loadCommands(config.COMMANDS_MODULE, config.COMMAND_TIMEOUT_MS);
+  const registry = commands.registry;
+  // The module's per-worker setup runs before this worker accepts anyone.
+  await commands.setup({
+    id: workerId,
+    config,
+    log: {
+      debug: (m) => logger.debug(m),
+      info: (m) => logger.info(m),
+      warn: (m) => logger.warn(m),
+      error: (m) => logger.error(m),
+    },
+  });
+  if (workerId === 0 && config.COMMANDS_MODULE !== '')
+    logger.info(
+      `Commands module ${config.COMMANDS_MODULE} loaded: ${commands.commands.map((c) => c.name).join(', ') || 'no commands'}`,
+    );
   const specs = registry.list();
   const layout = new MetricsLayout(
     specs.map((s) => s.name),
@@ -75,11 +98,17 @@ try {
   const sampling = startSampling(metrics);
   /** The thread's last steps: its lines out, the supervisor told, then the thread ends. */
   let ending = false;
-  const finish = (drained: Promise<void>): void => {
+  const finish = (drained: Promise<void>, budgetMs: number): void => {
     ending = true;
     post({ type: 'stopped-accepting' });
-    void drained.then(async () => {
+    // The module's teardown runs once the clients are gone, within what is left of the budget.
+    const deadline = Date.now() + budgetMs;
+    const tornDown = drained.then(() =>
+      commands.teardown(Math.max(500, deadline - Date.now()), (m) => logger.warn(m)),
+    );
+    void tornDown.then(async () => {
       clearInterval(sampling);
+      hub.close();
       // The last spans leave before the worker does.
       await stopTracing?.().catch((err: Error) => logger.warn(`Tracing: ${err.message}`));
       logs.flush();
@@ -94,10 +123,10 @@ try {
       case 'shutdown':
         // A retiring worker is already on its way out: it stops waiting for its clients.
         if (ending) server.endRetirement();
-        else finish(server.shutdown(msg.timeoutMs));
+        else finish(server.shutdown(msg.timeoutMs), msg.timeoutMs);
         break;
       case 'retire':
-        finish(server.retire(msg.drainMs, msg.shutdownMs));
+        finish(server.retire(msg.drainMs, msg.shutdownMs), msg.drainMs + msg.shutdownMs);
         break;
       case 'stop-accepting':
         server.stopAccepting();

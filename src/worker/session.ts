@@ -11,6 +11,8 @@ import type { Logger } from '../log/logger.ts';
 import type { LogThrottle } from '../log/throttle.ts';
 import type { Output } from '../protocol/output.ts';
 import type { Protocol, RequestLimits } from '../protocol/protocol.ts';
+import type { Reply } from '../protocol/reply.ts';
+import { currentHub } from '../pubsub/hub.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
 import type { AccessControl } from './access.ts';
 import type { Admitted } from './admission.ts';
@@ -79,6 +81,13 @@ export abstract class Session implements CommandContext {
   traceContext: Context | null = null;
   /** The codec; stream connections choose it from their first byte. */
   abstract readonly codec: Protocol | null;
+  /** Pub/sub (src/pubsub/): channels and patterns subscribed to; RESP2 is then in subscribe mode. */
+  subscriptions = 0;
+  /**
+   * Whether messages the client did not ask for can reach it (pub/sub): a stream can take them
+   * (TCP, TLS, WebSocket); an HTTP request cannot.
+   */
+  abstract readonly pushes: boolean;
 
   constructor(owner: SessionOwner, origin: SessionOrigin) {
     this.owner = owner;
@@ -113,6 +122,15 @@ export abstract class Session implements CommandContext {
 
   abstract closeAfterReply(): void;
   abstract clientInfo(): ClientInfo;
+  /** A reply ahead of the command's own (SUBSCRIBE confirms each channel), in order. */
+  abstract send(reply: Reply): void;
+  /** Runs `fn` once when the client's connection closes (at once if it has). */
+  abstract whenClosed(fn: () => void): void;
+
+  /** PUBLISH from a command: subscribers in every worker receive it, in publish order. */
+  publish(channel: string | Buffer, message: string | Buffer): number {
+    return currentHub().publish(bytesOf(channel), bytesOf(message));
+  }
 
   listClients(): Promise<ClientInfo[]> {
     return this.owner.listClients();
@@ -134,3 +152,5 @@ export abstract class Session implements CommandContext {
     return outcome;
   }
 }
+
+const bytesOf = (v: string | Buffer): Buffer => (typeof v === 'string' ? Buffer.from(v) : v);

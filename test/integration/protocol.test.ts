@@ -57,7 +57,9 @@ describe('framing', () => {
     assert.deepEqual(await c.readLines(3), [
       'PONG',
       'Mixed Case',
-      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command], AUTH [username] <token>',
+      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command], AUTH [username] <token>, ' +
+        'SUBSCRIBE <channel> ..., UNSUBSCRIBE [channel ...], PSUBSCRIBE <pattern> ..., PUNSUBSCRIBE [pattern ...], ' +
+        'PUBLISH <channel> <message>, PUBSUB CHANNELS|NUMSUB|NUMPAT [...]',
     ]);
     c.close();
   });

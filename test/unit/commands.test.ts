@@ -63,6 +63,11 @@ function context(
     listClients: async () => [ctx.clientInfo()],
     transaction: null,
     internalError: () => replyErrors.internal,
+    publish: () => 0,
+    send: () => {},
+    whenClosed: () => {},
+    subscriptions: 0,
+    pushes: true,
   };
   return { ctx, closed: () => closeRequested };
 }
@@ -134,7 +139,8 @@ describe('built-in commands', () => {
         'tls_handshake_timeouts=0 tls_handshakes_in_progress=0 accept_errors=0 silent_evictions=0' +
         ' log_lines_dropped=0 log_write_errors=0' +
         ' ws_origin_rejections=0 ws_oversized_messages=0 ws_ping_timeouts=0 http_bad_requests=0' +
-        ' tls_handshakes=0 reloads=0 reload_failures=0',
+        ' tls_handshakes=0 reloads=0 reload_failures=0' +
+        ' command_timeouts=0 pubsub_output_disconnects=0',
     );
     assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
   });
@@ -150,7 +156,9 @@ describe('built-in commands', () => {
   test('HELP lists every command on one line, or describes one', () => {
     assert.equal(
       run('HELP'),
-      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command], AUTH [username] <token>',
+      'Commands: PING [message], ECHO <message>, TIME, STATS [FULL], QUIT, HELP [command], AUTH [username] <token>, ' +
+        'SUBSCRIBE <channel> ..., UNSUBSCRIBE [channel ...], PSUBSCRIBE <pattern> ..., PUNSUBSCRIBE [pattern ...], ' +
+        'PUBLISH <channel> <message>, PUBSUB CHANNELS|NUMSUB|NUMPAT [...]',
     );
     assert.equal(run('HELP', ['echo']), 'ECHO <message>: Replies the message, byte for byte.');
     assert.equal(line(run('HELP', ['nope'])), "ERROR: Unknown command 'nope'\n");
@@ -235,7 +243,21 @@ describe('Redis compatibility commands (RESP only)', () => {
   test('the line protocol does not offer them; RESP offers every command', () => {
     assert.deepEqual(
       registry.list(lineProtocol.offers).map((c) => c.name),
-      ['PING', 'ECHO', 'TIME', 'STATS', 'QUIT', 'HELP', 'AUTH'],
+      [
+        'PING',
+        'ECHO',
+        'TIME',
+        'STATS',
+        'QUIT',
+        'HELP',
+        'AUTH',
+        'SUBSCRIBE',
+        'UNSUBSCRIBE',
+        'PSUBSCRIBE',
+        'PUNSUBSCRIBE',
+        'PUBLISH',
+        'PUBSUB',
+      ],
     );
     assert.equal(registry.list(respProtocol.offers).length, registry.list().length);
     assert.ok(registry.list().length > 6);

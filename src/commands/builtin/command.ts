@@ -1,5 +1,6 @@
 import { RespMap, type Reply, Status } from '../../protocol/reply.ts';
 import { keyword, unknownSubcommand } from '../args.ts';
+import { argDocs } from '../declared-args.ts';
 import type { CommandContext } from '../context.ts';
 import { type CommandSpec, redisArity } from '../registry.ts';
 import { defineCommand } from '../registry.ts';
@@ -37,6 +38,19 @@ function argumentDocs(spec: CommandSpec): Reply[] | null {
   return docs;
 }
 
+/** Redis's argument doc map for one declared argument (declared-args.ts's argDocs). */
+function toDoc(d: Record<string, unknown>): RespMap {
+  const doc: Record<string, Reply> = { name: d.name as string, type: d.type as string };
+  if (typeof d.token === 'string') doc.token = d.token;
+  if (typeof d.display_text === 'string') doc.display_text = d.display_text;
+  const flags: Reply[] = [];
+  if (d.optional === true) flags.push(new Status('optional'));
+  if (d.multiple === true) flags.push(new Status('multiple'));
+  if (flags.length > 0) doc.flags = flags;
+  if (Array.isArray(d.arguments)) doc.arguments = d.arguments.map(toDoc);
+  return RespMap.from(doc);
+}
+
 function docs(spec: CommandSpec): RespMap {
   const doc: Record<string, Reply> = {
     summary: spec.summary,
@@ -44,7 +58,7 @@ function docs(spec: CommandSpec): RespMap {
     group: spec.group,
     complexity: 'O(1)',
   };
-  const args = argumentDocs(spec);
+  const args = spec.args !== null ? argDocs(spec.args).map(toDoc) : argumentDocs(spec);
   if (args !== null && args.length > 0) doc.arguments = args;
   return RespMap.from(doc);
 }

@@ -15,6 +15,7 @@ import stats from './stats.ts';
 import time from './time.ts';
 import { transactionCommands } from './transaction.ts';
 import { unsupported } from './unsupported.ts';
+import { pubsubCommands } from '../../pubsub/commands.ts';
 
 /** The built-in commands, in the order HELP lists them; the line protocol sees the first seven. */
 export const builtins: readonly CommandSpec[] = [
@@ -33,5 +34,6 @@ export const builtins: readonly CommandSpec[] = [
   select,
   reset,
   ...transactionCommands,
+  ...pubsubCommands,
   ...unsupported,
 ];

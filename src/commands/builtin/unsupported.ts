@@ -6,16 +6,9 @@ import { type CommandSpec, defineCommand } from '../registry.ts';
 const groups: [string, string, string[]][] = [
   [
     'pubsub',
-    'publish/subscribe',
-    [
-      'SUBSCRIBE',
-      'UNSUBSCRIBE',
-      'PSUBSCRIBE',
-      'PUNSUBSCRIBE',
-      'SSUBSCRIBE',
-      'SUNSUBSCRIBE',
-      'PUBLISH',
-    ],
+    'sharded publish/subscribe',
+    // Sharded pub/sub: tcpool has one node, so plain SUBSCRIBE/PUBLISH do the job.
+    ['SSUBSCRIBE', 'SUNSUBSCRIBE', 'SPUBLISH'],
   ],
   ['server', 'replication and monitoring', ['MONITOR', 'SYNC', 'PSYNC', 'WAIT']],
 ];

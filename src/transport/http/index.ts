@@ -130,6 +130,7 @@ async function run(session: HttpSession, name: string, args: Buffer[]): Promise<
     return new ReplyError(codes.ERR_UNKNOWN_COMMAND, `Unknown command '${name.slice(0, 128)}'`);
   session.rateTokens = client.rateTokens;
   const started = performance.now();
+  session.sent = null;
   let reply = execute(session, spec, args);
   client.rateTokens = session.rateTokens;
   client.lastCommand = spec.name;
@@ -141,6 +142,13 @@ async function run(session: HttpSession, name: string, args: Buffer[]): Promise<
   metrics.asyncCommand(metrics.indexOf(spec), 1, started);
   if (reply instanceof ReplyError) metrics.error(reply.code);
   return reply;
+}
+
+/** {"result": …}, with "sent": […] before it when the command sent replies ahead (ctx.send). */
+function resultJson(session: HttpSession, reply: Reply): Json {
+  const sent = session.sent;
+  if (sent === null) return { result: replyJson(reply) };
+  return { sent: sent.map(replyJson), result: replyJson(reply) };
 }
 
 async function handle(
@@ -161,6 +169,7 @@ async function handle(
       group: c.group,
       family: c.family,
       flags: [...c.flags],
+      args: c.args === null ? null : (JSON.parse(JSON.stringify(c.args)) as Json),
     }));
     return send(host, client, res, 200, { commands });
   }
@@ -202,7 +211,7 @@ async function handle(
     if (args instanceof ReplyError) return refuse(host, client, res, args);
     const reply = await run(session, name, args);
     if (reply instanceof ReplyError) return refuse(host, client, res, reply);
-    return send(host, client, res, 200, { result: replyJson(reply) });
+    return send(host, client, res, 200, resultJson(session, reply));
   }
   const parsed = parseJson(body);
   if (parsed instanceof ReplyError) return refuse(host, client, res, parsed);
@@ -223,7 +232,7 @@ async function handle(
   const results: Json[] = [];
   for (const [name, args] of requests) {
     const reply = await run(session, name, args);
-    results.push(reply instanceof ReplyError ? errorJson(reply) : { result: replyJson(reply) });
+    results.push(reply instanceof ReplyError ? errorJson(reply) : resultJson(session, reply));
   }
   return send(host, client, res, 200, { results });
 }

@@ -1,6 +1,6 @@
 // The HTTP API's encoding: every Reply as JSON, the RESP3 types kept apart so nothing is lost
 // (a set is not a list, a double is not an integer), and request arguments from JSON.
-import { codes, ReplyError } from '../../errors.ts';
+import { CommandError, codes, ReplyError } from '../../errors.ts';
 import {
   Double,
   Forms,
@@ -31,12 +31,15 @@ const STATUS: Partial<Record<string, number>> = {
   [codes.ERR_TRANSACTION]: 409,
 };
 
+/** A command's own CommandError carries its status; the catalogue's errors map by code. */
 export function httpStatus(error: ReplyError): number {
-  return STATUS[error.code] ?? 400;
+  return error instanceof CommandError ? error.status : (STATUS[error.code] ?? 400);
 }
 
+/** The error as JSON; a CommandError's code is the command's own word ("NOTFOUND"). */
 export function errorJson(error: ReplyError): { error: { code: string; message: string } } {
-  return { error: { code: error.code, message: error.message } };
+  const code = error instanceof CommandError ? error.replyCode : error.code;
+  return { error: { code, message: error.message } };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -1,5 +1,7 @@
 // The OpenAPI 3.1 document of the HTTP API, generated from the registry: one operation per
-// command (its usage, summary and argument counts), plus the listing and the pipeline.
+// command (its usage, summary and argument counts; for a command with declared arguments, the
+// type, range, enum and length of each, from spec.args), plus the listing and the pipeline.
+import type { ArgDecl, OptionDecl } from '../../commands/declared-args.ts';
 import type { CommandSpec, Registry } from '../../commands/registry.ts';
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -7,13 +9,93 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 const errorResponse = (description: string) => ({ description, content: json(ref('Error')) });
 
-function commandOperation(spec: CommandSpec) {
-  const args: Record<string, unknown> = {
-    type: 'array',
-    items: ref('Argument'),
-    minItems: spec.minArgs,
+/** The JSON Schema of one declared value (a positional argument, a list item, an option's value). */
+function scalarSchema(d: OptionDecl, summary: string | undefined): Record<string, unknown> {
+  const schema: Record<string, unknown> = {};
+  switch (d.type) {
+    case 'string':
+      schema.type = 'string';
+      if (d.maxLength !== undefined) schema.maxLength = d.maxLength;
+      break;
+    case 'bytes':
+      // Text, or {"base64": …} for bytes that are not UTF-8; maxLength counts bytes.
+      Object.assign(schema, ref('Argument'));
+      break;
+    case 'integer':
+    case 'number':
+      schema.type = d.type;
+      if (d.min !== undefined && Number.isFinite(d.min)) schema.minimum = d.min;
+      if (d.max !== undefined && Number.isFinite(d.max)) schema.maximum = d.max;
+      break;
+    case 'enum':
+      schema.type = 'string';
+      schema.enum = [...d.values];
+      break;
+  }
+  const limit =
+    d.type === 'bytes' && d.maxLength !== undefined ? `At most ${d.maxLength} bytes.` : '';
+  const text = [summary, limit].filter(Boolean).join(' ');
+  if (text !== '') schema.description = text;
+  return schema;
+}
+
+/** A `key=value` word: the known keys, each value's type in the description. */
+function optionSchema(d: Extract<ArgDecl, { type: 'options' }>): Record<string, unknown> {
+  const keys = Object.keys(d.options);
+  const each = Object.entries(d.options as Record<string, OptionDecl>).map(([k, o]) => {
+    const s = scalarSchema(o, undefined);
+    const what =
+      o.type === 'enum'
+        ? (s.enum as string[]).join('|')
+        : [
+            o.type,
+            s.minimum !== undefined ? `>= ${s.minimum}` : '',
+            s.maximum !== undefined ? `<= ${s.maximum}` : '',
+          ]
+            .filter(Boolean)
+            .join(' ');
+    return `${k}=<${what}>`;
+  });
+  return {
+    type: 'string',
+    // Keys are matched case-insensitively by the server; the schema names them as declared.
+    pattern: `^(${keys.join('|')})=`,
+    description: `${d.summary ? `${d.summary} ` : ''}Options, each at most once: ${each.join(', ')}`,
   };
-  if (spec.maxArgs !== Infinity) args.maxItems = spec.maxArgs;
+}
+
+/**
+ * The "args" array of a command with declared arguments: one typed item per positional argument
+ * (prefixItems), then what takes the rest (a variadic list's items, a rest text's words, options).
+ */
+function declaredArgsSchema(decls: readonly ArgDecl[]): Record<string, unknown> {
+  const prefixItems: Record<string, unknown>[] = [];
+  let rest: Record<string, unknown> | false = false;
+  let minItems = 0;
+  for (const d of decls) {
+    if (d.type === 'options') {
+      rest = optionSchema(d); // always the last declaration
+      continue;
+    }
+    if (!d.optional) minItems++;
+    const item = scalarSchema(d, d.summary);
+    // A list takes every remaining item; a rest text takes the remaining words.
+    if (d.variadic) rest = item;
+    else if (d.rest) rest = item;
+    else prefixItems.push(item);
+  }
+  const schema: Record<string, unknown> = { type: 'array', minItems, items: rest };
+  if (prefixItems.length > 0) schema.prefixItems = prefixItems;
+  return schema;
+}
+
+function commandOperation(spec: CommandSpec) {
+  let args: Record<string, unknown>;
+  if (spec.args !== null) args = declaredArgsSchema(spec.args);
+  else {
+    args = { type: 'array', items: ref('Argument'), minItems: spec.minArgs };
+    if (spec.maxArgs !== Infinity) args.maxItems = spec.maxArgs;
+  }
   return {
     post: {
       operationId: `command_${spec.name.replace(/[^A-Za-z0-9_]/g, '_')}`,
@@ -141,6 +223,12 @@ export function openApiDocument(registry: Registry, version: string): object {
                   group: { type: 'string' },
                   family: { type: 'string' },
                   flags: { type: 'array', items: { type: 'string' } },
+                  args: {
+                    description:
+                      'The declared arguments (name, type; min/max, values, maxLength, optional, variadic, rest, options), null for a command that takes raw arguments',
+                    type: ['array', 'null'],
+                    items: { type: 'object', required: ['name', 'type'] },
+                  },
                 },
                 required: ['name', 'usage'],
               },

@@ -3,13 +3,18 @@
 // RATE_LIMIT tokens taken from the IP's bucket, and the bearer token that was verified.
 import type { ClientInfo } from '../../commands/context.ts';
 import type { Protocol } from '../../protocol/protocol.ts';
+import type { Reply } from '../../protocol/reply.ts';
 import { Session } from '../../worker/session.ts';
 import type { TransportHost } from '../transport.ts';
 import type { WebClient } from '../web/port.ts';
 
 export class HttpSession extends Session {
   readonly codec: Protocol | null = null;
+  /** A response is the whole answer: no pub/sub messages can follow it (SUBSCRIBE is refused). */
+  readonly pushes = false;
   readonly client: WebClient;
+  /** Replies a command sent ahead of its own (ctx.send): the JSON's "sent" list. */
+  sent: Reply[] | null = null;
 
   constructor(host: TransportHost, client: WebClient, authenticated: boolean) {
     super(host, {
@@ -29,6 +34,18 @@ export class HttpSession extends Session {
   /** QUIT: the response is the last on this connection. */
   closeAfterReply(): void {
     this.client.closing = true;
+  }
+
+  send(reply: Reply): void {
+    this.sent ??= [];
+    this.sent.push(reply);
+  }
+
+  /** When the HTTP connection closes (a session is one request; its connection may serve more). */
+  whenClosed(fn: () => void): void {
+    const socket = this.client.socket;
+    if (socket.destroyed) fn();
+    else socket.once('close', fn);
   }
 
   clientInfo(): ClientInfo {
