@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 
 const [seconds, sessions, streams] = [5, 4, 64].map((d, i) => Number(process.argv[2 + i] ?? d));
 
-/** The hello-world server: a process of its own, like tcpool, so neither shares the client's CPU. */
+/**
+ * The hello-world server: a process of its own, like tcpool, so neither shares the client's CPU.
+ */
 async function helloWorld(): Promise<{ port: number; stop: () => void }> {
   const child = spawn(
     process.execPath,

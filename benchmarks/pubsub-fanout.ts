@@ -1,5 +1,6 @@
 // npm run bench:pubsub -- [--subscribers 1000] [--channels 4] [--messages 20000] [--payload 64]
-//                          [--threads 4] [--pipeline 500] [--server-threads 2] [--no-redis] [--json]
+//                          [--threads 4] [--pipeline 500] [--server-threads 2] [--no-redis]
+//                          [--json]
 // Pub/sub fan-out, tcpool and Redis side by side in one run: it starts a tcpool server and, when
 // installed, a redis-server, and runs the very measurement `tcpool bench --pubsub` runs
 // (src/bench/pubsub.ts) against each. This script only starts the servers; to measure a server

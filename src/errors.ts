@@ -44,7 +44,9 @@ export const codes = {
   ERR_CLIENT_QUEUE_FULL: 'ERR_CLIENT_QUEUE_FULL',
   ERR_CLIENT_CLOSED: 'ERR_CLIENT_CLOSED',
   ERR_CLIENT_PROTOCOL: 'ERR_CLIENT_PROTOCOL',
-  /** HTTP API: a request it cannot run (bad JSON, wrong content type, unknown path, body too large). */
+  /**
+   * HTTP API: a request it cannot run (bad JSON, wrong content type, unknown path, body too large).
+   */
   ERR_HTTP_REQUEST: 'ERR_HTTP_REQUEST',
   // The admin endpoint (src/admin/) and `tcpool ctl`.
   ERR_ADMIN_AUTH: 'ERR_ADMIN_AUTH',

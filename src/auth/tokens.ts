@@ -1,6 +1,7 @@
 // AUTH tokens are configured as hashes, never in plain text, and checked in constant time.
 //   sha256:<hex>                       for long random tokens (tcpool hash-token --generate)
-//   scrypt:<N>:<r>:<p>:<salt>:<hash>   for tokens a person chose (slow on purpose; runs off the event loop)
+//   scrypt:<N>:<r>:<p>:<salt>:<hash>   for tokens a person chose (slow on purpose; runs off the
+//   event loop)
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 

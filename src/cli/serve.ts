@@ -105,7 +105,9 @@ function logMigrateReq(logger: Logger): void {
     );
 }
 
-/** net.ipv4.tcp_migrate_req, or null where it cannot be read (not Linux, or a kernel before 5.14). */
+/**
+ * net.ipv4.tcp_migrate_req, or null where it cannot be read (not Linux, or a kernel before 5.14).
+ */
 export function migrateReq(): string | null {
   try {
     return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim();
@@ -191,7 +193,8 @@ interface Signals {
 
 /**
  * SIGINT and SIGTERM: graceful shutdown; the second one exits at once. SIGUSR1: reopen LOG_FILE
- * (logrotate). SIGHUP: reload the configuration (systemd's ExecReload, nginx's habit). A server started by npm also stops when npm is gone: if whatever npm ran it under
+ * (logrotate). SIGHUP: reload the configuration (systemd's ExecReload, nginx's habit). A server
+ * started by npm also stops when npm is gone: if whatever npm ran it under
  * is killed, it would otherwise serve on with nobody to stop it.
  */
 function handleSignals(logger: Logger, writer: LogWriter, supervisor: Supervisor): Signals {

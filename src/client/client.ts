@@ -226,7 +226,9 @@ export class Client {
   >();
   private subscriberClient: Client | null = null;
 
-  /** The pool of one that carries subscriptions (a RESP3 connection: pushes, commands still run). */
+  /**
+   * The pool of one that carries subscriptions (a RESP3 connection: pushes, commands still run).
+   */
   private subscriber(): Client {
     if (this.subscriberClient !== null) return this.subscriberClient;
     const sub = new Client({ ...this.constructorOptions, size: 1 });
@@ -343,7 +345,9 @@ export class Client {
   }
 }
 
-/** Arguments as words: lists spread, { ttl: 5 } → "ttl=5", undefined (a left-out optional) dropped. */
+/**
+ * Arguments as words: lists spread, { ttl: 5 } → "ttl=5", undefined (a left-out optional) dropped.
+ */
 function flatten(a: Arg, out: (string | Buffer | number)[]): void {
   if (a === undefined) return;
   if (typeof a === 'string' || typeof a === 'number' || Buffer.isBuffer(a)) out.push(a);

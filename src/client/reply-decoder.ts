@@ -91,7 +91,9 @@ export class ReplyDecoder {
     }
   }
 
-  /** Puts a finished value into the open aggregate; returns a finished top-level value or OPENED. */
+  /**
+   * Puts a finished value into the open aggregate; returns a finished top-level value or OPENED.
+   */
   private add(value: unknown): unknown {
     let v = value;
     for (;;) {

@@ -61,7 +61,9 @@ export interface CommandContext {
   readonly clientId: number;
   /** RESP version in use (HELLO 3 switches to 3); 2 on the line protocol. */
   respVersion: 2 | 3;
-  /** False until AUTH succeeds when AUTH_TOKENS are set (and the client's network is not exempt). */
+  /**
+   * False until AUTH succeeds when AUTH_TOKENS are set (and the client's network is not exempt).
+   */
   readonly authenticated: boolean;
   clientName: string;
   libName: string;
@@ -73,7 +75,9 @@ export interface CommandContext {
   authenticate(token: Buffer, user: string | null): Promise<AuthOutcome>;
   /** The open MULTI, null outside one (see transaction.ts). */
   transaction: Transaction | null;
-  /** Logs a handler's failure and returns the "Internal error" reply (EXEC runs handlers itself). */
+  /**
+   * Logs a handler's failure and returns the "Internal error" reply (EXEC runs handlers itself).
+   */
   internalError(name: string, err: unknown): ReplyError;
   /** Close the connection once this command's reply has been sent; later input is ignored. */
   closeAfterReply(): void;

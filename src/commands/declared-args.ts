@@ -10,7 +10,9 @@ interface ArgBase {
   readonly summary?: string;
   /** May be left out (only at the end, or before other optional arguments). */
   readonly optional?: boolean;
-  /** Takes every remaining argument as a list (last argument only); one at least unless optional. */
+  /**
+   * Takes every remaining argument as a list (last argument only); one at least unless optional.
+   */
   readonly variadic?: boolean;
   /**
    * Takes every remaining argument as one text joined by single spaces (last argument only). As

@@ -40,7 +40,9 @@ export interface CommandSpec {
   readonly timeoutMs: number | null;
   /** RATE_LIMIT tokens one call takes (1 unless the definition says otherwise). */
   readonly cost: number;
-  /** May return a promise; replies still go out in request order. Throwing replies "Internal error". */
+  /**
+   * May return a promise; replies still go out in request order. Throwing replies "Internal error".
+   */
   readonly run: (ctx: CommandContext, args: Buffer[]) => Reply | Promise<Reply>;
 }
 

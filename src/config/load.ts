@@ -96,7 +96,9 @@ function readFile(path: string, what = 'config file'): string {
   }
 }
 
-/** One token hash a line; "#" comments and blank lines skipped; a bad line is named by file:line. */
+/**
+ * One token hash a line; "#" comments and blank lines skipped; a bad line is named by file:line.
+ */
 function readTokenFile(path: string): string[] {
   const hashes: string[] = [];
   readFile(path, 'AUTH_TOKENS_FILE')

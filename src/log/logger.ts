@@ -70,7 +70,9 @@ export interface BatchingSink {
   flush: () => void;
 }
 
-/** A sink that gathers the lines logged in one turn of the event loop and passes them on together. */
+/**
+ * A sink that gathers the lines logged in one turn of the event loop and passes them on together.
+ */
 export function batchingSink(deliver: (text: string) => void): BatchingSink {
   let batch = '';
   let scheduled = false;

@@ -13,7 +13,9 @@ export function reservedFds(workers: number): number {
   return 64 + 8 * workers;
 }
 
-/** The soft "Max open files" limit of this process, or null where /proc is not there (not Linux). */
+/**
+ * The soft "Max open files" limit of this process, or null where /proc is not there (not Linux).
+ */
 export function openFilesLimit(limitsText?: string): number | null {
   let text = limitsText;
   if (text === undefined) {

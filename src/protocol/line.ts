@@ -169,7 +169,10 @@ export class LineDecoder implements RequestDecoder {
     return NEED_MORE;
   }
 
-  /** step() as a value: the line (a view, not a copy), null when more bytes are needed, or the error. */
+  /**
+   * step() as a value: the line (a view, not a copy), null when more bytes are needed, or the
+   * error.
+   */
   next(): Buffer | ReplyError | null {
     const r = this.step();
     if (r === LINE) return this.buf.subarray(this.start, this.end);

@@ -39,7 +39,10 @@ export class Double {
   }
 }
 
-/** A simple string even inside an aggregate, where plain strings become bulk strings (COMMAND flags). */
+/**
+ * A simple string even inside an aggregate, where plain strings become bulk strings (COMMAND
+ * flags).
+ */
 export class Status {
   readonly text: string;
   constructor(text: string) {

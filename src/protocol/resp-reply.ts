@@ -4,7 +4,10 @@
 const CR = 0x0d;
 const LF = 0x0a;
 
-/** End offset of the reply starting at buf[pos], or -1 if it is not complete yet; throws on bad bytes. */
+/**
+ * End offset of the reply starting at buf[pos], or -1 if it is not complete yet; throws on bad
+ * bytes.
+ */
 export function scanReply(buf: Buffer, pos: number): number {
   if (pos >= buf.length) return -1;
   const type = buf[pos];

@@ -1,4 +1,5 @@
-// RESP, the Redis protocol: requests are arrays of bulk strings ("*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n"),
+// RESP, the Redis protocol: requests are arrays of bulk strings
+// ("*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n"),
 // replies are RESP2, or RESP3 after HELLO 3. No sockets here: bytes go in through push(), requests
 // come out of next(), and every length is checked against its limit before anything is buffered.
 // As in Redis, each request picks its own form: one that does not start with "*" is an inline
@@ -274,7 +275,10 @@ export class RespDecoder implements RequestDecoder {
     return args;
   }
 
-  /** Reads a line into lineBuf[lineStart, lineEnd) without its CRLF; false if its "\n" has not arrived. */
+  /**
+   * Reads a line into lineBuf[lineStart, lineEnd) without its CRLF; false if its "\n" has not
+   * arrived.
+   */
   private line(): boolean {
     const chunks = this.chunks;
     const first = chunks[0];

@@ -13,7 +13,9 @@ const LAST_CLIENT_ID = 2;
 const POOL_SIZE = 3;
 const GAUGE_HEADER = 4;
 
-/** What a worker slot is doing: no worker, serving, or retiring (a shrink: draining its clients). */
+/**
+ * What a worker slot is doing: no worker, serving, or retiring (a shrink: draining its clients).
+ */
 export const SLOT_FREE = 0;
 export const SLOT_SERVING = 1;
 export const SLOT_RETIRING = 2;
@@ -37,7 +39,10 @@ export const COUNTERS = [
   'tls_handshakes_in_progress',
   /** accept() failed (EMFILE, ENFILE: out of file descriptors); the client got no reply. */
   'accept_errors',
-  /** Connections that never sent a byte, closed at MAX_CONNECTIONS to make room (EVICT_SILENT_AFTER_MS). */
+  /**
+   * Connections that never sent a byte, closed at MAX_CONNECTIONS to make room
+   * (EVICT_SILENT_AFTER_MS).
+   */
   'silent_evictions',
   // The supervisor's log writer counts into worker 0's row (totals are what STATS and INFO show).
   'log_lines_dropped',
@@ -48,7 +53,10 @@ export const COUNTERS = [
   'ws_oversized_messages',
   /** WebSocket clients closed for not answering a ping (WS_PING_INTERVAL_MS). */
   'ws_ping_timeouts',
-  /** HTTP requests refused before they ran: a malformed body, a body over HTTP_MAX_BODY_BYTES, an unknown path. */
+  /**
+   * HTTP requests refused before they ran: a malformed body, a body over HTTP_MAX_BODY_BYTES, an
+   * unknown path.
+   */
   'http_bad_requests',
   /** TLS handshakes completed. */
   'tls_handshakes',
@@ -61,7 +69,10 @@ export const COUNTERS = [
   'pubsub_output_disconnects',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
-/** The counters after the three each worker's row already shows: STATS FULL and INFO list them by name. */
+/**
+ * The counters after the three each worker's row already shows: STATS FULL and INFO list them by
+ * name.
+ */
 export const EVENT_COUNTERS: readonly Counter[] = COUNTERS.slice(COUNTERS.indexOf('rejected') + 1);
 const INDEX = Object.fromEntries(COUNTERS.map((name, i) => [name, i])) as Record<Counter, number>;
 const PER_WORKER = COUNTERS.length;

@@ -1,6 +1,7 @@
 // Per-client-IP state shared by every worker: connections, failed AUTH attempts and the
 // RATE_LIMIT token bucket. The kernel spreads one IP's connections over all workers, so limits
-// per IP must be counted in one place: a SharedArrayBuffer hash table (IP_TABLE_SLOTS entries). Each entry has a tiny
+// per IP must be counted in one place: a SharedArrayBuffer hash table (IP_TABLE_SLOTS entries).
+// Each entry has a tiny
 // spin lock (its critical sections are a few arithmetic operations); Atomics give the ordering
 // that makes the plain Float64 fields safe to read under the lock.
 
@@ -17,7 +18,10 @@ const TOKENS = 0;
 const REFILLED_AT = 1; // Date.now() of the last refill
 const ENTRY_BYTES = INT_FIELDS * 4 + FLOAT_FIELDS * 8;
 const PROBES = 16;
-/** An entry with no connection, no failures in their window and a full bucket may be reused after this. */
+/**
+ * An entry with no connection, no failures in their window and a full bucket may be reused after
+ * this.
+ */
 const FORGET_AFTER_S = 600;
 /** Seconds are stored relative to this, so they fit an Int32 for decades. */
 const EPOCH_S = 1_700_000_000;
@@ -154,7 +158,9 @@ export class IpTable {
     return granted;
   }
 
-  /** Locks the entry and starts a new AUTH failure window if the last one is over; returns its base. */
+  /**
+   * Locks the entry and starts a new AUTH failure window if the last one is over; returns its base.
+   */
   private lockFailures(entry: number, limits: IpLimits): number {
     this.lock(entry);
     const b = entry * INT_FIELDS;

@@ -162,7 +162,9 @@ export class WorkerMetrics {
     if (i !== undefined) this.row[this.layout.errorsAt + i]++;
   }
 
-  /** Once a second: event-loop utilisation and delay (seconds) over the last second, and the heap. */
+  /**
+   * Once a second: event-loop utilisation and delay (seconds) over the last second, and the heap.
+   */
   sample(elu: number, lagMean: number, lagP99: number, lagMax: number): void {
     const heap = process.memoryUsage();
     const row = this.row;

@@ -21,7 +21,10 @@ export interface WorkerData {
   statsBuffer: SharedArrayBuffer;
   /** Per-command figures (src/stats/metrics.ts), laid out from the registry's commands. */
   metricsBuffer: SharedArrayBuffer;
-  /** Per-client-IP state (connections, AUTH failures, rate buckets); null when no per-IP limit is on. */
+  /**
+   * Per-client-IP state (connections, AUTH failures, rate buckets); null when no per-IP limit is
+   * on.
+   */
   ipTableBuffer: SharedArrayBuffer | null;
 }
 

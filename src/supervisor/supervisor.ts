@@ -29,7 +29,9 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
-/** Binds the port exclusively once, so that a port held by anyone (even another tcpool) is refused. */
+/**
+ * Binds the port exclusively once, so that a port held by anyone (even another tcpool) is refused.
+ */
 export function probePort(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
@@ -111,7 +113,9 @@ export class Supervisor {
   /** Every transport's ports by config key (PORT, TLS_PORT, HTTP_PORT …), as listened on. */
   ports: Record<string, number> = {};
   phase: Phase = 'starting';
-  /** Where each key's value came from: "default", "env", "flag", "file:line", or "api" (a resize). */
+  /**
+   * Where each key's value came from: "default", "env", "flag", "file:line", or "api" (a resize).
+   */
   origin: Partial<Record<ConfigKey, string>>;
   /** Slots the shared memory holds: the most workers the pool can grow to. */
   readonly capacity: number;
@@ -263,7 +267,9 @@ export class Supervisor {
     }
   }
 
-  /** A worker ended: a failed start, a retirement, part of the shutdown, or a crash to recover from. */
+  /**
+   * A worker ended: a failed start, a retirement, part of the shutdown, or a crash to recover from.
+   */
   private exited(i: number, worker: Worker, code: number, startup: Startup): void {
     const slot = this.slots[i];
     if (slot.worker !== worker) return;
@@ -423,7 +429,10 @@ export class Supervisor {
     return now;
   }
 
-  /** A shrink: the worker stops accepting and serves its clients until they leave or DRAIN_TIMEOUT_MS. */
+  /**
+   * A shrink: the worker stops accepting and serves its clients until they leave or
+   * DRAIN_TIMEOUT_MS.
+   */
   private retire(i: number): void {
     const slot = this.slots[i];
     if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
@@ -537,7 +546,8 @@ export class Supervisor {
 
   /**
    * Graceful shutdown: every worker stops accepting at once, answers what it has received, closes
-   * idle clients and gives busy ones up to SHUTDOWN_TIMEOUT_MS. Returns the clients active when it began.
+   * idle clients and gives busy ones up to SHUTDOWN_TIMEOUT_MS. Returns the clients active when it
+   * began.
    */
   async shutdown(): Promise<number> {
     // Not yet drained: /readyz says 503 for DRAIN_DELAY_MS while clients are still accepted.
@@ -566,7 +576,8 @@ export class Supervisor {
       } satisfies ToWorker);
     }
     void Promise.all(stopped).then(() => this.logger.info('Stopped accepting new connections'));
-    // Workers destroy busy sockets at the timeout themselves; this only guards against a stuck worker.
+    // Workers destroy busy sockets at the timeout themselves; this only guards against a stuck
+    // worker.
     let guard: NodeJS.Timeout | undefined;
     const stuck = new Promise<void>(
       (resolve) => (guard = setTimeout(resolve, this.config.SHUTDOWN_TIMEOUT_MS + 2000)),

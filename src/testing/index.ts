@@ -2,7 +2,8 @@
 //
 //   import { startTestServer } from 'tcpool/testing';
 //   import type commands from '../src/commands.ts';
-//   const server = await startTestServer<typeof commands>({ commands: new URL('../src/commands.ts', import.meta.url) });
+//   const server = await startTestServer<typeof commands>({ commands: new URL('../src/commands.ts',
+//   import.meta.url) });
 //   assert.equal(await server.client.greet('ann'), 'Hello, ann');
 //   await server.stop();
 import { type ChildProcess, spawn } from 'node:child_process';

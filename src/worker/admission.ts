@@ -1,5 +1,6 @@
 // Who is served: protected mode, the per-IP and global connection limits, refusals in the
-// client's own protocol (the transport's Refusal), and the PROXY header a trusted proxy sends before its client speaks.
+// client's own protocol (the transport's Refusal), and the PROXY header a trusted proxy sends
+// before its client speaks.
 // A connection counts against the limits from the moment it is accepted, TLS or not, until its
 // socket closes: what admit() takes, release() gives back, exactly once.
 import type { Socket } from 'node:net';
@@ -16,7 +17,8 @@ import type { Refusal } from '../transport/transport.ts';
 const REFUSAL_WAIT_MS = 200;
 /**
  * Refusals waiting for the client's first bytes, per worker. Past this (a flood) the refusal is
- * written at once, without waiting for its first bytes, so refused clients cannot pile up and use every descriptor.
+ * written at once, without waiting for its first bytes, so refused clients cannot pile up and use
+ * every descriptor.
  */
 const REFUSALS_WAITING_MAX = 16;
 /** How long a trusted proxy has to send its PROXY header. */

@@ -63,7 +63,9 @@ export interface ConnectionOwner extends SessionOwner {
 }
 
 export interface ConnectionOrigin extends SessionOrigin {
-  /** PROXY protocol is on but this peer is not a trusted proxy: a PROXY header from it is refused. */
+  /**
+   * PROXY protocol is on but this peer is not a trusted proxy: a PROXY header from it is refused.
+   */
   refuseProxyHeader: boolean;
   /**
    * The protocol when the transport decides it (a WebSocket subprotocol), with the RESP version
@@ -108,7 +110,10 @@ export class Connection extends Session {
   /** The metrics index of the asynchronous command running, and when it started. */
   private asyncCmd = 0;
   private asyncStart = 0;
-  /** process() is building a batch in owner.output: pub/sub bytes for this client go there, in order. */
+  /**
+   * process() is building a batch in owner.output: pub/sub bytes for this client go there, in
+   * order.
+   */
   private batching = false;
   private closeHooks: (() => void)[] | null = null;
   /** Pub/sub messages gathered this turn, written together (flushPushed). */
@@ -163,7 +168,10 @@ export class Connection extends Session {
     };
   }
 
-  /** Shutdown began: the request being received is finished, what was read is answered, then it closes. */
+  /**
+   * Shutdown began: the request being received is finished, what was read is answered, then it
+   * closes.
+   */
   drain(): void {
     this.process();
     this.closeIfDone();
@@ -450,7 +458,10 @@ export class Connection extends Session {
     return null;
   }
 
-  /** Unsent replies passed OUTPUT_BUFFER_LIMIT: the client is cut off (Redis's client-output-buffer-limit). */
+  /**
+   * Unsent replies passed OUTPUT_BUFFER_LIMIT: the client is cut off (Redis's
+   * client-output-buffer-limit).
+   */
   private overLimit(): void {
     this.owner.count('output_limit_disconnects');
     this.owner.throttle.warn(

@@ -88,7 +88,10 @@ function run(session: Session, spec: CommandSpec, args: Buffer[]): Reply | Promi
   }
 }
 
-/** A RESP2 client with subscriptions may only (un)subscribe; RESP3 and the line protocol may do anything. */
+/**
+ * A RESP2 client with subscriptions may only (un)subscribe; RESP3 and the line protocol may do
+ * anything.
+ */
 export function inSubscribeMode(session: Session): boolean {
   return session.subscriptions !== 0 && session.respVersion === 2 && session.codec?.name === 'resp';
 }

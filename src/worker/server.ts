@@ -43,7 +43,9 @@ export interface WorkerServerOptions {
   logger: Logger;
   ipTableBuffer: SharedArrayBuffer | null;
   metrics: WorkerMetrics;
-  /** Every worker's clients (CLIENT LIST): the worker entry asks the others through the supervisor. */
+  /**
+   * Every worker's clients (CLIENT LIST): the worker entry asks the others through the supervisor.
+   */
   gatherClients?: () => Promise<ClientInfo[]>;
 }
 

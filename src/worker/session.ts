@@ -81,7 +81,9 @@ export abstract class Session implements CommandContext {
   traceContext: Context | null = null;
   /** The codec; stream connections choose it from their first byte. */
   abstract readonly codec: Protocol | null;
-  /** Pub/sub (src/pubsub/): channels and patterns subscribed to; RESP2 is then in subscribe mode. */
+  /**
+   * Pub/sub (src/pubsub/): channels and patterns subscribed to; RESP2 is then in subscribe mode.
+   */
   subscriptions = 0;
   /**
    * Whether messages the client did not ask for can reach it (pub/sub): a stream can take them

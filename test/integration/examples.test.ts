@@ -31,7 +31,8 @@ for (const name of readdirSync(examples)) {
     const output = `${run.stdout}\n${run.stderr}`;
     assert.equal(run.status, 0, output);
     assert.match(output, /# fail 0\n/, output);
-    // Tests that need a missing peer skip locally (and fail in CI): something must have run or skipped.
+    // Tests that need a missing peer skip locally (and fail in CI): something must have run or
+    // skipped.
     const count = (what: string) =>
       Number(output.match(new RegExp(`# ${what} (\\d+)\n`))?.[1] ?? 0);
     assert.ok(count('pass') + count('skipped') > 0, output);

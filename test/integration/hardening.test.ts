@@ -201,7 +201,8 @@ describe('hardening', () => {
   });
 
   test('SIGTERM under continuous pipelining: whole replies, in order, then a clean EOF', async () => {
-    // A generous SHUTDOWN_TIMEOUT_MS: past it connections are cut, which is not what is tested here.
+    // A generous SHUTDOWN_TIMEOUT_MS: past it connections are cut, which is not what is tested
+    // here.
     const server = await serve({ THREAD_POOL_SIZE: '2', SHUTDOWN_TIMEOUT_MS: '15000' });
     const batch = 'PING\n'.repeat(200);
     const clients = await Promise.all(Array.from({ length: 50 }, () => probe(server.port)));
@@ -218,7 +219,8 @@ describe('hardening', () => {
       ),
     );
     let pumping = true;
-    // Continuous, but with at most ~5,000 requests (25 KB) unanswered per client, so that what is in
+    // Continuous, but with at most ~5,000 requests (25 KB) unanswered per client, so that what is
+    // in
     // flight at SIGTERM takes even a loaded machine (coverage on, CI) little time to answer. The
     // stress probe (test/stress/shutdown-pipelining.stress.ts) runs the same with no such bound.
     const pump = (c: Probe, sent: number): void => {

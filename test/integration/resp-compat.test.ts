@@ -30,7 +30,10 @@ async function start(env: Record<string, string>): Promise<ServerProcess> {
 
 const resp = (...args: string[]) => encodeRespRequest(args);
 
-/** Real peers are installed by .ci/run; in CI their absence fails the tests instead of skipping them. */
+/**
+ * Real peers are installed by .ci/run; in CI their absence fails the tests instead of skipping
+ * them.
+ */
 function peer(what: string, found: boolean, install: string): { skip: string | false } {
   if (!found && process.env.CI) throw new Error(`${what} is not installed (${install})`);
   return { skip: found ? false : `${what} not installed (${install})` };

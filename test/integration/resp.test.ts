@@ -22,7 +22,10 @@ after(async () => {
 
 const resp = (...args: (string | Buffer)[]) => encodeRespRequest(args);
 
-/** Redis's tools are installed by .ci/run; in CI their absence fails the tests instead of skipping them. */
+/**
+ * Redis's tools are installed by .ci/run; in CI their absence fails the tests instead of skipping
+ * them.
+ */
 function tool(name: string): { skip: string | false } {
   const found = spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
   if (!found && process.env.CI)

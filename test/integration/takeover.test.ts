@@ -82,7 +82,8 @@ test('--takeover: the new server joins the port, the old drains and exits; clien
   await fresh.waitForLog(/Joined the port \(--takeover\)/);
   await new Promise((r) => setTimeout(r, 300));
 
-  // The documented procedure: drain the old one (it stops accepting, serves what it has), then SIGTERM.
+  // The documented procedure: drain the old one (it stops accepting, serves what it has), then
+  // SIGTERM.
   assert.equal((await admin(old.adminPort, 'POST', '/api/v1/drain')).status, 200);
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(await old.stop(), { code: 0, signal: null });

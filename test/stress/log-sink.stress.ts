@@ -1,5 +1,6 @@
 // Log sinks that fail must not hold the server. (1) stdout a pipe nobody reads, under connection
-// churn (80,000 connections): RSS stays bounded, the lines past LOG_BUFFER_BYTES are dropped and counted, and SIGTERM
+// churn (80,000 connections): RSS stays bounded, the lines past LOG_BUFFER_BYTES are dropped and
+// counted, and SIGTERM
 // exits within SHUTDOWN_TIMEOUT_MS. (2) LOG_FILE=/dev/full: one notice on stderr, counted, and
 // serving (a tcpool bench run) unaffected.
 import assert from 'node:assert/strict';

@@ -97,7 +97,10 @@ const show = (b: number) =>
 const isspace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 const ishex = (c: number) => /[0-9a-fA-F]/.test(String.fromCharCode(c));
 
-/** Redis's sdssplitargs(), statement for statement; -1 stands for the string's end (a NUL is a byte). */
+/**
+ * Redis's sdssplitargs(), statement for statement; -1 stands for the string's end (a NUL is a
+ * byte).
+ */
 function sdssplitargs(line: Buffer): string[] | null {
   const n = line.length;
   const at = (i: number) => (i < n ? line[i] : -1);

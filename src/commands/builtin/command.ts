@@ -5,7 +5,10 @@ import type { CommandContext } from '../context.ts';
 import { type CommandSpec, redisArity } from '../registry.ts';
 import { defineCommand } from '../registry.ts';
 
-/** COMMAND INFO's array: name, arity, flags, first/last key, step, ACL categories, tips, key specs, subcommands. */
+/**
+ * COMMAND INFO's array: name, arity, flags, first/last key, step, ACL categories, tips, key specs,
+ * subcommands.
+ */
 function info(spec: CommandSpec): Reply {
   return [
     spec.name.toLowerCase(),

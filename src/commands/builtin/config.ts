@@ -5,7 +5,10 @@ import { keyword, unknownSubcommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { defineCommand } from '../registry.ts';
 
-/** Redis's names for tcpool's settings, and Redis settings whose answer is fixed here (no persistence). */
+/**
+ * Redis's names for tcpool's settings, and Redis settings whose answer is fixed here (no
+ * persistence).
+ */
 function settings(ctx: CommandContext): [string, string][] {
   const c = ctx.server.config;
   return [

@@ -112,7 +112,9 @@ const sections: Record<string, Section> = {
 const ALL = Object.keys(sections);
 const TITLES: Record<string, string> = { cpu: 'CPU' };
 
-/** Redis's layout: "# Title\r\n" and a "key:value\r\n" line each, sections apart by a blank line. */
+/**
+ * Redis's layout: "# Title\r\n" and a "key:value\r\n" line each, sections apart by a blank line.
+ */
 export function infoText(ctx: CommandContext, wanted: string[]): string {
   let names =
     wanted.length === 0

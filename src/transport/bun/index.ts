@@ -14,7 +14,9 @@ import { type BunApi, type BunSocketHandlers, bunApi } from './runtime.ts';
 const refusal: Refusal = (error, first) =>
   detectProtocol(first !== null && first.length > 0 ? first[0] : 0).encode(error);
 
-/** One set of handlers per listener: each finds its channel in socket.data (no closures per client). */
+/**
+ * One set of handlers per listener: each finds its channel in socket.data (no closures per client).
+ */
 function handlers(host: TransportHost, options: ListenOptions): BunSocketHandlers<BunChannel> {
   return {
     open(socket) {

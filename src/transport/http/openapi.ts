@@ -9,7 +9,9 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 const errorResponse = (description: string) => ({ description, content: json(ref('Error')) });
 
-/** The JSON Schema of one declared value (a positional argument, a list item, an option's value). */
+/**
+ * The JSON Schema of one declared value (a positional argument, a list item, an option's value).
+ */
 function scalarSchema(d: OptionDecl, summary: string | undefined): Record<string, unknown> {
   const schema: Record<string, unknown> = {};
   switch (d.type) {

@@ -39,7 +39,10 @@ export function errorBody(code: string, message: string): string {
   return JSON.stringify({ error: { code, message } });
 }
 
-/** Clients refused at accept get a 503 they can read (whatever HTTP version they were about to speak). */
+/**
+ * Clients refused at accept get a 503 they can read (whatever HTTP version they were about to
+ * speak).
+ */
 const refusal: Refusal = (error: ReplyError) => {
   const body = errorBody(error.code, error.message);
   return (
