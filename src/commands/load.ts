@@ -2,7 +2,8 @@
 // The module may be a file (.ts, .mts, .cts, .js, .mjs, .cjs) or a package name, export an array
 // of commands or a module object with hooks (module.ts), and live in an ES or CommonJS project.
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire, registerHooks } from 'node:module';
+import * as nodeModule from 'node:module';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { codes, commandTimedOut, ReplyError, TcpoolError } from '../errors.ts';
@@ -141,7 +142,9 @@ const esmFolders: string[] = [];
 let hooked = false;
 
 function allowEsmSyntaxIn(folder: string): void {
-  // registerHooks arrived in Node 22.15; without it such a module needs a .mts/.mjs name.
+  // registerHooks arrived in Node 22.15 (Bun has none): without it such a module needs a .mts/.mjs
+  // name. Read off the namespace, as a named import of a missing export fails to link on Bun.
+  const registerHooks = (nodeModule as Partial<typeof nodeModule>).registerHooks;
   if (typeof registerHooks !== 'function') return;
   esmFolders.push(folder.endsWith(sep) ? folder : folder + sep);
   if (hooked) return;
