@@ -116,6 +116,9 @@ test('a browser page, nc and Redis clients talk in one room', { skip }, async (t
 
   await bob.call('NICK', 'bob');
   assert.equal(await bob.call('SAY', 'lobby', 'hello', 'page'), 3);
+  // Order is kept per publisher; across workers a message takes a turn to arrive: nc answers
+  // what it has heard, as a person would.
+  assert.deepEqual((await ncLines(3)).slice(2), ['MESSAGE room.lobby bob: hello page']);
   nc.stdin.write('SAY lobby hi cat, from nc\n');
 
   // The page shows both, in order, and types its own answer.
