@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { makeCerts } from '../helpers/certs.ts';
-import { freePort, type ServerProcess, startServer } from '../helpers/server.ts';
+import { freePort, SERVER_RUNTIME, type ServerProcess, startServer } from '../helpers/server.ts';
 
 /** A peer .ci/run installs; in CI its absence fails the test instead of skipping it. */
 function peer(found: boolean, what: string): { skip: string | false } {
@@ -144,7 +144,10 @@ describe('WebSocket', () => {
     answering.close();
   });
 
-  test('back-pressure: a client that does not read is not read either, and loses nothing', async () => {
+  test('back-pressure: a client that does not read is not read either, and loses nothing', {
+    // docs/PERFORMANCE.md (Bun): pausing an upgraded socket is not always honoured there.
+    skip: SERVER_RUNTIME === 'bun' ? 'Bun: WebSocket back-pressure is not reliable' : false,
+  }, async () => {
     const { wsPort } = await start({ OUTPUT_HIGH_WATER_BYTES: '65536' });
     const ws = await open(`ws://127.0.0.1:${wsPort}/`);
     const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket;
