@@ -37,9 +37,10 @@ test('the dashboard shows live figures and resizes the pool, in chromium under l
 }, async () => {
   const server: AdminServer = await startAdminServer({ env: { THREAD_POOL_SIZE: '2' } });
   cleanup.push(() => server.kill());
+  // Long enough to outlast a slow browser start on a loaded machine; stopped by cleanup.
   const bench = spawn(
     process.execPath,
-    [BIN, 'bench', '--port', String(server.port), '-c', '8', '-d', '12', '--rate', '4000'],
+    [BIN, 'bench', '--port', String(server.port), '-c', '8', '-d', '60', '--rate', '4000'],
     { env: cleanEnv(), stdio: 'ignore' },
   );
   cleanup.push(async () => {
