@@ -4,17 +4,16 @@
 // (DASHBOARD_SCREENSHOT=docs/img/dashboard.png to refresh the one in the docs).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { type AdminServer, startAdminServer } from '../helpers/admin.ts';
+import { hasChromium, launchChromium } from '../helpers/browser.ts';
 import { TestClient } from '../helpers/client.ts';
 import { BIN, cleanEnv } from '../helpers/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const found = existsSync(CHROMIUM);
+const found = hasChromium;
 if (!found && process.env.CI)
   throw new Error('chromium is not installed (apt-get install chromium)');
 
@@ -53,18 +52,7 @@ test('the dashboard shows live figures and resizes the pool, in chromium under l
     cleanup.push(async () => c.close());
   }
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   cleanup.push(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1440, height: 1100 } });
   const problems: string[] = [];

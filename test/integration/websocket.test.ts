@@ -9,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { makeCerts } from '../helpers/certs.ts';
+import { hasChromium, launchChromium } from '../helpers/browser.ts';
 import { freePort, SERVER_RUNTIME, type ServerProcess, startServer } from '../helpers/server.ts';
 
 /** A peer .ci/run installs; in CI its absence fails the test instead of skipping it. */
@@ -225,12 +226,10 @@ asyncio.run(main())
     },
   );
 
-  const chromium = '/usr/bin/chromium';
   test(
     'a real browser page (Chromium) opens a WebSocket and runs PING, ECHO and TIME',
-    peer(existsSync(chromium), 'chromium'),
+    peer(hasChromium, 'chromium'),
     async () => {
-      const { chromium: launcher } = await import('playwright-core');
       const page = createServer((_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html' });
         res.end('<!doctype html><title>tcpool</title>');
@@ -238,18 +237,7 @@ asyncio.run(main())
       await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
       const origin = `http://127.0.0.1:${(page.address() as { port: number }).port}`;
       const { wsPort } = await start({ WS_ALLOWED_ORIGINS: origin });
-      const browser = await launcher.launch({
-        executablePath: chromium,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-        ],
-      });
+      const browser = await launchChromium();
       try {
         const tab = await browser.newPage();
         await tab.goto(origin);
