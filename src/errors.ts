@@ -19,6 +19,7 @@ export const codes = {
   ERR_RATE_LIMIT: 'ERR_RATE_LIMIT',
   ERR_LIMIT_CONNECTIONS_PER_IP: 'ERR_LIMIT_CONNECTIONS_PER_IP',
   ERR_PROTECTED_MODE: 'ERR_PROTECTED_MODE',
+  ERR_CROSS_PROTOCOL: 'ERR_CROSS_PROTOCOL',
   ERR_TRANSACTION: 'ERR_TRANSACTION',
   /** A command's own error (CommandError): the reply carries the command's code word. */
   ERR_COMMAND: 'ERR_COMMAND',
@@ -212,6 +213,14 @@ export const replyErrors = {
       'Set AUTH_TOKENS (see tcpool hash-token), bind HOST to 127.0.0.1, or set PROTECTED_MODE=no',
     'DENIED tcpool is running in protected mode: it listens on a public address without AUTH, so only local clients are served. ' +
       'Set AUTH_TOKENS (see tcpool hash-token), bind HOST to 127.0.0.1, or set PROTECTED_MODE=no',
+  ),
+  /**
+   * An HTTP request line (POST, Host:) on a command port: a web page may be sending commands
+   * through the browser. As Redis, the connection is closed before the request's body is read.
+   */
+  crossProtocol: new ReplyError(
+    codes.ERR_CROSS_PROTOCOL,
+    'HTTP request on a command port: connection closed (a web page may be sending commands through a browser)',
   ),
 } as const;
 

@@ -13,6 +13,7 @@ const REJECTIONS: Partial<Record<CounterName, string>> = {
   protected_mode_rejections: 'protected_mode',
   proxy_rejections: 'proxy_header',
   accept_errors: 'accept_error',
+  cross_protocol_rejections: 'cross_protocol',
 };
 /** Shown elsewhere (their own families) or gauges. */
 const NOT_EVENTS = new Set<CounterName>([

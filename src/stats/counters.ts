@@ -67,6 +67,11 @@ export const COUNTERS = [
   'command_timeouts',
   /** Subscribers cut off for not reading their messages (PUBSUB_OUTPUT_LIMIT_BYTES). */
   'pubsub_output_disconnects',
+  /**
+   * Connections closed for an HTTP request line (POST, Host:) on a command port: a possible
+   * cross-protocol attack from a web page.
+   */
+  'cross_protocol_rejections',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /**

@@ -19,10 +19,43 @@ export function executeDecoded(session: Session, decoder: RequestDecoder): Reply
   );
   if (spec === undefined || (spec.family !== 'core' && !session.offers(spec))) {
     session.cmd = 0;
+    // A stream session only: an HTTP API request is HTTP already, and cannot smuggle one.
+    if (spec === undefined && session.pushes && isHttpRequestLine(decoder))
+      return crossProtocol(session, decoder);
     return refuse(session, decoder.unknown(), undefined);
   }
   session.cmd = session.owner.metrics.indexOf(spec);
   return execute(session, spec, decoder.args(spec));
+}
+
+const POST = Buffer.from('post');
+const HOST = Buffer.from('host:');
+
+/** The request's name is POST or Host: (any case), as Redis checks. */
+function isHttpRequestLine(decoder: RequestDecoder): boolean {
+  const length = decoder.nameEnd - decoder.nameStart;
+  const word = length === 4 ? POST : length === 5 ? HOST : null;
+  if (word === null) return false;
+  for (let i = 0; i < length; i++)
+    if ((decoder.nameBuf[decoder.nameStart + i] | 0x20) !== word[i]) return false;
+  return true;
+}
+
+/**
+ * An HTTP request on a command port: a browser sending a web page's request to tcpool (a form
+ * POST whose body lines would be run as commands). The reply says why, and the connection closes
+ * before anything after this line is run.
+ */
+function crossProtocol(session: Session, decoder: RequestDecoder): ReplyError {
+  const owner = session.owner;
+  const name = decoder.nameBuf.toString('latin1', decoder.nameStart, decoder.nameEnd);
+  owner.count('cross_protocol_rejections');
+  owner.throttle.warn(
+    'Cross-protocol request',
+    `Possible cross-protocol attack: an HTTP request (${name}) from ${session.peer} on a command port; connection closed`,
+  );
+  session.closeAfterReply();
+  return replyErrors.crossProtocol;
 }
 
 /** Runs a command that was found: AUTH, rate limit, arity, MULTI, then the handler. */

@@ -390,6 +390,57 @@ describe('output limits', () => {
   });
 });
 
+describe('cross-protocol requests (a web page talking to tcpool through a browser)', () => {
+  test('POST or Host: closes the connection before the rest of the request runs; other clients are unaffected', async () => {
+    const server = await start({ THREAD_POOL_SIZE: '1' });
+    const bystander = await TestClient.connect(server.port);
+    bystander.write('PING\n');
+    assert.equal(await bystander.readLine(), 'PONG');
+    const closed =
+      'ERROR: HTTP request on a command port: connection closed (a web page may be sending commands through a browser)';
+
+    // A form POST: its body lines would be commands. Nothing after the request line runs.
+    const form = await TestClient.connect(server.port);
+    form.write(
+      'POST /submit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 28\r\n\r\nECHO injected\r\nCLIENT SETNAME x\r\n',
+    );
+    await form.waitClosed();
+    assert.equal(form.received.toString('latin1'), `${closed}\n`);
+
+    // A GET: the request line is an unknown command, the Host: header closes.
+    const get = await TestClient.connect(server.port);
+    get.write('GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nECHO injected\r\n\r\n');
+    await get.waitClosed();
+    assert.equal(get.received.toString('latin1'), `ERROR: Unknown command\n${closed}\n`);
+
+    // Any case, and RESP arrays and inline commands too (as Redis).
+    const lower = await TestClient.connect(server.port);
+    lower.write('host: x\nPING\n');
+    await lower.waitClosed();
+    assert.equal(lower.received.toString('latin1'), `${closed}\n`);
+    const array = await TestClient.connect(server.port);
+    array.write(Buffer.concat([resp('POST', '/'), resp('ECHO', 'injected')]));
+    await array.waitClosed();
+    assert.equal(
+      array.received.toString('latin1'),
+      '-ERR HTTP request on a command port: connection closed (a web page may be sending commands through a browser)\r\n',
+    );
+
+    // A word that only starts like one is an unknown command; ECHO post is an echo.
+    bystander.write('POSTAL\nECHO post\n');
+    assert.deepEqual(await bystander.readLines(2), ['ERROR: Unknown command', 'post']);
+    const stats = rawStats(await bystander.request('STATS FULL'));
+    assert.equal(stats.cross_protocol_rejections, 4);
+    // PING, the 4 refused requests and the GET line before one of them, POSTAL and ECHO; the
+    // counted commands stop at each refusal: nothing after it ran.
+    assert.equal(stats.commands, 1 + 4 + 1 + 2);
+    await server.waitForLog(
+      /\[WARN\] Possible cross-protocol attack: an HTTP request \(POST\) from 127\.0\.0\.1:\d+ on a command port; connection closed/,
+    );
+    bystander.close();
+  });
+});
+
 describe('PROXY protocol', () => {
   test('v1 and v2 headers from a trusted proxy give the real address to logs and CLIENT LIST', async () => {
     const server = await start({ PROXY_PROTOCOL: 'auto', TRUSTED_PROXIES: '127.0.0.1' });
