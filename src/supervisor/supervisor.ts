@@ -163,16 +163,26 @@ export class Supervisor {
     }));
   }
 
-  /** Resolves once every worker listens; rejects with a one-line reason otherwise. */
-  async start(): Promise<void> {
-    const { config } = this;
-    const registry = await createRegistry(config.COMMANDS_MODULE);
+  /**
+   * Lays out the per-command figures (they need the registry's names). `tcpool serve` runs it
+   * before the admin endpoint listens, so /metrics and the API answer while the pool starts;
+   * start() runs it when nobody has.
+   */
+  async prepare(): Promise<void> {
+    if (this.metrics !== null) return;
+    const registry = await createRegistry(this.config.COMMANDS_MODULE);
     const layout = new MetricsLayout(
       registry.list().map((s) => s.name),
       this.capacity,
     );
     this.metricsBuffer = layout.createBuffer();
     this.metrics = new MetricsReader(this.metricsBuffer, layout);
+  }
+
+  /** Resolves once every worker listens; rejects with a one-line reason otherwise. */
+  async start(): Promise<void> {
+    const { config } = this;
+    await this.prepare();
     // --takeover joins a port another tcpool holds: the exclusive probe would refuse it.
     const probe = (port: number): Promise<number> =>
       this.options.takeover ? Promise.resolve(port) : probePort(config.HOST, port);

@@ -1,13 +1,29 @@
-// The admin HTTP endpoint of a real server: probes, the JSON API and its JSON errors, tokens,
-// /metrics checked by promtool, and the start-up refusal of an unprotected public admin port.
+// The admin HTTP endpoint of a real server: probes (503 while starting and stopping), the JSON API
+// and its JSON errors, tokens, /metrics checked by promtool and a strict OpenMetrics parser, and
+// the start-up refusal of an unprotected public admin port.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { hashTokenSha256 } from '../../src/auth/tokens.ts';
 import { encodeRespRequest } from '../../src/protocol/resp.ts';
 import { type AdminServer, admin, startAdminServer, tool } from '../helpers/admin.ts';
 import { TestClient } from '../helpers/client.ts';
-import { runTcpool } from '../helpers/server.ts';
+import { BIN, cleanEnv, runTcpool, SERVER_EXEC, ServerProcess } from '../helpers/server.ts';
+
+const GATED = new URL('../fixtures/gated-setup.js', import.meta.url).pathname;
+
+/** Polls `probe` (every 20 ms, at most `tries` times) until it returns true. */
+async function until(what: string, probe: () => Promise<boolean>, tries = 500): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await probe()) return;
+    await sleep(20);
+  }
+  assert.fail(`${what}: not seen in ${tries} polls`);
+}
 
 const TOKEN = 'admin-secret-token';
 
@@ -182,6 +198,61 @@ describe('admin tokens', () => {
         .json;
       assert.deepEqual(config.ADMIN_TOKENS, { value: '(1 hash, redacted)', source: 'env' });
     } finally {
+      await server.kill();
+    }
+  });
+});
+
+describe('readiness across the life of the server', () => {
+  test('/readyz is 503 "starting" until every worker listens, 200 serving, 503 "stopping"', async () => {
+    // Each worker's module setup waits for the gate file: the pool is held in its start-up
+    // for as long as the test needs, with no timing involved.
+    const dir = mkdtempSync(join(tmpdir(), 'tcpool-ready-'));
+    const gate = join(dir, 'gate');
+    const child = spawn(SERVER_EXEC, [BIN, 'serve'], {
+      env: cleanEnv({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        THREAD_POOL_SIZE: '2',
+        ADMIN_PORT: '0',
+        COMMANDS_MODULE: GATED,
+        DRAIN_DELAY_MS: '3000',
+        TCPOOL_TEST_GATE: gate,
+      }),
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const server = new ServerProcess(child);
+    try {
+      const m = await server.waitForLog(/Admin API listening on http:\/\/[^:]+:(\d+)\//);
+      const port = Number(m[1]);
+      const starting = await admin(port, 'GET', '/readyz');
+      assert.equal(starting.status, 503);
+      assert.deepEqual(starting.json, { status: 'starting' });
+      assert.equal((await admin(port, 'GET', '/healthz')).status, 200, 'alive while starting');
+      const metrics = await admin(port, 'GET', '/metrics');
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.text, /^tcpool_ready 0$/m);
+      assert.doesNotMatch(server.stdout, /Server listening/, 'no worker listens yet');
+
+      writeFileSync(gate, '');
+      await until('/readyz 200', async () => (await admin(port, 'GET', '/readyz')).status === 200);
+      assert.match(server.stdout, /Server listening on \S+:\d+/);
+      const serving = await admin(port, 'GET', '/readyz');
+      assert.deepEqual(serving.json, { status: 'serving' });
+      assert.match((await admin(port, 'GET', '/metrics')).text, /^tcpool_ready 1$/m);
+
+      // SIGTERM with DRAIN_DELAY_MS: not ready at once, while the listeners stay open a while.
+      process.kill(server.pid, 'SIGTERM');
+      await until('/readyz 503', async () => (await admin(port, 'GET', '/readyz')).status === 503);
+      const stopping = await admin(port, 'GET', '/readyz');
+      assert.deepEqual(stopping.json, { status: 'stopping' });
+      // One SIGTERM only (a second one exits at once): the log says when it has stopped.
+      await server.waitForLog(/Server stopped/);
+      const exit = await Promise.race([server.exited, sleep(10_000, 'still running')]);
+      assert.deepEqual(exit, { code: 0, signal: null });
+    } finally {
+      writeFileSync(gate, '');
       await server.kill();
     }
   });
