@@ -10,7 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { hashTokenSha256 } from '../../src/auth/tokens.ts';
 import { encodeRespRequest } from '../../src/protocol/resp.ts';
-import { type AdminServer, admin, startAdminServer, tool } from '../helpers/admin.ts';
+import {
+  type AdminServer,
+  admin,
+  parseOpenMetrics,
+  pythonModule,
+  startAdminServer,
+  tool,
+} from '../helpers/admin.ts';
 import { TestClient } from '../helpers/client.ts';
 import { BIN, cleanEnv, runTcpool, SERVER_EXEC, ServerProcess } from '../helpers/server.ts';
 
@@ -146,6 +153,69 @@ describe('admin endpoint', () => {
       assert.match(om.headers.get('content-type')!, /^application\/openmetrics-text/);
       assert.match(om.text, /\n# EOF\n$/);
       assert.match(om.text, /^# TYPE tcpool_connections_accepted counter$/m);
+    },
+  );
+
+  test(
+    'OpenMetrics passes the strict parser of the Prometheus Python client and says what the text says',
+    pythonModule('prometheus_client', 'python3-prometheus-client'),
+    async () => {
+      const c = await TestClient.connect(server.port);
+      assert.equal(await c.request('ECHO om'), 'om');
+      assert.equal(await c.request('NOPE'), 'ERROR: Unknown command');
+      c.close();
+      // No traffic between the two scrapes: tcpool's own figures must agree to the sample.
+      const text = await admin(server.adminPort, 'GET', '/metrics');
+      const om = await admin(server.adminPort, 'GET', '/metrics', {
+        headers: { accept: 'application/openmetrics-text; version=1.0.0' },
+      });
+      assert.equal(
+        om.headers.get('content-type'),
+        'application/openmetrics-text; version=1.0.0; charset=utf-8',
+      );
+      const parsed = parseOpenMetrics(om.text);
+      assert.ok(Array.isArray(parsed), `the parser rejects it: ${JSON.stringify(parsed)}`);
+      const truncated = parseOpenMetrics(om.text.replace(/# EOF\n$/, ''));
+      assert.deepEqual(truncated, { rejected: 'Missing # EOF at end' }, 'the parser is strict');
+
+      const byName = new Map(parsed.map((f) => [f.name, f]));
+      const accepted = byName.get('tcpool_connections_accepted');
+      assert.equal(accepted?.type, 'counter');
+      assert.equal(accepted.samples[0].name, 'tcpool_connections_accepted_total');
+      assert.equal(byName.get('tcpool_command_duration_seconds')?.type, 'histogram');
+      assert.equal(byName.get('tcpool_pool_size')?.type, 'gauge');
+
+      // The same families as the Prometheus text (whose counters keep "_total" in the name) …
+      const textTypes = new Map(
+        [...text.text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]),
+      );
+      const omTypes = new Map(
+        parsed.map((f) => [f.type === 'counter' ? `${f.name}_total` : f.name, f.type]),
+      );
+      assert.deepEqual(omTypes, textTypes);
+      // … and the same values, but for what is sampled apart from the scrape (the process's
+      // figures, and each worker's event loop and heap, sampled once a second by the worker).
+      const textValues = new Map(
+        text.text
+          .split('\n')
+          .filter((l) => l.startsWith('tcpool_'))
+          .map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]),
+      );
+      let compared = 0;
+      for (const f of parsed) {
+        if (/^tcpool_(process|nodejs|worker_event_loop|worker_heap)_/.test(f.name)) continue;
+        for (const sample of f.samples) {
+          const labels = Object.entries(sample.labels).map(([k, v]) => `${k}="${v}"`);
+          const series = labels.length === 0 ? sample.name : `${sample.name}{${labels.join(',')}}`;
+          assert.equal(sample.value, textValues.get(series), series);
+          compared++;
+        }
+      }
+      assert.ok(compared > 100, `compared ${compared} samples`);
+      const echo = byName
+        .get('tcpool_command_duration_seconds')!
+        .samples.find((x) => x.name.endsWith('_count') && x.labels.command === 'ECHO');
+      assert.ok(echo !== undefined && echo.value >= 1, 'ECHO is counted');
     },
   );
 
