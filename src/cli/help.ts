@@ -82,6 +82,7 @@ export function benchHelp(): string {
     'With --connect-rate each request comes on a new connection (connect, request, reply, close):',
     'accept throughput, and connect-to-first-reply latency. Connections that fail (refused, reset,',
     'closed or stalled before their reply) and error replies are counted apart, by reason.',
+    'SIGINT (Ctrl-C) ends a --connect-rate run early and reports what it has.',
     '',
     'Options:',
     row('  --host <host>', 'server address (default: 127.0.0.1)'),

@@ -1,6 +1,7 @@
 // `tcpool bench` against a real server: both protocols, open loop, idle connections, the chart,
 // and that it never hangs: a stalled or closed connection ends the run with exit code 1.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestClient } from '../helpers/client.ts';
 import { connectLoad } from '../helpers/connect-load.ts';
-import { freePort, runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
+import {
+  BIN,
+  cleanEnv,
+  freePort,
+  runTcpool,
+  type ServerProcess,
+  startServer,
+} from '../helpers/server.ts';
 
 const COMMANDS = new URL('../fixtures/commands.js', import.meta.url).pathname;
 let server: ServerProcess;
@@ -179,6 +187,45 @@ describe('tcpool bench', () => {
     assert.equal(result.failed, 0);
   });
 
+  test('--connect-rate -d: SIGINT ends the run early and it reports what it has', async () => {
+    const observer = await TestClient.connect(server.port);
+    const served = async () =>
+      Number(/ connections=(\d+)/.exec(await observer.request('STATS FULL'))?.[1] ?? Number.NaN);
+    const before = await served();
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'bench',
+        '--port',
+        String(server.port),
+        '--connect-rate',
+        '-c',
+        '2',
+        '-d',
+        '60',
+        '--json',
+      ],
+      { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    const exit = new Promise<number | null>((r) => child.on('exit', r));
+    try {
+      // Bounded: 500 polls of 10 ms for the loops to have made a few connections.
+      for (let i = 0; i < 500 && (await served()) - before < 10; i++) await sleep(10);
+      process.kill(child.pid!, 'SIGINT');
+      assert.equal(await Promise.race([exit, sleep(20_000, 'still running')]), 0);
+      const result = JSON.parse(out);
+      assert.ok(result.connections >= 10, `connections ${result.connections}`);
+      assert.ok(result.elapsedSeconds < 60, `elapsed ${result.elapsedSeconds}`);
+      assert.deepEqual([result.failed, result.errorReplies], [0, 0]);
+    } finally {
+      observer.close();
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+    }
+  });
+
   test('runConnectRate stops when its signal is aborted (what the tests and the storm use)', async () => {
     const load = connectLoad(server.port, 2);
     const observer = await TestClient.connect(server.port);
@@ -233,6 +280,7 @@ describe('tcpool bench', () => {
       /^ {2}--connect-rate +a new connection per request \(-c loops; default -n 10000, or -d seconds\)$/m,
     );
     assert.match(r.stdout, /error replies are counted apart, by reason\.$/m);
+    assert.match(r.stdout, /^SIGINT \(Ctrl-C\) ends a --connect-rate run early/m);
   });
 
   test('bad options exit 2 with a message', async () => {
