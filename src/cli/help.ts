@@ -10,6 +10,7 @@ function row(flag: string, text: string): string {
 function defaultText(key: (typeof configKeys)[number]): string {
   if (key === 'THREAD_POOL_SIZE') return 'number of CPUs';
   const d = schema[key].default();
+  if (d === null) return 'off';
   if (typeof d === 'boolean') return d ? 'yes' : 'no';
   return d === '' || (Array.isArray(d) && d.length === 0) ? 'empty' : String(d);
 }

@@ -67,6 +67,9 @@ export const COUNTERS = [
   'command_timeouts',
   /** Subscribers cut off for not reading their messages (PUBSUB_OUTPUT_LIMIT_BYTES). */
   'pubsub_output_disconnects',
+  // POOL_AUTOSCALE's changes of the pool (the supervisor's, counted into worker 0's row).
+  'autoscale_grows',
+  'autoscale_shrinks',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /**

@@ -18,6 +18,7 @@ import { IpTable } from '../stats/ip-table.ts';
 import { MetricsLayout, MetricsReader } from '../stats/metrics.ts';
 import { VERSION } from '../version.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
+import { Autoscaler, type AutoscalePolicy, clampSize, policyOf } from './autoscale.ts';
 import { reloadedConfig } from './reload.ts';
 
 /** How long a drained worker has to end its own thread before it is terminated. */
@@ -51,6 +52,8 @@ interface Slot {
   drained: (() => void) | null;
   /** A shrink retired it: when it exits, the slot is free, not restarted. */
   retiring: boolean;
+  /** When its worker was started (Date.now()): a load sample older than that is its predecessor's. */
+  startedAt: number;
   lastCrash: number;
   backoffMs: number;
   restartTimer: NodeJS.Timeout | null;
@@ -132,6 +135,11 @@ export class Supervisor {
   private lastQueryId = 0;
   /** Resizes and reloads run one at a time, in the order asked. */
   private serial: Promise<unknown> = Promise.resolve();
+  /** POOL_AUTOSCALE: resizes by the workers' load, through resize(). */
+  readonly autoscaler = new Autoscaler({
+    load: () => this.poolLoad(),
+    resize: (size, reason) => this.autoscaleTo(size, reason),
+  });
 
   constructor(
     config: Config,
@@ -141,13 +149,18 @@ export class Supervisor {
     stats?: SharedStats,
     options: SupervisorOptions = {},
   ) {
-    this.config = config;
     this.tls = tls;
     this.logger = logger;
     this.write = write;
     this.options = options;
     this.origin = { ...options.origin };
-    this.capacity = Math.max(config.THREAD_POOL_MAX, config.THREAD_POOL_SIZE);
+    // With POOL_AUTOSCALE the pool starts within its min..max, whatever THREAD_POOL_SIZE says.
+    const policy = policyOf(config);
+    const size =
+      policy === null ? config.THREAD_POOL_SIZE : clampSize(policy, config.THREAD_POOL_SIZE);
+    if (size !== config.THREAD_POOL_SIZE) this.origin.THREAD_POOL_SIZE = 'autoscale';
+    this.config = { ...config, THREAD_POOL_SIZE: size };
+    this.capacity = Math.max(config.THREAD_POOL_MAX, size);
     this.stats = stats ?? SharedStats.create(this.capacity, 0);
     if (this.stats.workers < this.capacity)
       throw new RangeError(`SharedStats has ${this.stats.workers} slots, ${this.capacity} needed`);
@@ -157,6 +170,7 @@ export class Supervisor {
       stoppedAccepting: null,
       drained: null,
       retiring: false,
+      startedAt: 0,
       lastCrash: 0,
       backoffMs: 0,
       restartTimer: null,
@@ -199,6 +213,48 @@ export class Supervisor {
       throw failure.reason;
     }
     this.phase = 'serving';
+    this.configureAutoscale();
+  }
+
+  /** Starts, changes or stops POOL_AUTOSCALE as the configuration says, and says so. */
+  private configureAutoscale(): void {
+    const was = this.autoscaler.enabled;
+    const policy = policyOf(this.config);
+    this.autoscaler.configure(policy);
+    if (policy !== null) this.logger.info(`Pool autoscale: ${describePolicy(policy)}`);
+    else if (was !== null) this.logger.info('Pool autoscale: off');
+  }
+
+  /** Workers serving, and their mean event-loop utilisation over each one's last sample. */
+  private poolLoad(): { size: number; elu: number | null } {
+    let sum = 0;
+    let sampled = 0;
+    let size = 0;
+    this.slots.forEach((slot, i) => {
+      if (this.stats.slotState(i) !== SLOT_SERVING) return;
+      size++;
+      if (slot.worker === null) return;
+      const { elu, sampledAt } = this.metrics!.load(i);
+      if (sampledAt < slot.startedAt) return; // not sampled since it started
+      sum += elu;
+      sampled++;
+    });
+    return { size, elu: sampled === 0 ? null : sum / sampled };
+  }
+
+  /** The autoscaler's resize: logged with its reason and counted; never while not serving. */
+  private async autoscaleTo(size: number, reason: string): Promise<void> {
+    if (this.phase !== 'serving') return;
+    const from = this.stats.poolSize();
+    this.logger.info(
+      `Autoscale: ${size > from ? 'growing' : 'shrinking'} the pool ${from} -> ${size} workers (${reason})`,
+    );
+    try {
+      const now = await this.resize(size, 'autoscale');
+      if (now !== from) this.stats.count(0, now > from ? 'autoscale_grows' : 'autoscale_shrinks');
+    } catch (err) {
+      this.logger.error(`Autoscale: ${(err as Error).message}`);
+    }
   }
 
   /** Starts worker `i`; resolves once it listens, rejects when it fails before that. */
@@ -214,6 +270,7 @@ export class Supervisor {
     const slot = this.slots[i];
     slot.worker = worker;
     slot.retiring = false;
+    slot.startedAt = Date.now();
     return new Promise((resolve, reject) => {
       const startup: Startup = { ready: false, crash: null, fail: reject };
       worker.on('message', (msg: FromWorker) => {
@@ -391,8 +448,16 @@ export class Supervisor {
    */
   resize(size: number, by = 'api'): Promise<number> {
     return this.serially(async () => {
+      const policy = this.autoscaler.enabled;
+      if (by !== 'autoscale' && policy !== null && clampSize(policy, size) !== size)
+        throw new TcpoolError(
+          codes.ERR_CONFIG_VALUE,
+          `Invalid pool size ${size}: POOL_AUTOSCALE keeps the pool within ${policy.min}..${policy.max} (change POOL_AUTOSCALE, or set it off, for another size)`,
+        );
+      const from = this.stats.poolSize();
       const now = await this.resizeNow(size);
       this.origin.THREAD_POOL_SIZE = by;
+      if (by !== 'autoscale' && now !== from) this.autoscaler.changedByHand();
       return now;
     });
   }
@@ -515,12 +580,22 @@ export class Supervisor {
       tls,
       ipTableBuffer: this.ipTable?.buffer ?? null,
     }));
-    if (changed.includes('THREAD_POOL_SIZE')) {
+    const wasScaling = this.autoscaler.enabled !== null;
+    if (changed.some((k) => k.startsWith('POOL_AUTOSCALE'))) this.configureAutoscale();
+    // THREAD_POOL_SIZE applies when it changed, or when POOL_AUTOSCALE was turned off; with
+    // POOL_AUTOSCALE on, the size (new or not) is brought within its min..max.
+    const policy = this.autoscaler.enabled;
+    const from = this.stats.poolSize();
+    const sized = changed.includes('THREAD_POOL_SIZE') || (wasScaling && policy === null);
+    let target = sized ? Math.min(size, this.capacity) : from;
+    if (policy !== null) target = clampSize(policy, target);
+    if (target !== from) {
       try {
-        await this.resizeNow(Math.min(size, this.capacity));
+        await this.resizeNow(target);
       } catch (err) {
         return fail(err);
       }
+      if (this.stats.poolSize() !== from) this.autoscaler.changedByHand();
     }
     this.stats.count(0, 'reloads');
     const live = changed.length === 0 ? 'nothing changed' : `changed: ${changed.join(', ')}`;
@@ -563,6 +638,7 @@ export class Supervisor {
     // Not yet drained: /readyz says 503 for DRAIN_DELAY_MS while clients are still accepted.
     const drained = this.phase === 'draining';
     this.phase = 'stopping';
+    this.autoscaler.stop();
     if (!drained && this.config.DRAIN_DELAY_MS > 0) {
       this.logger.info(
         `Readiness off; stopping in DRAIN_DELAY_MS (${this.config.DRAIN_DELAY_MS} ms)`,
@@ -597,6 +673,15 @@ export class Supervisor {
     await Promise.all(this.slots.map((s) => s.worker && endWorker(s.worker)));
     return active;
   }
+}
+
+/** POOL_AUTOSCALE's policy in a line, for the log. */
+function describePolicy(p: AutoscalePolicy): string {
+  const pct = (x: number): string => `${Math.round(x * 100)}%`;
+  return (
+    `${p.min}..${p.max} workers: one more above ${pct(p.high)} mean event-loop utilisation, one ` +
+    `fewer below ${pct(p.low)}, held for ${p.windowMs} ms; ${p.cooldownMs} ms between changes`
+  );
 }
 
 const delay = (ms: number): Promise<void> =>
