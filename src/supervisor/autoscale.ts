@@ -103,10 +103,15 @@ export function decide(
 
 /** What the autoscaler needs of the supervisor. */
 export interface AutoscaleTarget {
-  /** Workers serving, and their mean event-loop utilisation (null: none sampled yet). */
-  load(): { size: number; elu: number | null };
+  /**
+   * Workers serving, and their mean event-loop utilisation (null: none sampled yet); null while
+   * the pool must not change (starting, draining, stopping).
+   */
+  load(): { size: number; elu: number | null } | null;
   /** Resizes through the supervisor's one resize path; `reason` is logged. */
   resize(size: number, reason: string): Promise<void>;
+  /** A resize failed: report it (the autoscaler carries on). */
+  failed(err: Error): void;
 }
 
 /**
@@ -152,13 +157,16 @@ export class Autoscaler {
   async tick(now = Date.now()): Promise<void> {
     const policy = this.policy;
     if (policy === null || this.busy) return;
-    const { size, elu } = this.target.load();
-    const d = decide(policy, this.state, now, size, elu);
+    const load = this.target.load();
+    if (load === null) return;
+    const d = decide(policy, this.state, now, load.size, load.elu);
     this.state = d.state;
     if (d.reason === null) return;
     this.busy = true;
     try {
       await this.target.resize(d.size, d.reason);
+    } catch (err) {
+      this.target.failed(err as Error);
     } finally {
       this.busy = false;
     }

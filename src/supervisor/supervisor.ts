@@ -139,6 +139,7 @@ export class Supervisor {
   readonly autoscaler = new Autoscaler({
     load: () => this.poolLoad(),
     resize: (size, reason) => this.autoscaleTo(size, reason),
+    failed: (err) => this.logger.error(`Autoscale: ${err.message}`),
   });
 
   constructor(
@@ -225,8 +226,12 @@ export class Supervisor {
     else if (was !== null) this.logger.info('Pool autoscale: off');
   }
 
-  /** Workers serving, and their mean event-loop utilisation over each one's last sample. */
-  private poolLoad(): { size: number; elu: number | null } {
+  /**
+   * Workers serving, and their mean event-loop utilisation over each one's last sample; null
+   * unless serving (a drained pool is not resized by load).
+   */
+  private poolLoad(): { size: number; elu: number | null } | null {
+    if (this.phase !== 'serving') return null;
     let sum = 0;
     let sampled = 0;
     let size = 0;
@@ -242,19 +247,14 @@ export class Supervisor {
     return { size, elu: sampled === 0 ? null : sum / sampled };
   }
 
-  /** The autoscaler's resize: logged with its reason and counted; never while not serving. */
+  /** The autoscaler's resize: logged with its reason and counted. */
   private async autoscaleTo(size: number, reason: string): Promise<void> {
-    if (this.phase !== 'serving') return;
     const from = this.stats.poolSize();
     this.logger.info(
       `Autoscale: ${size > from ? 'growing' : 'shrinking'} the pool ${from} -> ${size} workers (${reason})`,
     );
-    try {
-      const now = await this.resize(size, 'autoscale');
-      if (now !== from) this.stats.count(0, now > from ? 'autoscale_grows' : 'autoscale_shrinks');
-    } catch (err) {
-      this.logger.error(`Autoscale: ${(err as Error).message}`);
-    }
+    const now = await this.resize(size, 'autoscale');
+    if (now !== from) this.stats.count(0, now > from ? 'autoscale_grows' : 'autoscale_shrinks');
   }
 
   /** Starts worker `i`; resolves once it listens, rejects when it fails before that. */

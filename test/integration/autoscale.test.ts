@@ -135,6 +135,10 @@ test('bench load grows the pool, idleness shrinks it, within min..max; logged, c
   const config = (await admin(server.adminPort, 'GET', '/api/v1/config')).json;
   assert.deepEqual(config.THREAD_POOL_SIZE, { value: 1, source: 'autoscale' });
   assert.deepEqual(config.POOL_AUTOSCALE, { value: { min: 1, max: 2 }, source: 'env' });
+
+  // Drained (the autoscaler leaves the pool alone), then a clean stop, the autoscaler's timer too.
+  assert.equal((await admin(server.adminPort, 'POST', '/api/v1/drain')).status, 200);
+  assert.deepEqual(await server.stop(), { code: 0, signal: null });
 });
 
 test('reload: POOL_AUTOSCALE on brings the pool within its range, off restores THREAD_POOL_SIZE', async () => {

@@ -146,6 +146,8 @@ describe('Autoscaler', () => {
       size,
       elu: null as number | null,
       resizes: [] as [number, string][],
+      failures: [] as string[],
+      failed: (err: Error) => pool.failures.push(err.message),
       load: () => ({ size: pool.size, elu: pool.elu }),
       resize: async (to: number, reason: string) => {
         pool.resizes.push([to, reason]);
@@ -160,6 +162,12 @@ describe('Autoscaler', () => {
     const scaler = new Autoscaler(pool);
     await scaler.tick(0);
     assert.deepEqual(pool.resizes, [], 'off');
+    // Not serving (load() says null): nothing is decided, however far past the bounds.
+    const idle = new Autoscaler({ ...pool, load: () => null });
+    idle.configure({ ...policy, min: 2 });
+    await idle.tick(0);
+    idle.configure(null);
+    assert.deepEqual(pool.resizes, []);
     scaler.configure({ ...policy, cooldownMs: 0 });
     try {
       pool.elu = 0.9;
@@ -194,6 +202,7 @@ describe('Autoscaler', () => {
         calls.push(to);
         return new Promise<void>((r) => (release = r));
       },
+      failed: (err) => assert.fail(err),
     });
     scaler.configure({ ...policy, windowMs: 100, cooldownMs: 0 });
     try {
@@ -203,6 +212,30 @@ describe('Autoscaler', () => {
       assert.deepEqual(calls, [2]);
       release();
       await first;
+    } finally {
+      scaler.stop();
+    }
+  });
+
+  test('a failed resize is reported and the autoscaler carries on', async () => {
+    const failures: string[] = [];
+    let size = 1;
+    const scaler = new Autoscaler({
+      load: () => ({ size, elu: 1 }),
+      resize: async (to) => {
+        if (failures.length === 0) throw new Error('no worker could start');
+        size = to;
+      },
+      failed: (err) => failures.push(err.message),
+    });
+    scaler.configure({ ...policy, windowMs: 100, cooldownMs: 0 });
+    try {
+      await scaler.tick(0);
+      await scaler.tick(100);
+      assert.deepEqual(failures, ['no worker could start']);
+      await scaler.tick(200);
+      await scaler.tick(300);
+      assert.equal(size, 2, 'the next window tried again');
     } finally {
       scaler.stop();
     }
