@@ -13,6 +13,7 @@ import { loadTls, type TlsMaterial } from '../config/tls.ts';
 import { listenError, TcpoolError, codes } from '../errors.ts';
 import type { Logger, LogSink } from '../log/logger.ts';
 import { SharedStats, SLOT_FREE, SLOT_RETIRING, SLOT_SERVING } from '../stats/counters.ts';
+import { runtime } from '../transport/bun/runtime.ts';
 import { resolvePorts } from '../transport/ports.ts';
 import { IpTable } from '../stats/ip-table.ts';
 import { MetricsLayout, MetricsReader } from '../stats/metrics.ts';
@@ -156,7 +157,7 @@ export class Supervisor {
     this.options = options;
     this.origin = { ...options.origin };
     // With POOL_AUTOSCALE the pool starts within its min..max, whatever THREAD_POOL_SIZE says.
-    const policy = policyOf(config);
+    const policy = autoscalePolicy(config);
     const size =
       policy === null ? config.THREAD_POOL_SIZE : clampSize(policy, config.THREAD_POOL_SIZE);
     if (size !== config.THREAD_POOL_SIZE) this.origin.THREAD_POOL_SIZE = 'autoscale';
@@ -220,7 +221,11 @@ export class Supervisor {
   /** Starts, changes or stops POOL_AUTOSCALE as the configuration says, and says so. */
   private configureAutoscale(): void {
     const was = this.autoscaler.enabled;
-    const policy = policyOf(this.config);
+    const policy = autoscalePolicy(this.config);
+    if (policy === null && this.config.POOL_AUTOSCALE !== null)
+      this.logger.warn(
+        'POOL_AUTOSCALE is off on Bun: Bun reports no event-loop utilisation (it reads 0), so the pool would only ever shrink',
+      );
     this.autoscaler.configure(policy);
     if (policy !== null) this.logger.info(`Pool autoscale: ${describePolicy(policy)}`);
     else if (was !== null) this.logger.info('Pool autoscale: off');
@@ -673,6 +678,14 @@ export class Supervisor {
     await Promise.all(this.slots.map((s) => s.worker && endWorker(s.worker)));
     return active;
   }
+}
+
+/**
+ * POOL_AUTOSCALE's policy, where it can work: Bun's performance.eventLoopUtilization() reads 0
+ * whatever the load (docs/PERFORMANCE.md), so on Bun it stays off.
+ */
+function autoscalePolicy(config: Config): AutoscalePolicy | null {
+  return runtime === 'bun' ? null : policyOf(config);
 }
 
 /** POOL_AUTOSCALE's policy in a line, for the log. */
