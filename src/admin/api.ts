@@ -152,10 +152,25 @@ export class AdminApi {
 
   private pool(): unknown {
     const s = this.supervisor.stats.snapshot();
+    const policy = this.supervisor.autoscaler.enabled;
     return {
       size: s.poolSize,
       max: this.supervisor.capacity,
       retiring: s.workers.filter((w) => w.state === 2).length,
+      // POOL_AUTOSCALE: its policy and what it has done; null when it is off.
+      autoscale:
+        policy === null
+          ? null
+          : {
+              min: policy.min,
+              max: policy.max,
+              highPercent: Math.round(policy.high * 100),
+              lowPercent: Math.round(policy.low * 100),
+              windowMs: policy.windowMs,
+              cooldownMs: policy.cooldownMs,
+              grows: s.totals.autoscale_grows,
+              shrinks: s.totals.autoscale_shrinks,
+            },
     };
   }
 

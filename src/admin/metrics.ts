@@ -25,6 +25,8 @@ const NOT_EVENTS = new Set<CounterName>([
   'tls_handshake_timeouts',
   'reloads',
   'reload_failures',
+  'autoscale_grows',
+  'autoscale_shrinks',
 ]);
 
 interface Scrape {
@@ -119,6 +121,16 @@ export class MetricsExporter {
       'Most worker threads the pool can grow to (THREAD_POOL_MAX)',
       'gauge',
       () => [{ value: sup.capacity }],
+    );
+    family(
+      r,
+      'tcpool_pool_autoscale_total',
+      'Pool changes by POOL_AUTOSCALE, by direction',
+      'counter',
+      () => [
+        { labels: { direction: 'up' }, value: s().totals.autoscale_grows },
+        { labels: { direction: 'down' }, value: s().totals.autoscale_shrinks },
+      ],
     );
     family(r, 'tcpool_connections_active', 'Clients connected now, all workers', 'gauge', () => [
       { value: s().active },

@@ -12,7 +12,17 @@ export interface ConnectRateResult {
   options: BenchOptions;
   /** Connections that got their reply. */
   connections: number;
+  /** failed + errorReplies. */
   errors: number;
+  /**
+   * Connections that never got a reply: refused, reset, closed before it, or no reply within
+   * --stall-timeout.
+   */
+  failed: number;
+  /** Connections the server answered with an error reply (a `-` line, or `ERROR:`). */
+  errorReplies: number;
+  /** How many of each failure: the socket error's code, or what happened ("error reply" …). */
+  reasons: Record<string, number>;
   /** The first few distinct failures, for the report. */
   problems: string[];
   elapsedSeconds: number;
@@ -21,6 +31,9 @@ export interface ConnectRateResult {
   latencyUs: { p50: number; p90: number; p99: number; max: number };
   ok: boolean;
 }
+
+/** The server answered, with an error: counted apart from connections that failed. */
+class ErrorReply extends Error {}
 
 /** One connection: connect, request, first reply, close; resolves with the latency in µs. */
 function once(o: BenchOptions, request: Buffer): Promise<number> {
@@ -37,7 +50,7 @@ function once(o: BenchOptions, request: Buffer): Promise<number> {
       if (latency >= 0 || chunk.indexOf(0x0a) === -1) return;
       latency = (performance.now() - start) * 1000;
       if (chunk[0] === 0x2d || chunk.subarray(0, 6).toString('latin1') === 'ERROR:')
-        socket.destroy(new Error(`error reply: ${chunk.toString('latin1').trim()}`));
+        socket.destroy(new ErrorReply(`error reply: ${chunk.toString('latin1').trim()}`));
       else socket.end();
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -55,23 +68,36 @@ function once(o: BenchOptions, request: Buffer): Promise<number> {
 const percentile = (sorted: Float64Array, p: number): number =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
-export async function runConnectRate(o: BenchOptions): Promise<ConnectRateResult> {
+/**
+ * Runs the connect loops until --requests connections were made, --duration passed, or `signal`
+ * is aborted (a program's own stop: the resize storm runs it while it resizes); connections under
+ * way when it stops are finished and counted.
+ */
+export async function runConnectRate(
+  o: BenchOptions,
+  signal?: AbortSignal,
+): Promise<ConnectRateResult> {
   const request = encodeRequest(o.protocol, o.command);
   const limit = o.requests === Infinity ? Number.MAX_SAFE_INTEGER : o.requests;
   const deadline = o.duration > 0 ? performance.now() + o.duration * 1000 : Infinity;
   const latencies: number[] = [];
   const problems = new Set<string>();
+  const reasons: Record<string, number> = {};
   let started = 0;
-  let errors = 0;
+  let failed = 0;
+  let errorReplies = 0;
   const t0 = performance.now();
   const loop = async (): Promise<void> => {
-    while (started < limit && performance.now() < deadline) {
+    while (started < limit && performance.now() < deadline && !signal?.aborted) {
       started++;
       try {
         latencies.push(await once(o, request));
       } catch (err) {
-        errors++;
         const e = err as NodeJS.ErrnoException;
+        const reason = e instanceof ErrorReply ? 'error reply' : (e.code ?? e.message);
+        if (e instanceof ErrorReply) errorReplies++;
+        else failed++;
+        reasons[reason] = (reasons[reason] ?? 0) + 1;
         if (problems.size < 5) problems.add(e.code ?? e.message);
       }
     }
@@ -79,10 +105,14 @@ export async function runConnectRate(o: BenchOptions): Promise<ConnectRateResult
   await Promise.all(Array.from({ length: o.connections }, loop));
   const elapsed = (performance.now() - t0) / 1000;
   const sorted = Float64Array.from(latencies).sort();
+  const errors = failed + errorReplies;
   return {
     options: o,
     connections: latencies.length,
     errors,
+    failed,
+    errorReplies,
+    reasons,
     problems: [...problems],
     elapsedSeconds: elapsed,
     perSecond: latencies.length / elapsed,
@@ -104,9 +134,11 @@ export function formatConnectRate(r: ConnectRateResult): string {
   const lines = [
     `target      ${o.host}:${o.port} (${o.protocol}) "${o.command}", a new connection each time`,
     `load        ${o.connections} concurrent connect loops`,
-    `connections ${r.connections} in ${r.elapsedSeconds.toFixed(2)} s = ${Math.round(r.perSecond)} conn/s, errors ${r.errors}`,
+    `connections ${r.connections} in ${r.elapsedSeconds.toFixed(2)} s = ${Math.round(r.perSecond)} conn/s, errors ${r.errors} (failed connects ${r.failed}, error replies ${r.errorReplies})`,
     `latency     connect to first reply: p50 ${us(l.p50)}  p90 ${us(l.p90)}  p99 ${us(l.p99)}  max ${us(l.max)}`,
   ];
+  const reasons = Object.entries(r.reasons).map(([why, n]) => `${why} ×${n}`);
+  if (reasons.length > 0) lines.push(`failures    ${reasons.join('; ')}`);
   if (r.problems.length > 0) lines.push(`problems    ${r.problems.join('; ')}`);
   return lines.join('\n');
 }

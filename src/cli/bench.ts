@@ -128,7 +128,14 @@ export async function bench(argv: string[]): Promise<number> {
   }
   const { options, json, chartFd } = command;
   if (command.connectRate) {
-    const result = await runConnectRate(options);
+    // SIGINT (Ctrl-C, or a script that drives the load alongside something else) ends the run
+    // early: the connections under way finish and the result is reported as usual.
+    const interrupt = new AbortController();
+    const onSigint = (): void => interrupt.abort();
+    process.once('SIGINT', onSigint);
+    const result = await runConnectRate(options, interrupt.signal).finally(() =>
+      process.off('SIGINT', onSigint),
+    );
     process.stdout.write(
       (json ? JSON.stringify(result, null, 2) : formatConnectRate(result)) + '\n',
     );

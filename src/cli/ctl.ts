@@ -165,5 +165,8 @@ function reloadText(r: Json): string {
 
 function poolText(p: Json): string {
   const retiring = p.retiring > 0 ? `, ${p.retiring} retiring` : '';
-  return `Pool size ${p.size} (max ${p.max}${retiring})`;
+  const a = p.autoscale;
+  const auto =
+    a === null ? '' : `; autoscale ${a.min}..${a.max} (${a.grows} up, ${a.shrinks} down so far)`;
+  return `Pool size ${p.size} (max ${p.max}${retiring})${auto}`;
 }

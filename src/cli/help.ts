@@ -10,6 +10,7 @@ function row(flag: string, text: string): string {
 function defaultText(key: (typeof configKeys)[number]): string {
   if (key === 'THREAD_POOL_SIZE') return 'number of CPUs';
   const d = schema[key].default();
+  if (d === null) return 'off';
   if (typeof d === 'boolean') return d ? 'yes' : 'no';
   return d === '' || (Array.isArray(d) && d.length === 0) ? 'empty' : String(d);
 }
@@ -79,6 +80,11 @@ export function benchHelp(): string {
     '(-P in flight), and the figure is messages/s delivered to subscribers. RESP only, so it runs',
     'against redis-server as well.',
     '',
+    'With --connect-rate each request comes on a new connection (connect, request, reply, close):',
+    'accept throughput, and connect-to-first-reply latency. Connections that fail (refused, reset,',
+    'closed or stalled before their reply) and error replies are counted apart, by reason.',
+    'SIGINT (Ctrl-C) ends a --connect-rate run early and reports what it has.',
+    '',
     'Options:',
     row('  --host <host>', 'server address (default: 127.0.0.1)'),
     row('  --port <port>', 'server port (default: 8080)'),
@@ -105,7 +111,7 @@ export function benchHelp(): string {
     row('  --chart <file.svg>', 'write a latency-by-percentile chart'),
     row(
       '  --connect-rate',
-      'accept throughput: a new connection per request (-c loops; default -n 10000)',
+      'a new connection per request (-c loops; default -n 10000, or -d seconds)',
     ),
     row('  --pubsub', 'fan-out mode: messages/s delivered to subscribers'),
     row('  --subscribers <n>', '--pubsub: subscriber connections (default: 1000)'),

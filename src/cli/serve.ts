@@ -64,7 +64,9 @@ export async function serve(argv: string[]): Promise<number> {
   // pool is starting shuts it down as soon as it is up, instead of killing the process outright.
   const signals = handleSignals(logger, writer, supervisor);
   try {
-    // The admin endpoint comes first, so /readyz says 503 while the pool starts.
+    // The admin endpoint comes first, so /readyz says 503 while the pool starts (and /metrics,
+    // laid out by prepare(), tells tcpool_ready 0).
+    await supervisor.prepare();
     if (config.ADMIN_PORT !== -1) {
       admin = new AdminServer(supervisor, logger);
       const port = await admin.listen(config.ADMIN_HOST, config.ADMIN_PORT);

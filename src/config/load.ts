@@ -7,6 +7,7 @@ import {
   type ConfigKey,
   configKeys,
   flagName,
+  formatAutoscale,
   InvalidValue,
   isConfigKey,
   schema,
@@ -200,6 +201,18 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     fail(
       'ADMIN_HOST',
       'the admin endpoint off loopback needs ADMIN_TOKENS (make one with tcpool hash-token), or ADMIN_PORT=off',
+    );
+  const autoscale = result.POOL_AUTOSCALE;
+  if (autoscale !== null && autoscale.max > result.THREAD_POOL_MAX)
+    throw new ConfigError(
+      codes.ERR_CONFIG_VALUE,
+      `Invalid POOL_AUTOSCALE "${formatAutoscale(autoscale)}" (${describeOrigin('POOL_AUTOSCALE', origin.POOL_AUTOSCALE)}): ` +
+        `max must be at most THREAD_POOL_MAX (${result.THREAD_POOL_MAX}, ${describeOrigin('THREAD_POOL_MAX', origin.THREAD_POOL_MAX)}): the pool cannot grow past it`,
+    );
+  if (result.POOL_AUTOSCALE_LOW_PERCENT >= result.POOL_AUTOSCALE_HIGH_PERCENT)
+    fail(
+      'POOL_AUTOSCALE_LOW_PERCENT',
+      `must be below POOL_AUTOSCALE_HIGH_PERCENT (${result.POOL_AUTOSCALE_HIGH_PERCENT}, ${describeOrigin('POOL_AUTOSCALE_HIGH_PERCENT', origin.POOL_AUTOSCALE_HIGH_PERCENT)})`,
     );
   if (result.MAX_REQUEST_BYTES < result.MAX_BULK_BYTES) {
     throw new ConfigError(

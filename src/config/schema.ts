@@ -65,6 +65,11 @@ export interface Config {
   HTTP_MAX_BODY_BYTES: number;
   TRACING: boolean;
   THREAD_POOL_MAX: number;
+  POOL_AUTOSCALE: AutoscaleRange | null;
+  POOL_AUTOSCALE_HIGH_PERCENT: number;
+  POOL_AUTOSCALE_LOW_PERCENT: number;
+  POOL_AUTOSCALE_WINDOW_MS: number;
+  POOL_AUTOSCALE_COOLDOWN_MS: number;
   DRAIN_TIMEOUT_MS: number;
   DRAIN_DELAY_MS: number;
   ADMIN_PORT: number;
@@ -74,6 +79,28 @@ export interface Config {
 }
 
 export type ConfigKey = keyof Config;
+
+/** POOL_AUTOSCALE's bounds: the pool stays within min..max workers. */
+export interface AutoscaleRange {
+  min: number;
+  max: number;
+}
+
+/** POOL_AUTOSCALE: "off", or "min..max" with 1 ≤ min ≤ max ≤ 1024. */
+export function parseAutoscale(raw: string): AutoscaleRange | null {
+  if (raw.toLowerCase() === 'off') return null;
+  const m = /^([0-9]+)\.\.([0-9]+)$/.exec(raw);
+  if (m === null) throw new InvalidValue();
+  const min = parseInteger(m[1], 1, 1024);
+  const max = parseInteger(m[2], 1, 1024);
+  if (min > max) throw new InvalidValue();
+  return { min, max };
+}
+
+/** How POOL_AUTOSCALE is written: "off" or "min..max". */
+export function formatAutoscale(range: AutoscaleRange | null): string {
+  return range === null ? 'off' : `${range.min}..${range.max}`;
+}
 
 /** Thrown by a parser; the loader adds the key, the value and where it came from. */
 export class InvalidValue extends Error {}
@@ -430,6 +457,33 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     default: () => 64,
     help: 'most workers a live resize may grow the pool to (shared memory is laid out for them); THREAD_POOL_SIZE is always allowed',
     ...integer(1, 1024),
+  },
+  POOL_AUTOSCALE: {
+    default: () => null,
+    allowed:
+      'off, or min..max workers with 1 ≤ min ≤ max ≤ 1024 (e.g. 2..8), max at most THREAD_POOL_MAX',
+    help: "grow and shrink the pool by one worker at a time within min..max, by the workers' mean event-loop utilisation",
+    parse: parseAutoscale,
+  },
+  POOL_AUTOSCALE_HIGH_PERCENT: {
+    default: () => 75,
+    help: 'POOL_AUTOSCALE grows the pool when the mean event-loop utilisation stays above this for POOL_AUTOSCALE_WINDOW_MS',
+    ...integer(1, 100),
+  },
+  POOL_AUTOSCALE_LOW_PERCENT: {
+    default: () => 25,
+    help: 'POOL_AUTOSCALE shrinks the pool when it stays below this (below POOL_AUTOSCALE_HIGH_PERCENT)',
+    ...integer(0, 99),
+  },
+  POOL_AUTOSCALE_WINDOW_MS: {
+    default: () => 30_000,
+    help: 'how long the utilisation must stay past a threshold before POOL_AUTOSCALE changes the pool',
+    ...integer(100, 3_600_000),
+  },
+  POOL_AUTOSCALE_COOLDOWN_MS: {
+    default: () => 60_000,
+    help: 'least time between two pool changes by POOL_AUTOSCALE (an explicit resize counts as one)',
+    ...integer(0, 86_400_000),
   },
   DRAIN_TIMEOUT_MS: {
     default: () => 30_000,

@@ -72,6 +72,9 @@ export const COUNTERS = [
    * cross-protocol attack from a web page.
    */
   'cross_protocol_rejections',
+  // POOL_AUTOSCALE's changes of the pool (the supervisor's, counted into worker 0's row).
+  'autoscale_grows',
+  'autoscale_shrinks',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /**

@@ -224,6 +224,12 @@ export class MetricsReader {
     this.cells = new Float64Array(buffer);
   }
 
+  /** One worker's last event-loop utilisation sample and when it was taken (the autoscaler's). */
+  load(worker: number): { elu: number; sampledAt: number } {
+    const r = worker * this.layout.rowLength;
+    return { elu: this.cells[r + ELU], sampledAt: this.cells[r + SAMPLED_AT] };
+  }
+
   snapshot(): MetricsSnapshot {
     const { layout, cells } = this;
     const commands: CommandFigures[] = layout.commands.map((name) => ({

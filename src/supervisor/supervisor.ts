@@ -13,11 +13,13 @@ import { loadTls, type TlsMaterial } from '../config/tls.ts';
 import { listenError, TcpoolError, codes } from '../errors.ts';
 import type { Logger, LogSink } from '../log/logger.ts';
 import { SharedStats, SLOT_FREE, SLOT_RETIRING, SLOT_SERVING } from '../stats/counters.ts';
+import { runtime } from '../transport/bun/runtime.ts';
 import { resolvePorts } from '../transport/ports.ts';
 import { IpTable } from '../stats/ip-table.ts';
 import { MetricsLayout, MetricsReader } from '../stats/metrics.ts';
 import { VERSION } from '../version.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
+import { Autoscaler, type AutoscalePolicy, clampSize, policyOf } from './autoscale.ts';
 import { reloadedConfig } from './reload.ts';
 
 /** How long a drained worker has to end its own thread before it is terminated. */
@@ -51,6 +53,8 @@ interface Slot {
   drained: (() => void) | null;
   /** A shrink retired it: when it exits, the slot is free, not restarted. */
   retiring: boolean;
+  /** When its worker was started (Date.now()): a load sample older than that is its predecessor's. */
+  startedAt: number;
   lastCrash: number;
   backoffMs: number;
   restartTimer: NodeJS.Timeout | null;
@@ -132,6 +136,12 @@ export class Supervisor {
   private lastQueryId = 0;
   /** Resizes and reloads run one at a time, in the order asked. */
   private serial: Promise<unknown> = Promise.resolve();
+  /** POOL_AUTOSCALE: resizes by the workers' load, through resize(). */
+  readonly autoscaler = new Autoscaler({
+    load: () => this.poolLoad(),
+    resize: (size, reason) => this.autoscaleTo(size, reason),
+    failed: (err) => this.logger.error(`Autoscale: ${err.message}`),
+  });
 
   constructor(
     config: Config,
@@ -141,13 +151,18 @@ export class Supervisor {
     stats?: SharedStats,
     options: SupervisorOptions = {},
   ) {
-    this.config = config;
     this.tls = tls;
     this.logger = logger;
     this.write = write;
     this.options = options;
     this.origin = { ...options.origin };
-    this.capacity = Math.max(config.THREAD_POOL_MAX, config.THREAD_POOL_SIZE);
+    // With POOL_AUTOSCALE the pool starts within its min..max, whatever THREAD_POOL_SIZE says.
+    const policy = autoscalePolicy(config);
+    const size =
+      policy === null ? config.THREAD_POOL_SIZE : clampSize(policy, config.THREAD_POOL_SIZE);
+    if (size !== config.THREAD_POOL_SIZE) this.origin.THREAD_POOL_SIZE = 'autoscale';
+    this.config = { ...config, THREAD_POOL_SIZE: size };
+    this.capacity = Math.max(config.THREAD_POOL_MAX, size);
     this.stats = stats ?? SharedStats.create(this.capacity, 0);
     if (this.stats.workers < this.capacity)
       throw new RangeError(`SharedStats has ${this.stats.workers} slots, ${this.capacity} needed`);
@@ -157,22 +172,33 @@ export class Supervisor {
       stoppedAccepting: null,
       drained: null,
       retiring: false,
+      startedAt: 0,
       lastCrash: 0,
       backoffMs: 0,
       restartTimer: null,
     }));
   }
 
-  /** Resolves once every worker listens; rejects with a one-line reason otherwise. */
-  async start(): Promise<void> {
-    const { config } = this;
-    const registry = await createRegistry(config.COMMANDS_MODULE);
+  /**
+   * Lays out the per-command figures (they need the registry's names). `tcpool serve` runs it
+   * before the admin endpoint listens, so /metrics and the API answer while the pool starts;
+   * start() runs it when nobody has.
+   */
+  async prepare(): Promise<void> {
+    if (this.metrics !== null) return;
+    const registry = await createRegistry(this.config.COMMANDS_MODULE);
     const layout = new MetricsLayout(
       registry.list().map((s) => s.name),
       this.capacity,
     );
     this.metricsBuffer = layout.createBuffer();
     this.metrics = new MetricsReader(this.metricsBuffer, layout);
+  }
+
+  /** Resolves once every worker listens; rejects with a one-line reason otherwise. */
+  async start(): Promise<void> {
+    const { config } = this;
+    await this.prepare();
     // --takeover joins a port another tcpool holds: the exclusive probe would refuse it.
     const probe = (port: number): Promise<number> =>
       this.options.takeover ? Promise.resolve(port) : probePort(config.HOST, port);
@@ -189,6 +215,51 @@ export class Supervisor {
       throw failure.reason;
     }
     this.phase = 'serving';
+    this.configureAutoscale();
+  }
+
+  /** Starts, changes or stops POOL_AUTOSCALE as the configuration says, and says so. */
+  private configureAutoscale(): void {
+    const was = this.autoscaler.enabled;
+    const policy = autoscalePolicy(this.config);
+    if (policy === null && this.config.POOL_AUTOSCALE !== null)
+      this.logger.warn(
+        'POOL_AUTOSCALE is off on Bun: Bun reports no event-loop utilisation (it reads 0), so the pool would only ever shrink',
+      );
+    this.autoscaler.configure(policy);
+    if (policy !== null) this.logger.info(`Pool autoscale: ${describePolicy(policy)}`);
+    else if (was !== null) this.logger.info('Pool autoscale: off');
+  }
+
+  /**
+   * Workers serving, and their mean event-loop utilisation over each one's last sample; null
+   * unless serving (a drained pool is not resized by load).
+   */
+  private poolLoad(): { size: number; elu: number | null } | null {
+    if (this.phase !== 'serving') return null;
+    let sum = 0;
+    let sampled = 0;
+    let size = 0;
+    this.slots.forEach((slot, i) => {
+      if (this.stats.slotState(i) !== SLOT_SERVING) return;
+      size++;
+      if (slot.worker === null) return;
+      const { elu, sampledAt } = this.metrics!.load(i);
+      if (sampledAt < slot.startedAt) return; // not sampled since it started
+      sum += elu;
+      sampled++;
+    });
+    return { size, elu: sampled === 0 ? null : sum / sampled };
+  }
+
+  /** The autoscaler's resize: logged with its reason and counted. */
+  private async autoscaleTo(size: number, reason: string): Promise<void> {
+    const from = this.stats.poolSize();
+    this.logger.info(
+      `Autoscale: ${size > from ? 'growing' : 'shrinking'} the pool ${from} -> ${size} workers (${reason})`,
+    );
+    const now = await this.resize(size, 'autoscale');
+    if (now !== from) this.stats.count(0, now > from ? 'autoscale_grows' : 'autoscale_shrinks');
   }
 
   /** Starts worker `i`; resolves once it listens, rejects when it fails before that. */
@@ -204,6 +275,7 @@ export class Supervisor {
     const slot = this.slots[i];
     slot.worker = worker;
     slot.retiring = false;
+    slot.startedAt = Date.now();
     return new Promise((resolve, reject) => {
       const startup: Startup = { ready: false, crash: null, fail: reject };
       worker.on('message', (msg: FromWorker) => {
@@ -381,8 +453,16 @@ export class Supervisor {
    */
   resize(size: number, by = 'api'): Promise<number> {
     return this.serially(async () => {
+      const policy = this.autoscaler.enabled;
+      if (by !== 'autoscale' && policy !== null && clampSize(policy, size) !== size)
+        throw new TcpoolError(
+          codes.ERR_CONFIG_VALUE,
+          `Invalid pool size ${size}: POOL_AUTOSCALE keeps the pool within ${policy.min}..${policy.max} (change POOL_AUTOSCALE, or set it off, for another size)`,
+        );
+      const from = this.stats.poolSize();
       const now = await this.resizeNow(size);
       this.origin.THREAD_POOL_SIZE = by;
+      if (by !== 'autoscale' && now !== from) this.autoscaler.changedByHand();
       return now;
     });
   }
@@ -505,12 +585,22 @@ export class Supervisor {
       tls,
       ipTableBuffer: this.ipTable?.buffer ?? null,
     }));
-    if (changed.includes('THREAD_POOL_SIZE')) {
+    const wasScaling = this.autoscaler.enabled !== null;
+    if (changed.some((k) => k.startsWith('POOL_AUTOSCALE'))) this.configureAutoscale();
+    // THREAD_POOL_SIZE applies when it changed, or when POOL_AUTOSCALE was turned off; with
+    // POOL_AUTOSCALE on, the size (new or not) is brought within its min..max.
+    const policy = this.autoscaler.enabled;
+    const from = this.stats.poolSize();
+    const sized = changed.includes('THREAD_POOL_SIZE') || (wasScaling && policy === null);
+    let target = sized ? Math.min(size, this.capacity) : from;
+    if (policy !== null) target = clampSize(policy, target);
+    if (target !== from) {
       try {
-        await this.resizeNow(Math.min(size, this.capacity));
+        await this.resizeNow(target);
       } catch (err) {
         return fail(err);
       }
+      if (this.stats.poolSize() !== from) this.autoscaler.changedByHand();
     }
     this.stats.count(0, 'reloads');
     const live = changed.length === 0 ? 'nothing changed' : `changed: ${changed.join(', ')}`;
@@ -553,6 +643,7 @@ export class Supervisor {
     // Not yet drained: /readyz says 503 for DRAIN_DELAY_MS while clients are still accepted.
     const drained = this.phase === 'draining';
     this.phase = 'stopping';
+    this.autoscaler.stop();
     if (!drained && this.config.DRAIN_DELAY_MS > 0) {
       this.logger.info(
         `Readiness off; stopping in DRAIN_DELAY_MS (${this.config.DRAIN_DELAY_MS} ms)`,
@@ -587,6 +678,23 @@ export class Supervisor {
     await Promise.all(this.slots.map((s) => s.worker && endWorker(s.worker)));
     return active;
   }
+}
+
+/**
+ * POOL_AUTOSCALE's policy, where it can work: Bun's performance.eventLoopUtilization() reads 0
+ * whatever the load (docs/PERFORMANCE.md), so on Bun it stays off.
+ */
+function autoscalePolicy(config: Config): AutoscalePolicy | null {
+  return runtime === 'bun' ? null : policyOf(config);
+}
+
+/** POOL_AUTOSCALE's policy in a line, for the log. */
+function describePolicy(p: AutoscalePolicy): string {
+  const pct = (x: number): string => `${Math.round(x * 100)}%`;
+  return (
+    `${p.min}..${p.max} workers: one more above ${pct(p.high)} mean event-loop utilisation, one ` +
+    `fewer below ${pct(p.low)}, held for ${p.windowMs} ms; ${p.cooldownMs} ms between changes`
+  );
 }
 
 const delay = (ms: number): Promise<void> =>

@@ -56,3 +56,48 @@ export function tool(name: string, pkg: string): { skip: string | false } {
     throw new Error(`${name} is not installed (apt-get install ${pkg})`);
   return { skip: found ? false : `${name} not installed (apt-get install ${pkg})` };
 }
+
+/** Debian's python3 (a pyenv python3 on PATH may lack Debian's modules). */
+const PYTHON = '/usr/bin/python3';
+
+/** A Debian Python module a test needs: skipped when missing here, a failure when CI is set. */
+export function pythonModule(module: string, pkg: string): { skip: string | false } {
+  const found = spawnSync(PYTHON, ['-c', `import ${module}`]).status === 0;
+  if (!found && process.env.CI)
+    throw new Error(`Python's ${module} is not installed (apt-get install ${pkg})`);
+  return { skip: found ? false : `Python's ${module} not installed (apt-get install ${pkg})` };
+}
+
+export interface OpenMetricsFamily {
+  name: string;
+  type: string;
+  samples: { name: string; labels: Record<string, string>; value: number }[];
+}
+
+// Reads an exposition from stdin with the Prometheus project's own Python parser, which is strict
+// about OpenMetrics (# EOF, metric grouping, histogram buckets, counter suffixes), and prints
+// what it understood; a rejection exits 1 with the parser's reason.
+const OPENMETRICS_PARSER = `
+import json, math, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+try:
+    families = [
+        {'name': f.name, 'type': f.type, 'samples': [
+            {'name': s.name, 'labels': s.labels, 'value': None if math.isinf(s.value) else s.value}
+            for s in f.samples]}
+        for f in text_string_to_metric_families(sys.stdin.read())]
+except ValueError as e:
+    print(e, file=sys.stderr)
+    sys.exit(1)
+print(json.dumps(families))
+`;
+
+/**
+ * Parses OpenMetrics text with python3-prometheus-client's strict parser: the families, or the
+ * parser's reason for rejecting it.
+ */
+export function parseOpenMetrics(text: string): OpenMetricsFamily[] | { rejected: string } {
+  const run = spawnSync(PYTHON, ['-c', OPENMETRICS_PARSER], { input: text, timeout: 30_000 });
+  if (run.status !== 0) return { rejected: `${run.stderr}`.trim() || `exit ${run.status}` };
+  return JSON.parse(`${run.stdout}`) as OpenMetricsFamily[];
+}

@@ -1,13 +1,36 @@
-// The admin HTTP endpoint of a real server: probes, the JSON API and its JSON errors, tokens,
-// /metrics checked by promtool, and the start-up refusal of an unprotected public admin port.
+// The admin HTTP endpoint of a real server: probes (503 while starting and stopping), the JSON API
+// and its JSON errors, tokens, /metrics checked by promtool and a strict OpenMetrics parser, and
+// the start-up refusal of an unprotected public admin port.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { hashTokenSha256 } from '../../src/auth/tokens.ts';
 import { encodeRespRequest } from '../../src/protocol/resp.ts';
-import { type AdminServer, admin, startAdminServer, tool } from '../helpers/admin.ts';
+import {
+  type AdminServer,
+  admin,
+  parseOpenMetrics,
+  pythonModule,
+  startAdminServer,
+  tool,
+} from '../helpers/admin.ts';
 import { TestClient } from '../helpers/client.ts';
-import { runTcpool } from '../helpers/server.ts';
+import { BIN, cleanEnv, runTcpool, SERVER_EXEC, ServerProcess } from '../helpers/server.ts';
+
+const GATED = new URL('../fixtures/gated-setup.js', import.meta.url).pathname;
+
+/** Polls `probe` (every 20 ms, at most `tries` times) until it returns true. */
+async function until(what: string, probe: () => Promise<boolean>, tries = 500): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await probe()) return;
+    await sleep(20);
+  }
+  assert.fail(`${what}: not seen in ${tries} polls`);
+}
 
 const TOKEN = 'admin-secret-token';
 
@@ -133,6 +156,69 @@ describe('admin endpoint', () => {
     },
   );
 
+  test(
+    'OpenMetrics passes the strict parser of the Prometheus Python client and says what the text says',
+    pythonModule('prometheus_client', 'python3-prometheus-client'),
+    async () => {
+      const c = await TestClient.connect(server.port);
+      assert.equal(await c.request('ECHO om'), 'om');
+      assert.equal(await c.request('NOPE'), 'ERROR: Unknown command');
+      c.close();
+      // No traffic between the two scrapes: tcpool's own figures must agree to the sample.
+      const text = await admin(server.adminPort, 'GET', '/metrics');
+      const om = await admin(server.adminPort, 'GET', '/metrics', {
+        headers: { accept: 'application/openmetrics-text; version=1.0.0' },
+      });
+      assert.equal(
+        om.headers.get('content-type'),
+        'application/openmetrics-text; version=1.0.0; charset=utf-8',
+      );
+      const parsed = parseOpenMetrics(om.text);
+      assert.ok(Array.isArray(parsed), `the parser rejects it: ${JSON.stringify(parsed)}`);
+      const truncated = parseOpenMetrics(om.text.replace(/# EOF\n$/, ''));
+      assert.deepEqual(truncated, { rejected: 'Missing # EOF at end' }, 'the parser is strict');
+
+      const byName = new Map(parsed.map((f) => [f.name, f]));
+      const accepted = byName.get('tcpool_connections_accepted');
+      assert.equal(accepted?.type, 'counter');
+      assert.equal(accepted.samples[0].name, 'tcpool_connections_accepted_total');
+      assert.equal(byName.get('tcpool_command_duration_seconds')?.type, 'histogram');
+      assert.equal(byName.get('tcpool_pool_size')?.type, 'gauge');
+
+      // The same families as the Prometheus text (whose counters keep "_total" in the name) …
+      const textTypes = new Map(
+        [...text.text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]),
+      );
+      const omTypes = new Map(
+        parsed.map((f) => [f.type === 'counter' ? `${f.name}_total` : f.name, f.type]),
+      );
+      assert.deepEqual(omTypes, textTypes);
+      // … and the same values, but for what is sampled apart from the scrape (the process's
+      // figures, and each worker's event loop and heap, sampled once a second by the worker).
+      const textValues = new Map(
+        text.text
+          .split('\n')
+          .filter((l) => l.startsWith('tcpool_'))
+          .map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]),
+      );
+      let compared = 0;
+      for (const f of parsed) {
+        if (/^tcpool_(process|nodejs|worker_event_loop|worker_heap)_/.test(f.name)) continue;
+        for (const sample of f.samples) {
+          const labels = Object.entries(sample.labels).map(([k, v]) => `${k}="${v}"`);
+          const series = labels.length === 0 ? sample.name : `${sample.name}{${labels.join(',')}}`;
+          assert.equal(sample.value, textValues.get(series), series);
+          compared++;
+        }
+      }
+      assert.ok(compared > 100, `compared ${compared} samples`);
+      const echo = byName
+        .get('tcpool_command_duration_seconds')!
+        .samples.find((x) => x.name.endsWith('_count') && x.labels.command === 'ECHO');
+      assert.ok(echo !== undefined && echo.value >= 1, 'ECHO is counted');
+    },
+  );
+
   test('drain: /readyz says 503, new connections are refused, existing clients are served', async () => {
     const kept = await TestClient.connect(server.port);
     assert.equal(await kept.request('PING'), 'PONG');
@@ -182,6 +268,61 @@ describe('admin tokens', () => {
         .json;
       assert.deepEqual(config.ADMIN_TOKENS, { value: '(1 hash, redacted)', source: 'env' });
     } finally {
+      await server.kill();
+    }
+  });
+});
+
+describe('readiness across the life of the server', () => {
+  test('/readyz is 503 "starting" until every worker listens, 200 serving, 503 "stopping"', async () => {
+    // Each worker's module setup waits for the gate file: the pool is held in its start-up
+    // for as long as the test needs, with no timing involved.
+    const dir = mkdtempSync(join(tmpdir(), 'tcpool-ready-'));
+    const gate = join(dir, 'gate');
+    const child = spawn(SERVER_EXEC, [BIN, 'serve'], {
+      env: cleanEnv({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        THREAD_POOL_SIZE: '2',
+        ADMIN_PORT: '0',
+        COMMANDS_MODULE: GATED,
+        DRAIN_DELAY_MS: '3000',
+        TCPOOL_TEST_GATE: gate,
+      }),
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const server = new ServerProcess(child);
+    try {
+      const m = await server.waitForLog(/Admin API listening on http:\/\/[^:]+:(\d+)\//);
+      const port = Number(m[1]);
+      const starting = await admin(port, 'GET', '/readyz');
+      assert.equal(starting.status, 503);
+      assert.deepEqual(starting.json, { status: 'starting' });
+      assert.equal((await admin(port, 'GET', '/healthz')).status, 200, 'alive while starting');
+      const metrics = await admin(port, 'GET', '/metrics');
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.text, /^tcpool_ready 0$/m);
+      assert.doesNotMatch(server.stdout, /Server listening/, 'no worker listens yet');
+
+      writeFileSync(gate, '');
+      await until('/readyz 200', async () => (await admin(port, 'GET', '/readyz')).status === 200);
+      assert.match(server.stdout, /Server listening on \S+:\d+/);
+      const serving = await admin(port, 'GET', '/readyz');
+      assert.deepEqual(serving.json, { status: 'serving' });
+      assert.match((await admin(port, 'GET', '/metrics')).text, /^tcpool_ready 1$/m);
+
+      // SIGTERM with DRAIN_DELAY_MS: not ready at once, while the listeners stay open a while.
+      process.kill(server.pid, 'SIGTERM');
+      await until('/readyz 503', async () => (await admin(port, 'GET', '/readyz')).status === 503);
+      const stopping = await admin(port, 'GET', '/readyz');
+      assert.deepEqual(stopping.json, { status: 'stopping' });
+      // One SIGTERM only (a second one exits at once): the log says when it has stopped.
+      await server.waitForLog(/Server stopped/);
+      const exit = await Promise.race([server.exited, sleep(10_000, 'still running')]);
+      assert.deepEqual(exit, { code: 0, signal: null });
+    } finally {
+      writeFileSync(gate, '');
       await server.kill();
     }
   });

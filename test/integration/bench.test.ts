@@ -1,13 +1,23 @@
 // `tcpool bench` against a real server: both protocols, open loop, idle connections, the chart,
 // and that it never hangs: a stalled or closed connection ends the run with exit code 1.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TestClient } from '../helpers/client.ts';
-import { freePort, runTcpool, type ServerProcess, startServer } from '../helpers/server.ts';
+import { connectLoad } from '../helpers/connect-load.ts';
+import {
+  BIN,
+  cleanEnv,
+  freePort,
+  runTcpool,
+  type ServerProcess,
+  startServer,
+} from '../helpers/server.ts';
 
 const COMMANDS = new URL('../fixtures/commands.js', import.meta.url).pathname;
 let server: ServerProcess;
@@ -138,12 +148,114 @@ describe('tcpool bench', () => {
     const result = JSON.parse(r.stdout);
     assert.equal(result.connections, 300);
     assert.equal(result.errors, 0);
+    assert.equal(result.failed, 0);
+    assert.equal(result.errorReplies, 0);
+    assert.deepEqual(result.reasons, {});
     assert.ok(result.perSecond > 0);
     assert.ok(result.latencyUs.p50 > 0 && result.latencyUs.p50 <= result.latencyUs.max);
     assert.equal((await stats()) - before, 300, 'each request came on its own connection');
     observer.close();
     const text = await bench('--connect-rate', '-c', '2', '-n', '20');
-    assert.match(text.stdout, /connections 20 in [\d.]+ s = \d+ conn\/s, errors 0/);
+    assert.match(
+      text.stdout,
+      /connections 20 in [\d.]+ s = \d+ conn\/s, errors 0 \(failed connects 0, error replies 0\)$/m,
+    );
+    assert.doesNotMatch(text.stdout, /failures|problems/);
+  });
+
+  test('--connect-rate counts error replies apart from failed connects', async () => {
+    const r = await bench('--connect-rate', '-c', '2', '-n', '12', '--command', 'NOPE', '--json');
+    assert.equal(r.code, 1);
+    const result = JSON.parse(r.stdout);
+    assert.deepEqual(
+      [result.connections, result.errors, result.failed, result.errorReplies, result.reasons],
+      [0, 12, 0, 12, { 'error reply': 12 }],
+    );
+    assert.deepEqual(result.problems, ['error reply: ERROR: Unknown command']);
+    const text = await bench('--connect-rate', '-c', '1', '-n', '3', '--command', 'NOPE');
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /errors 3 \(failed connects 0, error replies 3\)$/m);
+    assert.match(text.stdout, /^failures {4}error reply ×3$/m);
+  });
+
+  test('--connect-rate -d: runs for the duration, then reports', async () => {
+    const r = await bench('--connect-rate', '-c', '2', '-d', '1', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.ok(result.elapsedSeconds >= 1, `elapsed ${result.elapsedSeconds}`);
+    assert.ok(result.connections > 0);
+    assert.equal(result.failed, 0);
+  });
+
+  test('--connect-rate -d: SIGINT ends the run early and it reports what it has', async () => {
+    const observer = await TestClient.connect(server.port);
+    const served = async () =>
+      Number(/ connections=(\d+)/.exec(await observer.request('STATS FULL'))?.[1] ?? Number.NaN);
+    const before = await served();
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'bench',
+        '--port',
+        String(server.port),
+        '--connect-rate',
+        '-c',
+        '2',
+        '-d',
+        '60',
+        '--json',
+      ],
+      { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    const exit = new Promise<number | null>((r) => child.on('exit', r));
+    try {
+      // Bounded: 500 polls of 10 ms for the loops to have made a few connections.
+      for (let i = 0; i < 500 && (await served()) - before < 10; i++) await sleep(10);
+      process.kill(child.pid!, 'SIGINT');
+      assert.equal(await Promise.race([exit, sleep(20_000, 'still running')]), 0);
+      const result = JSON.parse(out);
+      assert.ok(result.connections >= 10, `connections ${result.connections}`);
+      assert.ok(result.elapsedSeconds < 60, `elapsed ${result.elapsedSeconds}`);
+      assert.deepEqual([result.failed, result.errorReplies], [0, 0]);
+    } finally {
+      observer.close();
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+    }
+  });
+
+  test('runConnectRate stops when its signal is aborted (what the tests and the storm use)', async () => {
+    const load = connectLoad(server.port, 2);
+    const observer = await TestClient.connect(server.port);
+    const served = async () =>
+      Number(/ connections=(\d+)/.exec(await observer.request('STATS FULL'))?.[1] ?? Number.NaN);
+    const before = await served();
+    // Bounded: 200 polls of 10 ms for the loops to have made a few connections.
+    for (let i = 0; i < 200 && (await served()) - before < 10; i++) await sleep(10);
+    const result = await load.stop();
+    observer.close();
+    assert.ok(result.connections >= 10, `connections ${result.connections}`);
+    assert.deepEqual([result.failed, result.errorReplies], [0, 0]);
+  });
+
+  test('--connect-rate against a server that closes at once: failed connects, by reason', async () => {
+    const closer = createServer((s) => s.end());
+    await new Promise<void>((r) => closer.listen(0, '127.0.0.1', r));
+    try {
+      const port = (closer.address() as { port: number }).port;
+      const r = await runTcpool(
+        ['bench', '--port', String(port), '--connect-rate', '-c', '2', '-n', '6', '--json'],
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(r.code, 1);
+      const result = JSON.parse(r.stdout);
+      assert.deepEqual([result.failed, result.errorReplies], [6, 0]);
+      assert.deepEqual(result.reasons, { 'closed before its reply': 6 });
+    } finally {
+      closer.close();
+    }
   });
 
   test('--connect-rate against a port nobody listens on: exit 1, the reason', async () => {
@@ -155,7 +267,20 @@ describe('tcpool bench', () => {
     assert.equal(r.code, 1);
     const result = JSON.parse(r.stdout);
     assert.equal(result.errors, 10);
+    assert.deepEqual([result.failed, result.errorReplies], [10, 0]);
+    assert.deepEqual(result.reasons, { ECONNREFUSED: 10 });
     assert.deepEqual(result.problems, ['ECONNREFUSED']);
+  });
+
+  test('--help says what --connect-rate counts', async () => {
+    const r = await runTcpool(['bench', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(
+      r.stdout,
+      /^ {2}--connect-rate +a new connection per request \(-c loops; default -n 10000, or -d seconds\)$/m,
+    );
+    assert.match(r.stdout, /error replies are counted apart, by reason\.$/m);
+    assert.match(r.stdout, /^SIGINT \(Ctrl-C\) ends a --connect-rate run early/m);
   });
 
   test('bad options exit 2 with a message', async () => {

@@ -228,7 +228,7 @@ describe('live pool resizing and tcpool ctl', () => {
 
     const grow = await ctl(server, '--json', 'pool', '3');
     assert.equal(grow.code, 0, grow.stderr);
-    assert.deepEqual(JSON.parse(grow.stdout), { size: 3, max: 64, retiring: 0 });
+    assert.deepEqual(JSON.parse(grow.stdout), { size: 3, max: 64, retiring: 0, autoscale: null });
     const c = await TestClient.connect(server.port);
     assert.match(await c.request('STATS FULL'), / workers=3 /);
     c.close();

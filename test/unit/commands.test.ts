@@ -140,7 +140,8 @@ describe('built-in commands', () => {
         ' log_lines_dropped=0 log_write_errors=0' +
         ' ws_origin_rejections=0 ws_oversized_messages=0 ws_ping_timeouts=0 http_bad_requests=0' +
         ' tls_handshakes=0 reloads=0 reload_failures=0' +
-        ' command_timeouts=0 pubsub_output_disconnects=0 cross_protocol_rejections=0',
+        ' command_timeouts=0 pubsub_output_disconnects=0 cross_protocol_rejections=0' +
+        ' autoscale_grows=0 autoscale_shrinks=0',
     );
     assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
   });

@@ -90,6 +90,11 @@ describe('config loading', () => {
       HTTP_MAX_BODY_BYTES: 1048576,
       TRACING: false,
       THREAD_POOL_MAX: 64,
+      POOL_AUTOSCALE: null,
+      POOL_AUTOSCALE_HIGH_PERCENT: 75,
+      POOL_AUTOSCALE_LOW_PERCENT: 25,
+      POOL_AUTOSCALE_WINDOW_MS: 30000,
+      POOL_AUTOSCALE_COOLDOWN_MS: 60000,
       DRAIN_TIMEOUT_MS: 30000,
       DRAIN_DELAY_MS: 0,
       ADMIN_PORT: 9464,
@@ -161,7 +166,39 @@ describe('config loading', () => {
     );
   });
 
+  test('POOL_AUTOSCALE: off or min..max; max within THREAD_POOL_MAX; low below high', () => {
+    assert.deepEqual(loadConfig({ env: { POOL_AUTOSCALE: '2..8' } }).config.POOL_AUTOSCALE, {
+      min: 2,
+      max: 8,
+    });
+    assert.deepEqual(loadConfig({ env: { POOL_AUTOSCALE: '3..3' } }).config.POOL_AUTOSCALE, {
+      min: 3,
+      max: 3,
+    });
+    assert.equal(loadConfig({ env: { POOL_AUTOSCALE: 'OFF' } }).config.POOL_AUTOSCALE, null);
+    const path = file('THREAD_POOL_MAX=8\nPOOL_AUTOSCALE=2..16\n');
+    assert.equal(
+      failure(() => loadConfig({ file: path, env: {} })).message,
+      `Invalid POOL_AUTOSCALE "2..16" (at ${path}:2): max must be at most THREAD_POOL_MAX (8, at ${path}:1): the pool cannot grow past it`,
+    );
+    const thresholds = file('POOL_AUTOSCALE_LOW_PERCENT=80\n');
+    assert.equal(
+      failure(() => loadConfig({ file: thresholds, env: { POOL_AUTOSCALE_HIGH_PERCENT: '80' } }))
+        .message,
+      `Invalid POOL_AUTOSCALE_LOW_PERCENT "80" (at ${thresholds}:1): must be below POOL_AUTOSCALE_HIGH_PERCENT (80, from environment variable POOL_AUTOSCALE_HIGH_PERCENT)`,
+    );
+  });
+
+  const autoscaleAllowed =
+    'off, or min..max workers with 1 ≤ min ≤ max ≤ 1024 (e.g. 2..8), max at most THREAD_POOL_MAX';
   const badValues: [string, string, string][] = [
+    ['POOL_AUTOSCALE', '4..2', autoscaleAllowed],
+    ['POOL_AUTOSCALE', '0..4', autoscaleAllowed],
+    ['POOL_AUTOSCALE', '2..2000', autoscaleAllowed],
+    ['POOL_AUTOSCALE', '2-8', autoscaleAllowed],
+    ['POOL_AUTOSCALE', 'on', autoscaleAllowed],
+    ['POOL_AUTOSCALE_HIGH_PERCENT', '0', 'an integer from 1 to 100'],
+    ['POOL_AUTOSCALE_WINDOW_MS', '10', 'an integer from 100 to 3600000'],
     ['PORT', '65536', 'an integer from 0 to 65535 (0 picks a free port), or off (TLS only)'],
     ['PORT', '-1', 'an integer from 0 to 65535 (0 picks a free port), or off (TLS only)'],
     ['PORT', '80x', 'an integer from 0 to 65535 (0 picks a free port), or off (TLS only)'],
