@@ -489,6 +489,9 @@ export class Supervisor {
         if (r.status === 'rejected') {
           this.stats.setSlotState(free[k], SLOT_FREE);
           this.logger.error(`Worker ${free[k]} could not start: ${(r.reason as Error).message}`);
+        } else if (this.phase === 'draining') {
+          // A drained server accepts no one: a worker added now serves no new clients either.
+          this.slots[free[k]].worker?.postMessage({ type: 'stop-accepting' } satisfies ToWorker);
         }
       });
     } else if (size < from) {

@@ -229,6 +229,16 @@ describe('admin endpoint', () => {
     assert.deepEqual(ready.json, { status: 'draining' });
     await assert.rejects(TestClient.connect(server.port), /ECONNREFUSED/);
     assert.equal(await kept.request('PING'), 'PONG');
+    // A worker added while drained does not accept either.
+    const pool = await admin(server.adminPort, 'GET', '/api/v1/pool');
+    const size = (pool.json as { size: number }).size;
+    const grown = await admin(server.adminPort, 'PUT', '/api/v1/pool', {
+      body: { size: size + 1 },
+    });
+    assert.equal(grown.status, 200);
+    assert.equal((grown.json as { size: number }).size, size + 1);
+    await assert.rejects(TestClient.connect(server.port), /ECONNREFUSED/);
+    assert.equal(await kept.request('PING'), 'PONG');
     kept.close();
     assert.deepEqual(await server.stop(), { code: 0, signal: null });
   });
