@@ -272,8 +272,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
     const conn = new Connection(channel, this, { ...origin, authenticated });
     this.connections.add(conn);
     if (!conn.spoken) this.silent.add(conn);
-    // A client upgraded from HTTP was announced when it connected.
-    if (origin.protocol === undefined)
+    if (origin.announced !== true)
       this.logger.info(
         `Client connected: ${origin.admitted.peer} (Active: ${this.stats.activeClients()})`,
       );

@@ -283,6 +283,7 @@ function pipelineItem(item: unknown): [string, JsonArgs] | ReplyError {
 export const http: Transport = {
   name: 'http',
   portKeys: (config: Config) => (config.HTTP_PORT === 0 ? [] : ['HTTP_PORT']),
+  tlsKeys: (config: Config) => (config.HTTP_PORT !== 0 && config.HTTP_TLS ? ['HTTP_TLS'] : []),
   async start(host, ports, tls) {
     const port = ports.HTTP_PORT;
     if (port === undefined) return;
