@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { ConfigError, codes } from '../errors.ts';
+import { transports } from '../transport/index.ts';
 import type { Config } from './schema.ts';
 
 export interface TlsMaterial {
@@ -26,11 +27,7 @@ function read(key: 'TLS_CERT' | 'TLS_KEY' | 'TLS_CA', path: string): string {
 }
 
 export function loadTls(config: Config): TlsMaterial | null {
-  const used =
-    config.TLS_PORT !== 0 ||
-    (config.HTTP_PORT !== 0 && config.HTTP_TLS) ||
-    (config.WS_PORT !== 0 && config.WS_TLS);
-  if (!used) return null;
+  if (!transports.some((t) => t.tlsKeys(config).length > 0)) return null;
   const material: TlsMaterial = {
     cert: read('TLS_CERT', config.TLS_CERT),
     key: read('TLS_KEY', config.TLS_KEY),

@@ -28,6 +28,11 @@ export interface ListenerOwner {
   count(counter: Counter, n?: number): void;
   /** A client of a plain port was accepted (PROXY header, admission, then options.serve). */
   acceptPlain(socket: Socket, options: ListenOptions): void;
+  /** The client's address: a trusted proxy's PROXY header first (then `rest` followed it). */
+  clientAddress(
+    socket: Socket,
+    then: (ip: string, port: number, rest: Buffer | null, refuseProxy: boolean) => void,
+  ): void;
   /** A client of a TLS port was accepted: admitted, or refused (and closed) with null. */
   admit(
     socket: Socket,
@@ -95,22 +100,25 @@ export class Listeners {
     this.tlsPorts.push(port);
     const raw = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
       socket.on('error', () => {}); // resets during the handshake; 'close' does the bookkeeping
-      // TLS clients are refused by closing: the refusal could only be read after a handshake.
-      const admitted = this.owner.admit(
-        socket,
-        plainIp(socket.remoteAddress),
-        socket.remotePort ?? 0,
-        null,
-        null,
-      );
-      if (admitted === null) return;
-      const handshake: Handshake = { key: key(socket), raw: socket, admitted };
-      this.handshakes.set(handshake.key, handshake);
-      this.owner.count('tls_handshakes_in_progress', 1);
-      socket.once('close', () => {
-        if (this.handshakeDone(handshake)) this.owner.release(admitted);
+      // A trusted proxy's PROXY header comes before the ClientHello (HAProxy's send-proxy in
+      // front of a TLS port it does not terminate): the client it names is the one admitted.
+      this.owner.clientAddress(socket, (ip, clientPort, rest) => {
+        // TLS clients are refused by closing: the refusal could only be read after a handshake.
+        const admitted = this.owner.admit(socket, ip, clientPort, null, null);
+        if (admitted === null) return;
+        const handshake: Handshake = { key: key(socket), raw: socket, admitted };
+        this.handshakes.set(handshake.key, handshake);
+        this.owner.count('tls_handshakes_in_progress', 1);
+        socket.once('close', () => {
+          if (this.handshakeDone(handshake)) this.owner.release(admitted);
+        });
+        if (rest !== null) {
+          // The start of the ClientHello came with the header: the handshake reads it first.
+          socket.pause();
+          socket.unshift(rest);
+        }
+        port.tls.emit('connection', socket);
       });
-      port.tls.emit('connection', socket);
     });
     return this.bind(raw, options.port);
   }

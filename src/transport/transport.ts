@@ -85,6 +85,11 @@ export interface Transport {
   readonly name: string;
   /** The config keys of the ports it listens on when set (the supervisor probes each once). */
   portKeys(config: Config): string[];
+  /**
+   * The config keys that make it speak TLS with this config (TLS_PORT set, WS_TLS …): when any
+   * transport has one, the certificate is read and checked once at start-up (config/tls.ts).
+   */
+  tlsKeys(config: Config): string[];
   /** Binds its ports; `ports` holds each key's resolved port (PORT=0 became a real port). */
   start(
     host: TransportHost,

@@ -79,6 +79,11 @@ export interface ConnectionOrigin extends SessionOrigin {
    * (Node's onread path, Bun): the decoder copies what it keeps, and the arguments it hands out.
    */
   sharedReadBuffer?: boolean;
+  /**
+   * The transport already logged this client's arrival ("Client connected"): a session that takes
+   * over a connection (a WebSocket upgraded from HTTP) is not announced twice.
+   */
+  announced?: boolean;
 }
 
 export class Connection extends Session {

@@ -229,21 +229,32 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
   /** A client of a plain port: a trusted proxy's PROXY header first, then admission. */
   acceptPlain(socket: Socket, options: ListenOptions): void {
     socket.on('error', () => {}); // until a session owns it
-    const ip = plainIp(socket.remoteAddress);
-    const proxyOn = this.config.PROXY_PROTOCOL !== 'off';
-    const serve = (realIp: string, port: number, rest: Buffer | null, refuseProxy: boolean) => {
-      const admitted = this.admit(socket, plainIp(realIp), port, rest, options.refusal);
+    this.clientAddress(socket, (ip, port, rest, refuseProxy) => {
+      const admitted = this.admit(socket, ip, port, rest, options.refusal);
       if (admitted === null) return;
       socket.removeAllListeners('error');
       options.serve(socket, admitted, rest, refuseProxy);
-    };
-    if (proxyOn && inList(this.trustedProxies, ip)) {
+    });
+  }
+
+  /**
+   * Who the client of a just-accepted socket is, on any port, TLS or not: from a trusted proxy
+   * (PROXY_PROTOCOL, TRUSTED_PROXIES) the address its PROXY header names, read before anything
+   * else (`rest`: what followed the header); otherwise the socket's peer. `refuseProxy`: this
+   * peer may not send a header. `then` runs in the same tick as the header's last byte arrived,
+   * so whoever reads on from `rest` misses nothing.
+   */
+  clientAddress(
+    socket: Socket,
+    then: (ip: string, port: number, rest: Buffer | null, refuseProxy: boolean) => void,
+  ): void {
+    const ip = plainIp(socket.remoteAddress);
+    const proxyOn = this.config.PROXY_PROTOCOL !== 'off';
+    if (proxyOn && inList(this.trustedProxies, ip))
       this.admission.readProxyHeader(socket, ip, (realIp, port, rest) =>
-        serve(realIp, port, rest, false),
+        then(plainIp(realIp), port, rest, false),
       );
-    } else {
-      serve(ip, socket.remotePort ?? 0, null, proxyOn);
-    }
+    else then(ip, socket.remotePort ?? 0, null, proxyOn);
   }
 
   admit(
@@ -261,8 +272,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
     const conn = new Connection(channel, this, { ...origin, authenticated });
     this.connections.add(conn);
     if (!conn.spoken) this.silent.add(conn);
-    // A client upgraded from HTTP was announced when it connected.
-    if (origin.protocol === undefined)
+    if (origin.announced !== true)
       this.logger.info(
         `Client connected: ${origin.admitted.peer} (Active: ${this.stats.activeClients()})`,
       );

@@ -132,6 +132,21 @@ function respValue(buf: Buffer, at: number): [string | { err: string }, number] 
   }
 }
 
+/**
+ * A TCP connection to 127.0.0.1:`port` as a trusted proxy would open it for a client at `via`:
+ * its PROXY v1 header (written here, independent of src/protocol/proxy.ts) goes first, so the
+ * server takes `via` for the client's address. Without `via`, a plain connection.
+ */
+export function socketTo(port: number, via?: string): Socket {
+  const socket = createConnection({ host: '127.0.0.1', port });
+  if (via !== undefined) {
+    const family = via.includes(':') ? 'TCP6' : 'TCP4';
+    const dst = family === 'TCP6' ? '::1' : '127.0.0.1';
+    socket.write(`PROXY ${family} ${via} ${dst} ${40000 + (port % 20000)} ${port}\r\n`);
+  }
+  return socket;
+}
+
 function connected(socket: Socket, event = 'connect'): Promise<Socket> {
   return new Promise((resolve, reject) => {
     socket.once(event, () => resolve(socket));
@@ -205,8 +220,11 @@ class Http1Client implements ConformanceClient {
   private socket: Socket | null = null;
   readonly closed: Promise<void>;
 
-  constructor(port: number) {
+  constructor(port: number, via?: string) {
     this.port = port;
+    if (via !== undefined)
+      (this.agent as unknown as { createConnection: () => Socket }).createConnection = () =>
+        socketTo(port, via);
     this.closed = new Promise<void>((resolve) => (this.markClosed = resolve));
   }
 
@@ -255,18 +273,33 @@ class Http1Client implements ConformanceClient {
 class Http2Client implements ConformanceClient {
   private readonly session;
   private token: string | null = null;
+  /** A GOAWAY's error code and debug data (a refusal at accept says why there). */
+  private goaway: string | null = null;
   readonly closed: Promise<void>;
 
-  constructor(port: number) {
-    this.session = http2Connect(`http://127.0.0.1:${port}`);
+  constructor(port: number, via?: string) {
+    this.session = http2Connect(`http://127.0.0.1:${port}`, {
+      createConnection: () => socketTo(port, via),
+    });
     this.session.on('error', () => {});
+    this.session.on('goaway', (code: number, _last: number, data?: Buffer) => {
+      if (data !== undefined && data.length > 0) this.goaway = `GOAWAY ${code} ${data}`;
+    });
     this.closed = new Promise((resolve) => this.session.on('close', () => resolve()));
+  }
+
+  /** A stream ended without a response: closed, or refused by a GOAWAY that said why. */
+  private ended(): Outcome {
+    if (this.goaway === null) return { closed: true };
+    const [, code, json] = /^GOAWAY (\d+) (.*)$/s.exec(this.goaway)!;
+    const { error } = JSON.parse(json) as { error: { code: string; message: string } };
+    return { err: `GOAWAY ${code} ${error.code} ${error.message}` };
   }
 
   command(...argv: string[]): Promise<Outcome> {
     const [name, ...args] = argv;
     return new Promise((resolve) => {
-      if (this.session.closed || this.session.destroyed) return resolve({ closed: true });
+      if (this.session.closed || this.session.destroyed) return resolve(this.ended());
       const headers: Record<string, string> = {
         ':method': 'POST',
         ':path': `/v1/commands/${encodeURIComponent(name)}`,
@@ -278,8 +311,8 @@ class Http2Client implements ConformanceClient {
       let text = '';
       stream.on('response', (h) => (status = Number(h[':status'])));
       stream.on('data', (d) => (text += d));
-      stream.on('end', () => resolve(text === '' ? { closed: true } : httpOutcome(status, text)));
-      stream.on('error', () => resolve({ closed: true }));
+      stream.on('end', () => resolve(text === '' ? this.ended() : httpOutcome(status, text)));
+      stream.on('error', () => resolve(this.ended()));
       stream.end(JSON.stringify({ args }));
     });
   }
@@ -294,7 +327,11 @@ class Http2Client implements ConformanceClient {
 
 export interface Transport {
   name: string;
-  connect(ports: Ports): Promise<ConformanceClient>;
+  /**
+   * A client of this transport; with `via`, it comes through a trusted proxy (PROXY v1) as a
+   * client at that address. A refusal before the session starts rejects, saying why.
+   */
+  connect(ports: Ports, via?: string): Promise<ConformanceClient>;
   /** How a refusal at accept looks on this transport (a readable error, or a plain close). */
   refusal: 'reply' | 'close' | 'http';
 }
@@ -315,29 +352,24 @@ export const transports: Transport[] = [
   {
     name: 'tcp, line protocol',
     refusal: 'reply',
-    connect: async ({ port }) =>
-      new StreamClient(
-        await connected(createConnection({ host: '127.0.0.1', port })),
-        lineEncode,
-        lineDecode,
-      ),
+    connect: async ({ port }, via) =>
+      new StreamClient(await connected(socketTo(port, via)), lineEncode, lineDecode),
   },
   {
     name: 'tcp, RESP',
     refusal: 'reply',
-    connect: async ({ port }) =>
-      new StreamClient(
-        await connected(createConnection({ host: '127.0.0.1', port })),
-        respEncode,
-        respDecode,
-      ),
+    connect: async ({ port }, via) =>
+      new StreamClient(await connected(socketTo(port, via)), respEncode, respDecode),
   },
   {
     name: 'tls, line protocol',
     refusal: 'close',
-    connect: async ({ tlsPort, ca }) =>
+    connect: async ({ tlsPort, ca }, via) =>
       new StreamClient(
-        await connected(tlsConnect({ host: '127.0.0.1', port: tlsPort, ca }), 'secureConnect'),
+        await connected(
+          tlsConnect({ host: '127.0.0.1', socket: socketTo(tlsPort, via), ca }),
+          'secureConnect',
+        ),
         lineEncode,
         lineDecode,
       ),
@@ -345,30 +377,45 @@ export const transports: Transport[] = [
   {
     name: 'websocket, tcpool.line',
     refusal: 'http',
-    connect: ({ wsPort }) => wsConnect(wsPort, 'tcpool.line'),
+    connect: ({ wsPort }, via) => wsConnect(wsPort, 'tcpool.line', via),
   },
   {
     name: 'websocket, resp3',
     refusal: 'http',
-    connect: ({ wsPort }) => wsConnect(wsPort, 'resp3'),
+    connect: ({ wsPort }, via) => wsConnect(wsPort, 'resp3', via),
   },
   {
     name: 'http/1.1',
     refusal: 'http',
-    connect: async ({ httpPort }) => new Http1Client(httpPort),
+    connect: async ({ httpPort }, via) => new Http1Client(httpPort, via),
   },
   {
     name: 'http/2 (h2c)',
     refusal: 'http',
-    connect: async ({ httpPort }) => new Http2Client(httpPort),
+    connect: async ({ httpPort }, via) => new Http2Client(httpPort, via),
   },
 ];
 
-function wsConnect(port: number, subprotocol: string): Promise<ConformanceClient> {
+/** Refused upgrades reject with the status and the error JSON's code and message. */
+function wsConnect(port: number, subprotocol: string, via?: string): Promise<ConformanceClient> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, subprotocol);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, subprotocol, {
+      createConnection: () => socketTo(port, via),
+    });
     ws.once('open', () => resolve(new WsClient(ws, subprotocol === 'resp3')));
     ws.once('error', reject);
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('unexpected-response', (req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d));
+      res.on('end', () => {
+        req.destroy();
+        let why = body;
+        try {
+          const { error } = JSON.parse(body) as { error: { code: string; message: string } };
+          why = `${error.code} ${error.message}`;
+        } catch {}
+        reject(new Error(`${res.statusCode} ${why}`));
+      });
+    });
   });
 }

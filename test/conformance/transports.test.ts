@@ -83,8 +83,14 @@ const guarded = await start({
   RATE_LIMIT_BURST: '20',
 });
 const perIp = await start({ MAX_CONNECTIONS_PER_IP: '2' });
+// Protected mode needs a public HOST. Tests reach the server on 127.0.0.1 only: a "remote"
+// client is one a trusted proxy (127.0.0.1, PROXY v1) says is at a documentation address
+// (RFC 5737); the observer that reads counters connects from 127.0.0.2, loopback and no proxy.
+const behindProxy = { HOST: '0.0.0.0', PROXY_PROTOCOL: 'v1', TRUSTED_PROXIES: '127.0.0.1' };
+const exposed = await start(behindProxy);
+const exposedWithAuth = await start({ ...behindProxy, AUTH_TOKENS: hashTokenSha256(TOKEN) });
 after(async () => {
-  for (const s of [plain, guarded, perIp]) await s.server.kill();
+  for (const s of [plain, guarded, perIp, exposed, exposedWithAuth]) await s.server.kill();
 });
 
 // Bun serves no h2c (docs/PERFORMANCE.md; test/integration/http.test.ts checks its refusal).
@@ -92,11 +98,23 @@ const tested = transports.filter(
   (t) => !(process.env.TCPOOL_TEST_RUNTIME === 'bun' && t.name === 'http/2 (h2c)'),
 );
 
-for (const transport of tested) {
+/** What a client gets for PING: the reply or error, "closed", or why its connection failed. */
+async function firstReply(connect: () => Promise<ConformanceClient>): Promise<string> {
+  let client: ConformanceClient;
+  try {
+    client = await connect();
+  } catch (e) {
+    return `refused: ${(e as Error).message}`;
+  }
+  const r = await client.command('PING');
+  return 'ok' in r ? `ok: ${r.ok}` : 'err' in r ? `err: ${r.err}` : 'closed';
+}
+
+for (const [i, transport] of tested.entries()) {
   describe(`conformance: ${transport.name}`, () => {
     const open: ConformanceClient[] = [];
-    const connect = async (ports: Ports) => {
-      const c = await transport.connect(ports);
+    const connect = async (ports: Ports, via?: string) => {
+      const c = await transport.connect(ports, via);
       open.push(c);
       return c;
     };
@@ -217,6 +235,43 @@ for (const transport of tested) {
       await sleep(100);
       const after = await counters(perIp.ports);
       assert.equal(after.rejected_per_ip - before.rejected_per_ip, 1 + refusedEarly);
+    });
+
+    test("protected mode: a remote client is refused in this transport's words, counted and logged; loopback is served", async () => {
+      await sleep(1100); // the last transport's refusal no longer holds the log throttle
+      const remote = `203.0.113.${10 + i}`;
+      const before = await counters(exposed.ports);
+      const got = await firstReply(() => connect(exposed.ports, remote));
+      const why = 'Protected mode: tcpool listens on a public address without AUTH';
+      if (transport.refusal === 'close')
+        // TLS is refused before its handshake, by closing: nothing could be read before it.
+        assert.match(got, /^refused: .*(disconnected|ECONNRESET|socket hang up)/i);
+      else if (transport.refusal === 'http')
+        // HTTP/1.1 and upgrades: a 403 with the API's error JSON; h2c: a GOAWAY carrying it.
+        assert.match(got, new RegExp(`^(refused|err): (403|GOAWAY 7) ERR_PROTECTED_MODE ${why}`));
+      else
+        assert.match(
+          got,
+          new RegExp(`^err: (ERROR: )?(${why}|DENIED tcpool is running in protected mode)`),
+        );
+      await exposed.server.waitForLog(
+        new RegExp(
+          `\\[WARN\\] Connection refused by protected mode: ${remote.replaceAll('.', '\\.')}:\\d+`,
+        ),
+      );
+      assert.equal(await firstReply(() => connect(exposed.ports, '127.0.0.1')), 'ok: PONG');
+      const after = await counters(exposed.ports);
+      assert.equal(after.protected_mode_rejections - before.protected_mode_rejections, 1);
+    });
+
+    test('protected mode is off with AUTH_TOKENS: the remote client is served once authenticated', async () => {
+      const c = await connect(exposedWithAuth.ports, `198.51.100.${10 + i}`);
+      assert.match(err(await c.command('PING')), /auth/i);
+      ok(await c.auth(TOKEN));
+      assert.equal(ok(await c.command('ECHO', 'afar')), 'afar');
+      const stats = await counters(exposedWithAuth.ports, TOKEN);
+      assert.equal(stats.protected_mode_rejections, 0);
+      c.close();
     });
 
     test('shutdown answers what was asked, then closes the client; the server exits 0', async () => {

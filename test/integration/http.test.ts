@@ -218,6 +218,10 @@ describe('HTTP API', () => {
     const none = await post(guarded, '/v1/commands/PING');
     assert.equal(none.status, 401);
     assert.equal((none.json.error as { code: string }).code, 'ERR_AUTH_REQUIRED');
+    // Named arguments are checked after AUTH, as arguments in order are: no 400 before it.
+    const named = await post(guarded, '/v1/commands/ECHO', { args: { message: 'hi' } });
+    assert.equal(named.status, 401);
+    assert.equal((named.json.error as { code: string }).code, 'ERR_AUTH_REQUIRED');
     const wrong = await post(guarded, '/v1/commands/PING', undefined, {
       authorization: 'Bearer nope',
     });

@@ -5,8 +5,10 @@ import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Redis } from 'ioredis';
+import { proxyV1, proxyV2 } from '../../src/protocol/proxy.ts';
 import { encodeRespRequest } from '../../src/protocol/resp.ts';
 import { type Certs, makeCerts } from '../helpers/certs.ts';
 import { TestClient } from '../helpers/client.ts';
@@ -144,6 +146,39 @@ describe('TLS', () => {
       /tls_handshake_failures=1/,
     );
     good.destroy();
+  });
+
+  test('behind a proxy that passes TLS through: its PROXY header, before the ClientHello, names the client', async () => {
+    const { server, tlsPort } = await startTls({
+      PROXY_PROTOCOL: 'auto',
+      TRUSTED_PROXIES: '127.0.0.1',
+      MAX_CONNECTIONS_PER_IP: '1',
+    });
+    /** A TLS client behind the proxy; `together`: header and ClientHello in one segment. */
+    const proxied = async (header: Buffer, together: boolean): Promise<TLSSocket> => {
+      const raw = createConnection({ host: '127.0.0.1', port: tlsPort });
+      await new Promise((r) => raw.once('connect', r));
+      if (together) raw.cork();
+      raw.write(header);
+      // Apart: the header is read (and the client admitted) before the ClientHello arrives.
+      if (!together) await sleep(100);
+      const s = tlsClient(tlsPort, { socket: raw });
+      if (together) process.nextTick(() => raw.uncork());
+      return s;
+    };
+    const a = await proxied(proxyV2('192.0.2.40', 4242, '127.0.0.1', tlsPort), true);
+    assert.equal(await request(a, 'PING\n', (g) => g.endsWith('\n')), 'PONG\n');
+    const b = await proxied(proxyV1('192.0.2.41', 4343, '127.0.0.1', tlsPort), false);
+    assert.match(
+      await request(b, encodeRespRequest(['CLIENT', 'LIST']), (g) => g.endsWith('\r\n')),
+      /addr=192\.0\.2\.41:4343 .*\n.*addr=192\.0\.2\.40:4242 |addr=192\.0\.2\.40:4242 .*\n.*addr=192\.0\.2\.41:4343 /s,
+    );
+    await server.waitForLog(/Client connected: 192\.0\.2\.40:4242 /);
+    // The limits count the client the header named: a second 192.0.2.40 is over its limit of 1.
+    await assert.rejects(proxied(proxyV2('192.0.2.40', 4444, '127.0.0.1', tlsPort), true));
+    assert.match(await request(b, 'STATS FULL\n', (g) => g.endsWith('\n')), /rejected_per_ip=1 /);
+    a.destroy();
+    b.destroy();
   });
 
   test('TLS_CA requires a client certificate signed by it (mutual TLS)', async () => {

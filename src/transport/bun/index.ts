@@ -97,6 +97,7 @@ export function bunListens(config: Config): boolean {
 export const bunTcp: Transport = {
   name: 'bun-tcp',
   portKeys: (config: Config) => (config.PORT === -1 || !bunListens(config) ? [] : ['PORT']),
+  tlsKeys: () => [], // TLS_PORT is the tcp transport's (node:tls)
   async start(host, ports) {
     const port = ports.PORT;
     if (port === undefined || bunApi === null || !bunListens(host.config)) return;

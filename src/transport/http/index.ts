@@ -1,7 +1,9 @@
 // The HTTP API (HTTP_PORT): HTTP/1.1 and HTTP/2 (h2c prior knowledge; ALPN h2 over TLS with
 // HTTP_TLS), every command through the one executor, replies as JSON (json.ts):
-//   POST /v1/commands/{NAME}   {"args": [...]} or one application/octet-stream argument
-//   POST /v1/pipeline          [["NAME", arg, ...], ...], answered in order
+//   POST /v1/commands/{NAME}   {"args": [...]}, {"args": {name: value, ...}} (named: named-args.ts)
+//                              or one application/octet-stream argument
+//   POST /v1/pipeline          [["NAME", arg, ...] or {"command": "NAME", "args": ...}, ...],
+//                              answered in order
 //   GET  /v1/commands          the registry: names, usage, argument counts
 //   GET  /v1/openapi.json      OpenAPI 3.1, generated from the registry (openapi.ts)
 // AUTH is "Authorization: Bearer <token>" (verified once per connection), checked against the
@@ -10,10 +12,11 @@ import type { Config } from '../../config/schema.ts';
 import { codes, ReplyError, replyErrors } from '../../errors.ts';
 import type { Reply } from '../../protocol/reply.ts';
 import { traceContextFrom } from '../../tracing/tracing.ts';
-import { execute } from '../../worker/executor.ts';
+import { execute, refuse as refuseRequest } from '../../worker/executor.ts';
 import type { Transport, TransportHost } from '../transport.ts';
 import { type WebClient, WebPort, type WebRequest, type WebResponse } from '../web/port.ts';
 import { argsFromJson, badRequest, errorJson, httpStatus, type Json, replyJson } from './json.ts';
+import { namedArgs } from './named-args.ts';
 import { openApiDocument } from './openapi.ts';
 import { HttpSession } from './session.ts';
 
@@ -122,12 +125,26 @@ async function authenticate(
   return outcome === 'blocked' ? replyErrors.authBlocked : replyErrors.authInvalid;
 }
 
-/** Runs one command in `session`; the rate tokens the connection holds go with it. */
-async function run(session: HttpSession, name: string, args: Buffer[]): Promise<Reply> {
+/** A command's arguments: in order, or an object of its declared arguments by name. */
+type JsonArgs = Buffer[] | Record<string, unknown>;
+
+/**
+ * Runs one command in `session`; the rate tokens the connection holds go with it. Named arguments
+ * that do not fit the declarations are refused where wrong arguments are: after AUTH, and inside
+ * MULTI they doom the transaction.
+ */
+async function run(session: HttpSession, name: string, given: JsonArgs): Promise<Reply> {
   const client = session.client;
   const spec = session.registry.lookup(name);
   if (spec === undefined)
     return new ReplyError(codes.ERR_UNKNOWN_COMMAND, `Unknown command '${name.slice(0, 128)}'`);
+  const args = Array.isArray(given) ? given : namedArgs(spec, given);
+  if (args instanceof ReplyError) {
+    session.lastCommand = spec.name;
+    const error = session.authenticated || spec.noAuth ? args : replyErrors.authRequired;
+    session.owner.metrics.error(error.code);
+    return refuseRequest(session, error, spec);
+  }
   session.rateTokens = client.rateTokens;
   const started = performance.now();
   session.sent = null;
@@ -197,16 +214,15 @@ async function handle(
   session.traceContext = traceContextFrom(req.headers);
   if (isCommand) {
     const name = decodeURIComponent(path.slice(COMMAND_PATH.length));
-    let args: Buffer[] | ReplyError = [];
+    let args: JsonArgs | ReplyError = [];
     const type = String(req.headers['content-type'] ?? '');
     if (type.startsWith('application/octet-stream')) args = [body];
     else if (body.length > 0) {
       const parsed = parseJson(body);
       if (parsed instanceof ReplyError) return refuse(host, client, res, parsed);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-        return refuse(host, client, res, httpError(400, 'the body must be {"args": [...]}'));
-      const given = (parsed as { args?: unknown }).args;
-      args = given === undefined ? [] : argsFromJson(given);
+      if (!isObject(parsed) || Object.keys(parsed).some((k) => k !== 'args'))
+        return refuse(host, client, res, httpError(400, BODY_SHAPE));
+      args = jsonArgs(parsed.args);
     }
     if (args instanceof ReplyError) return refuse(host, client, res, args);
     const reply = await run(session, name, args);
@@ -216,18 +232,13 @@ async function handle(
   const parsed = parseJson(body);
   if (parsed instanceof ReplyError) return refuse(host, client, res, parsed);
   if (!Array.isArray(parsed) || parsed.length === 0)
-    return refuse(
-      host,
-      client,
-      res,
-      httpError(400, 'the body must be an array of commands, each ["NAME", arg, ...]'),
-    );
-  const requests: [string, Buffer[]][] = [];
-  for (const command of parsed) {
-    const argv = argsFromJson(command);
-    if (argv instanceof ReplyError || argv.length === 0)
-      return refuse(host, client, res, httpError(400, 'each command must be ["NAME", arg, ...]'));
-    requests.push([argv[0].toString('latin1'), argv.slice(1)]);
+    return refuse(host, client, res, httpError(400, `the body must be an array of ${ITEM_SHAPE}`));
+  const requests: [string, JsonArgs][] = [];
+  for (const [i, item] of parsed.entries()) {
+    const request = pipelineItem(item);
+    if (request instanceof ReplyError)
+      return refuse(host, client, res, httpError(400, `command ${i}: ${request.message}`));
+    requests.push(request);
   }
   const results: Json[] = [];
   for (const [name, args] of requests) {
@@ -237,9 +248,42 @@ async function handle(
   return send(host, client, res, 200, { results });
 }
 
+const BODY_SHAPE = 'the body must be {"args": [...]} or {"args": {"<argument>": value, ...}}';
+const ITEM_SHAPE =
+  'commands, each ["NAME", arg, ...] or {"command": "NAME", "args": [...] | {...}}';
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** "args" of a body: absent (none), an array, or an object of named arguments. */
+function jsonArgs(given: unknown): JsonArgs | ReplyError {
+  if (given === undefined) return [];
+  if (Array.isArray(given)) return argsFromJson(given);
+  if (isObject(given)) return given;
+  return httpError(400, '"args" must be an array, or an object of named arguments');
+}
+
+/** One pipeline command: ["NAME", arg, ...], or {"command": "NAME", "args": ...}. */
+function pipelineItem(item: unknown): [string, JsonArgs] | ReplyError {
+  if (Array.isArray(item)) {
+    if (typeof item[0] !== 'string') return httpError(400, `each must be ${ITEM_SHAPE}`);
+    const args = argsFromJson(item.slice(1));
+    return args instanceof ReplyError ? args : [item[0], args];
+  }
+  if (
+    !isObject(item) ||
+    typeof item.command !== 'string' ||
+    Object.keys(item).some((k) => k !== 'command' && k !== 'args')
+  )
+    return httpError(400, `each must be ${ITEM_SHAPE}`);
+  const args = jsonArgs(item.args);
+  return args instanceof ReplyError ? args : [item.command, args];
+}
+
 export const http: Transport = {
   name: 'http',
   portKeys: (config: Config) => (config.HTTP_PORT === 0 ? [] : ['HTTP_PORT']),
+  tlsKeys: (config: Config) => (config.HTTP_PORT !== 0 && config.HTTP_TLS ? ['HTTP_TLS'] : []),
   async start(host, ports, tls) {
     const port = ports.HTTP_PORT;
     if (port === undefined) return;

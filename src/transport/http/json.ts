@@ -95,9 +95,10 @@ export function replyJson(r: Reply): Json {
 export const badRequest = (message: string): ReplyError =>
   new ReplyError(codes.ERR_HTTP_REQUEST, message);
 
-/** One argument: a string, or {"base64": "…"} for bytes. */
+/** One argument: a string, or {"base64": "…"} for bytes (or the bytes of an octet-stream body). */
 export function argFromJson(value: unknown): Buffer | ReplyError {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (Buffer.isBuffer(value)) return value;
   if (typeof value === 'number' || typeof value === 'boolean') return Buffer.from(String(value));
   if (
     typeof value === 'object' &&
@@ -109,8 +110,7 @@ export function argFromJson(value: unknown): Buffer | ReplyError {
   return badRequest('each argument must be a string or {"base64": "..."}');
 }
 
-export function argsFromJson(values: unknown): Buffer[] | ReplyError {
-  if (!Array.isArray(values)) return badRequest('"args" must be an array');
+export function argsFromJson(values: readonly unknown[]): Buffer[] | ReplyError {
   const args: Buffer[] = [];
   for (const v of values) {
     const a = argFromJson(v);

@@ -1,6 +1,7 @@
 // The OpenAPI 3.1 document of the HTTP API, generated from the registry: one operation per
 // command (its usage, summary and argument counts; for a command with declared arguments, the
-// type, range, enum and length of each, from spec.args), plus the listing and the pipeline.
+// type, range, enum and length of each, from spec.args, in order or by name), plus the listing
+// and the pipeline.
 import type { ArgDecl, OptionDecl } from '../../commands/declared-args.ts';
 import type { CommandSpec, Registry } from '../../commands/registry.ts';
 
@@ -91,9 +92,43 @@ function declaredArgsSchema(decls: readonly ArgDecl[]): Record<string, unknown> 
   return schema;
 }
 
+/**
+ * "args" as an object of named arguments (named-args.ts): each declared argument under its name,
+ * a list as an array, options as an object, the required ones required.
+ */
+function namedArgsSchema(decls: readonly ArgDecl[]): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  const required: string[] = [];
+  for (const d of decls) {
+    if (d.type === 'options') {
+      const options: Record<string, unknown> = {};
+      for (const [k, o] of Object.entries(d.options as Record<string, OptionDecl>))
+        options[k] = scalarSchema(o, undefined);
+      properties[d.name] = {
+        type: 'object',
+        properties: options,
+        additionalProperties: false,
+        ...(d.summary ? { description: d.summary } : {}),
+      };
+      continue;
+    }
+    const item = scalarSchema(d, d.summary);
+    properties[d.name] = d.variadic
+      ? { type: 'array', items: item, minItems: d.optional ? 0 : 1 }
+      : item;
+    if (!d.optional) required.push(d.name);
+  }
+  const schema: Record<string, unknown> = { type: 'object', properties };
+  if (required.length > 0) schema.required = required;
+  schema.additionalProperties = false;
+  return schema;
+}
+
 function commandOperation(spec: CommandSpec) {
   let args: Record<string, unknown>;
-  if (spec.args !== null) args = declaredArgsSchema(spec.args);
+  if (spec.args !== null)
+    // In order, or by name: an array and an object, so exactly one of the two matches.
+    args = { oneOf: [declaredArgsSchema(spec.args), namedArgsSchema(spec.args)] };
   else {
     args = { type: 'array', items: ref('Argument'), minItems: spec.minArgs };
     if (spec.maxArgs !== Infinity) args.maxItems = spec.maxArgs;
@@ -137,11 +172,34 @@ export function openApiDocument(registry: Registry, version: string): object {
       post: {
         operationId: 'pipeline',
         summary: 'Runs several commands in order; one result (or error) each',
+        description:
+          'Each command is ["NAME", arg, ...], or {"command": "NAME", "args": ...} with "args" as in POST /v1/commands/{NAME} (an array, or an object of named arguments).',
         requestBody: {
           required: true,
           content: json({
             type: 'array',
-            items: { type: 'array', items: ref('Argument'), minItems: 1 },
+            minItems: 1,
+            items: {
+              oneOf: [
+                {
+                  type: 'array',
+                  prefixItems: [{ type: 'string' }],
+                  items: ref('Argument'),
+                  minItems: 1,
+                },
+                {
+                  type: 'object',
+                  properties: {
+                    command: { type: 'string' },
+                    args: {
+                      oneOf: [{ type: 'array', items: ref('Argument') }, { type: 'object' }],
+                    },
+                  },
+                  required: ['command'],
+                  additionalProperties: false,
+                },
+              ],
+            },
           }),
         },
         responses: {

@@ -60,6 +60,7 @@ export const tcp: Transport = {
     ...(config.PORT === -1 ? [] : ['PORT']),
     ...(config.TLS_PORT === 0 ? [] : ['TLS_PORT']),
   ],
+  tlsKeys: (config: Config) => (config.TLS_PORT === 0 ? [] : ['TLS_PORT']),
   async start(host, ports, tls) {
     let onread = onreadUsable(host);
     for (const key of ['PORT', 'TLS_PORT']) {

@@ -4,7 +4,12 @@
 // http/1.1). The HTTP transport takes the requests, the WebSocket transport the upgrades; a port
 // without one of them answers 426 or 404. Each client is tracked for IDLE_TIMEOUT_MS,
 // REQUEST_TIMEOUT_MS, CLIENT LIST and shutdown (GOAWAY on HTTP/2, Connection: close on 1.1).
-import { createServer as createHttp1, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttp1,
+  type IncomingMessage,
+  STATUS_CODES,
+  type ServerResponse,
+} from 'node:http';
 import {
   createServer as createHttp2,
   type Http2ServerRequest,
@@ -18,6 +23,7 @@ import type { TlsMaterial } from '../../config/tls.ts';
 import type { ReplyError } from '../../errors.ts';
 import { formatHostPort, plainIp } from '../../net/address.ts';
 import { runtime } from '../bun/runtime.ts';
+import { httpStatus } from '../http/json.ts';
 import type { Admitted } from '../../worker/admission.ts';
 import type { Refusal, TrackedClient, TransportHost } from '../transport.ts';
 
@@ -39,15 +45,22 @@ export function errorBody(code: string, message: string): string {
   return JSON.stringify({ error: { code, message } });
 }
 
+/** The first bytes of an HTTP/2 client with prior knowledge (the h2c connection preface). */
+const isH2Preface = (first: Buffer | null): boolean =>
+  first !== null && first.length >= 3 && first.toString('latin1', 0, 3) === 'PRI';
+
 /**
- * Clients refused at accept get a 503 they can read (whatever HTTP version they were about to
- * speak).
+ * Clients refused at accept are told why in the HTTP they speak, with the HTTP API's error JSON:
+ * HTTP/1.1 (and WebSocket upgrades) get a response (403 for protected mode, 503 for the connection
+ * limits, as the API maps those codes), an h2c client a GOAWAY whose debug data is that JSON.
  */
-const refusal: Refusal = (error: ReplyError) => {
+const refusal: Refusal = (error: ReplyError, first: Buffer | null) => {
   const body = errorBody(error.code, error.message);
+  if (isH2Preface(first)) return h2Refusal(REFUSED_STREAM, Buffer.from(body));
+  const status = httpStatus(error);
   return (
-    'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+    `Connection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
   );
 };
 
@@ -238,7 +251,7 @@ export class WebPort {
     const route = (chunk: Buffer): void => {
       socket.pause();
       socket.unshift(chunk);
-      const h2 = chunk.length >= 3 && chunk.toString('latin1', 0, 3) === 'PRI';
+      const h2 = isH2Preface(chunk);
       if (h2 && runtime === 'bun') return refuseH2c(socket);
       (h2 ? this.http2 : this.http1).emit('connection', socket);
       // HTTP/2 reads what was put back itself; HTTP/1.1 waits to be resumed.
@@ -259,20 +272,31 @@ export function rejectUpgrade(socket: Socket, status: number, message: string): 
   );
 }
 
+// HTTP/2 error codes (RFC 9113 7) a refusal uses.
+const REFUSED_STREAM = 0x07;
+const HTTP_1_1_REQUIRED = 0x0d;
+
 /**
- * Bun cannot hand an accepted socket to its node:http2 server: an h2c client is told so in its
- * own protocol, a server preface (empty SETTINGS) then GOAWAY with HTTP_1_1_REQUIRED (RFC 9113
- * 7) and the reason as debug data, then FIN.
+ * An HTTP/2 refusal before any request: the server preface (an empty SETTINGS frame), then
+ * GOAWAY with no stream processed, `code`, and why as its debug data.
  */
-function refuseH2c(socket: Socket): void {
-  const why = Buffer.from('h2c is not available on this server (Bun): use HTTP/1.1 or h2 over TLS');
+function h2Refusal(code: number, why: Buffer): Buffer {
   const settings = Buffer.from([0, 0, 0, 0x04, 0, 0, 0, 0, 0]);
   const goaway = Buffer.alloc(9 + 8 + why.length);
   goaway.writeUIntBE(8 + why.length, 0, 3);
   goaway[3] = 0x07; // GOAWAY, flags 0, stream 0
   goaway.writeUInt32BE(0, 9); // last stream id
-  goaway.writeUInt32BE(0x0d, 13); // HTTP_1_1_REQUIRED
+  goaway.writeUInt32BE(code, 13);
   why.copy(goaway, 17);
+  return Buffer.concat([settings, goaway]);
+}
+
+/**
+ * Bun cannot hand an accepted socket to its node:http2 server: an h2c client is told so in its
+ * own protocol, GOAWAY with HTTP_1_1_REQUIRED and the reason, then FIN.
+ */
+function refuseH2c(socket: Socket): void {
+  const why = Buffer.from('h2c is not available on this server (Bun): use HTTP/1.1 or h2 over TLS');
   socket.resume();
-  socket.end(Buffer.concat([settings, goaway]));
+  socket.end(h2Refusal(HTTP_1_1_REQUIRED, why));
 }

@@ -111,6 +111,7 @@ function acceptUpgrades(host: TransportHost, web: WebPort, shared: boolean): voi
         refuseProxyHeader: false,
         protocol: chosen,
         messages: true,
+        announced: true, // the web port logged it when it connected
       });
       // Browsers cannot set headers on a WebSocket: ?traceparent= in the URL does as well.
       const traceparent = new URL(req.url ?? '/', 'http://x').searchParams.get('traceparent');
@@ -165,6 +166,7 @@ function serve(
 export const websocket: Transport = {
   name: 'websocket',
   portKeys: (config: Config) => (config.WS_PORT === 0 ? [] : ['WS_PORT']),
+  tlsKeys: (config: Config) => (config.WS_PORT !== 0 && config.WS_TLS ? ['WS_TLS'] : []),
   async start(host, ports, tls) {
     const port = ports.WS_PORT;
     if (port === undefined) return;
