@@ -19,6 +19,15 @@ export const RESTART_ONLY: ReadonlySet<ConfigKey> = new Set<ConfigKey>([
   'LOG_BUFFER_BYTES',
   'ADMIN_PORT',
   'ADMIN_HOST',
+  // The other transports' listeners, bound at start like PORT.
+  'WS_PORT',
+  'WS_TLS',
+  'HTTP_PORT',
+  'HTTP_TLS',
+  // Decided once by each worker as it starts: a live change would split the pool (only workers
+  // started after it would follow), so they stay as they are until a restart.
+  'TRACING',
+  'TCP_READ_PATH',
 ]);
 
 /** Keys whose value is secret: the admin API shows them redacted. */

@@ -54,13 +54,15 @@ describe('hot reload', () => {
       'MAX_LINE_BYTES=64',
       `AUTH_TOKENS=${hashTokenSha256(token)}`,
       'IP_TABLE_SLOTS=128',
+      'WS_PORT=65000', // not bound: restart-only
+      'TRACING=yes',
     ]);
     const r = await ctl(server, 'reload');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stdout,
       'Reloaded (changed: THREAD_POOL_SIZE, MAX_LINE_BYTES, LOG_LEVEL, AUTH_TOKENS); pool size 3\n' +
-        'need a restart, left as they are: IP_TABLE_SLOTS\n',
+        'need a restart, left as they are: IP_TABLE_SLOTS, WS_PORT, TRACING\n',
     );
     // The connection from before the reload is kept, and was authenticated when it came.
     assert.equal(await old.request('PING'), 'PONG');
