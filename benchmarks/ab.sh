@@ -39,7 +39,7 @@ for v in "$@"; do
     [ "$e" = RUNTIME=bun ] && cmd=("$BUN" bin/tcpool.js serve)
     [ "$e" = SERVER=seed ] && cmd=("$TOOLS_BIN/seedserver")
   done
-  env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN "${kv[@]}" "${cmd[@]}" >"/tmp/ab-$name.log" 2>&1 &
+  env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN ADMIN_PORT=off "${kv[@]}" "${cmd[@]}" >"/tmp/ab-$name.log" 2>&1 &
   pids+=($!) names+=("$name") ports+=($port)
   port=$((port + 1))
 done

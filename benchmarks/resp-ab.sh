@@ -24,14 +24,16 @@ for v in "$@"; do
   cmd=("$NODE" bin/tcpool.js serve)
   IFS=, read -r -a kv <<<"$envs"
   for e in "${kv[@]}"; do [ "$e" = RUNTIME=bun ] && cmd=("$BUN" bin/tcpool.js serve); done
-  env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN "${kv[@]}" "${cmd[@]}" >"/tmp/resp-ab-$name.log" 2>&1 &
+  env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN ADMIN_PORT=off "${kv[@]}" "${cmd[@]}" >"/tmp/resp-ab-$name.log" 2>&1 &
   pids+=($!) names+=("$name") ports+=($port)
   port=$((port + 1))
 done
 redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 &
 pids+=($!) names+=(redis) ports+=($port)
-for p in "${ports[@]}"; do
-  for _ in $(seq 1 200); do [ -n "$(listener_pid "$p")" ] && break; sleep 0.1; done
+for i in "${!ports[@]}"; do
+  for _ in $(seq 1 200); do [ -n "$(listener_pid "${ports[$i]}")" ] && break; sleep 0.1; done
+  [ -n "$(listener_pid "${ports[$i]}")" ] ||
+    { echo "resp-ab: ${names[$i]} did not start:" >&2; tail -3 "/tmp/resp-ab-${names[$i]}.log" >&2; exit 2; }
 done
 
 declare -A R
