@@ -22,31 +22,10 @@ make -s -C ../../shared/tools BIN="$TOOLS_BIN" >/dev/null 2>&1 ||
   make -s -C /work/shared/tools BIN="$TOOLS_BIN" >/dev/null ||
   { echo "ab: cannot build the C tools" >&2; exit 2; }
 TICK=$(getconf CLK_TCK)
-NODE=node_modules/.bin/node # the pinned Node (the bare `node` may be older)
-BUN=node_modules/@oven/bun-linux-x64/bin/bun
-
-pids=() names=() ports=()
-cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; }
-trap cleanup EXIT INT TERM
-listener_pid() { ss -Htlnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
-
-port=17201
-for v in "$@"; do
-  name=${v%%=*} envs=${v#*=}
-  cmd=("$NODE" bin/tcpool.js serve)
-  IFS=, read -r -a kv <<<"$SERVER_ENV${SERVER_ENV:+,}$envs"
-  for e in "${kv[@]}"; do
-    [ "$e" = RUNTIME=bun ] && cmd=("$BUN" bin/tcpool.js serve)
-    [ "$e" = SERVER=seed ] && cmd=("$TOOLS_BIN/seedserver")
-  done
-  env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN ADMIN_PORT=off "${kv[@]}" "${cmd[@]}" >"/tmp/ab-$name.log" 2>&1 &
-  pids+=($!) names+=("$name") ports+=($port)
-  port=$((port + 1))
-done
-for i in "${!ports[@]}"; do
-  for _ in $(seq 1 200); do [ -n "$(listener_pid "${ports[$i]}")" ] && break; sleep 0.1; done
-  [ -n "$(listener_pid "${ports[$i]}")" ] || { echo "ab: ${names[$i]} did not start:" >&2; tail "/tmp/ab-${names[$i]}.log" >&2; exit 2; }
-done
+LOG_PREFIX=ab
+. benchmarks/variants.sh
+start_variants 17201 "$@"
+wait_variants
 
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 declare -A R

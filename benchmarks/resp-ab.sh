@@ -10,31 +10,14 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3} N=${N:-1000000} P=${P:-16} CONNS=${CONNS:-50}
 [ $# -gt 0 ] || set -- "node="
 command -v redis-benchmark >/dev/null || { echo "resp-ab: redis-benchmark missing (apt-get install redis-tools)" >&2; exit 2; }
-NODE=node_modules/.bin/node
-BUN=node_modules/@oven/bun-linux-x64/bin/bun
 TICK=$(getconf CLK_TCK)
-pids=() names=() ports=()
-cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; }
-trap cleanup EXIT INT TERM
-listener_pid() { ss -Htlnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
-
-port=17501
-for v in "$@"; do
-  name=${v%%=*} envs=${v#*=}
-  cmd=("$NODE" bin/tcpool.js serve)
-  IFS=, read -r -a kv <<<"$envs"
-  for e in "${kv[@]}"; do [ "$e" = RUNTIME=bun ] && cmd=("$BUN" bin/tcpool.js serve); done
-  env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN ADMIN_PORT=off "${kv[@]}" "${cmd[@]}" >"/tmp/resp-ab-$name.log" 2>&1 &
-  pids+=($!) names+=("$name") ports+=($port)
-  port=$((port + 1))
-done
-redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 &
+LOG_PREFIX=resp-ab
+. benchmarks/variants.sh
+start_variants 17501 "$@"
+port=$((17501 + $#))
+redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no >"/tmp/resp-ab-redis.log" 2>&1 &
 pids+=($!) names+=(redis) ports+=($port)
-for i in "${!ports[@]}"; do
-  for _ in $(seq 1 200); do [ -n "$(listener_pid "${ports[$i]}")" ] && break; sleep 0.1; done
-  [ -n "$(listener_pid "${ports[$i]}")" ] ||
-    { echo "resp-ab: ${names[$i]} did not start:" >&2; tail -3 "/tmp/resp-ab-${names[$i]}.log" >&2; exit 2; }
-done
+wait_variants
 
 declare -A R
 for r in $(seq 1 "$ROUNDS"); do

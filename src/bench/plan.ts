@@ -19,6 +19,25 @@ export interface BenchOptions {
   stallMs: number;
 }
 
+/** `tcpool bench`'s defaults (its --help), with what a caller sets instead. */
+export function benchOptions(set: Partial<BenchOptions> = {}): BenchOptions {
+  return {
+    host: '127.0.0.1',
+    port: 8080,
+    connections: 50,
+    pipeline: 1,
+    requests: 100_000,
+    duration: 0,
+    protocol: 'line',
+    command: 'PING',
+    threads: 1,
+    rate: 0,
+    idle: 0,
+    stallMs: 5000,
+    ...set,
+  };
+}
+
 /** One client thread's share. */
 export interface BenchPlan {
   host: string;

@@ -1,6 +1,7 @@
 // Connection churn for tests, from the product's own load tool (`tcpool bench --connect-rate`'s
 // runConnectRate): loops that each connect, PING, read the reply and close, until stopped.
 import { type ConnectRateResult, runConnectRate } from '../../src/bench/connect-rate.ts';
+import { benchOptions } from '../../src/bench/plan.ts';
 
 export interface ConnectLoad {
   /** Stops starting connections; resolves with the result once those under way are done. */
@@ -10,20 +11,7 @@ export interface ConnectLoad {
 export function connectLoad(port: number, loops: number): ConnectLoad {
   const controller = new AbortController();
   const running = runConnectRate(
-    {
-      host: '127.0.0.1',
-      port,
-      connections: loops,
-      pipeline: 1,
-      requests: Infinity,
-      duration: 0,
-      protocol: 'line',
-      command: 'PING',
-      threads: 1,
-      rate: 0,
-      idle: 0,
-      stallMs: 5000,
-    },
+    benchOptions({ port, connections: loops, requests: Infinity }),
     controller.signal,
   );
   return {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { latencyChart, tickStep } from '../../src/bench/chart.ts';
+import { benchOptions } from '../../src/bench/plan.ts';
 import type { BenchResult } from '../../src/bench/run.ts';
 
 function result(maxUs: number): BenchResult {
@@ -17,20 +18,7 @@ function result(maxUs: number): BenchResult {
   ];
   const curve = share.map(([p, f]): [number, number] => [p, Math.max(1, Math.round(f * maxUs))]);
   return {
-    options: {
-      host: '127.0.0.1',
-      port: 8080,
-      connections: 50,
-      pipeline: 1,
-      requests: 100_000,
-      duration: 0,
-      protocol: 'line',
-      command: 'PING',
-      threads: 1,
-      rate: 0,
-      idle: 0,
-      stallMs: 5000,
-    },
+    options: benchOptions(),
     elapsedSeconds: 1,
     requests: 100_000,
     errors: 0,
