@@ -281,6 +281,10 @@ export class Supervisor {
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
           startup.ready = true;
+          // A drained server accepts no one: a worker that starts now (a restart, a grown pool)
+          // serves no new clients either.
+          if (this.phase === 'draining')
+            worker.postMessage({ type: 'stop-accepting' } satisfies ToWorker);
           resolve();
         } else if (msg.type === 'fatal') {
           reject(new TcpoolError(codes.ERR_LISTEN, msg.message));
@@ -427,7 +431,6 @@ export class Supervisor {
       this.spawn(i).then(
         () => {
           this.logger.info(`Worker ${i} restarted`);
-          if (this.phase === 'draining') slot.worker?.postMessage({ type: 'stop-accepting' });
         },
         (err: Error) => {
           this.logger.error(`Worker ${i} could not restart: ${err.message}`);
@@ -489,9 +492,6 @@ export class Supervisor {
         if (r.status === 'rejected') {
           this.stats.setSlotState(free[k], SLOT_FREE);
           this.logger.error(`Worker ${free[k]} could not start: ${(r.reason as Error).message}`);
-        } else if (this.phase === 'draining') {
-          // A drained server accepts no one: a worker added now serves no new clients either.
-          this.slots[free[k]].worker?.postMessage({ type: 'stop-accepting' } satisfies ToWorker);
         }
       });
     } else if (size < from) {
