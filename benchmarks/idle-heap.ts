@@ -22,12 +22,7 @@ const { config } = loadConfig({});
 const stats = SharedStats.create(Math.max(config.THREAD_POOL_MAX, config.THREAD_POOL_SIZE), 0);
 const write = (text: string): void => void process.stderr.write(text);
 const logger = new Logger('ERROR', config.LOG_FORMAT, write);
-const supervisor = new Supervisor(config, logger, write, null, stats, {
-  reloadSource: () => loadConfig({}),
-  origin: {},
-  takeover: false,
-  onReconfigure: async () => {},
-} as unknown as ConstructorParameters<typeof Supervisor>[5]);
+const supervisor = new Supervisor(config, logger, write, null, stats);
 await supervisor.start();
 // The supervisor keeps its workers private; a benchmark may look.
 const worker = (supervisor as unknown as { slots: { worker: Worker }[] }).slots[0].worker;

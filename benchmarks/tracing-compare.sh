@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/.."
 COMPARE=${COMPARE:-../shared/bench/compare.sh}
-[ -x "$COMPARE" ] || COMPARE=/work/shared/bench/compare.sh
+[ -f "$COMPARE" ] || { echo "tracing-compare: no $COMPARE (set COMPARE)" >&2; exit 2; }
 export IDLE=${IDLE:-0}
 sink_port=17199
 node_modules/.bin/node -e '
