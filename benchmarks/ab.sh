@@ -11,6 +11,8 @@
 #   SERVER=seed to start ../shared/tools' seedserver (the original design) instead of tcpool.
 # env: ROUNDS (3) CONNS (50) P (1) N (200000) REQ ('PING\r\n') EXPECT (PONG)
 #      SERVER_ENV (applies to every variant, e.g. THREAD_POOL_SIZE=1) TOOLS_BIN (/tmp/tcpool-tools)
+#      PIN_SERVER, PIN_LOAD: CPU lists for `taskset -c`, the servers' and linegen's (e.g. 1 and 0
+#      with SERVER_ENV=THREAD_POOL_SIZE=1: one worker on its own core, far less noise on 2 cores)
 # prints one line per run, then the median of each variant.
 set -u
 cd "$(dirname "$0")/.."
@@ -33,7 +35,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for i in "${!ports[@]}"; do
     pid=$(listener_pid "${ports[$i]}")
     read -r u0 s0 < <(cpu_ticks "$pid")
-    line=$("$TOOLS_BIN/linegen" -p "${ports[$i]}" -c "$CONNS" -P "$P" -n "$N" -d 60 -r "$REQ" -e "$EXPECT" -q --csv 2>/dev/null | tail -1)
+    line=$(${PIN_LOAD:+taskset -c "$PIN_LOAD"} "$TOOLS_BIN/linegen" -p "${ports[$i]}" -c "$CONNS" -P "$P" -n "$N" -d 60 -r "$REQ" -e "$EXPECT" -q --csv 2>/dev/null | tail -1)
     read -r u1 s1 < <(cpu_ticks "$pid")
     IFS=, read -r _ _ _ _ _ reqs errs _ _ _ _ _ _ rps _ _ p99 _ <<<"$line"
     out=$(awk -v u="$((u1 - u0))" -v s="$((s1 - s0))" -v n="${reqs:-0}" -v t="$TICK" \
