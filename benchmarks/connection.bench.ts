@@ -9,6 +9,7 @@ import { LogThrottle } from '../src/log/throttle.ts';
 import { Output } from '../src/protocol/output.ts';
 import { encodeRespRequest } from '../src/protocol/resp.ts';
 import { SharedStats } from '../src/stats/counters.ts';
+import { MetricsLayout, WorkerMetrics } from '../src/stats/metrics.ts';
 import { Connection } from '../src/worker/connection.ts';
 import { bench } from './harness.ts';
 
@@ -19,7 +20,7 @@ if (process.env.BENCH_TRACING !== undefined) {
   process.env.OTEL_TRACES_SAMPLER_ARG = process.env.BENCH_TRACING;
   process.env.OTEL_EXPORTER_OTLP_ENDPOINT ??= 'http://127.0.0.1:9';
   const { startTracing } = await import('../src/tracing/tracing.ts');
-  await startTracing('bench', 0);
+  await startTracing('bench', 0, new Logger('ERROR', 'text', () => {}, 0));
 }
 
 const N = 10_000;
@@ -28,6 +29,12 @@ for (const spec of builtins) registry.register(spec);
 const config = loadConfig({ env: {} }).config;
 const logger = new Logger('ERROR', 'text', () => {}, 0);
 const stats = SharedStats.create(1);
+const specs = registry.list();
+const layout = new MetricsLayout(
+  specs.map((s) => s.name),
+  1,
+);
+const metrics = new WorkerMetrics(layout.createBuffer(), layout, 0, specs);
 let written = 0;
 const channel = {
   write(data: string | Buffer, cb?: () => void) {
@@ -56,6 +63,7 @@ const requests = {
 const owner = {
   registry,
   stats,
+  metrics,
   logger,
   throttle: new LogThrottle(logger),
   server: { config, port: 1, startedAt: Date.now(), version: 'bench' },

@@ -47,7 +47,9 @@ export type ToWorker =
     }
   | { type: 'kill-client'; id: number; clientId: number }
   | { type: 'query'; id: number; kind: QueryKind }
-  | { type: 'query-result'; id: number; results: unknown[] };
+  | { type: 'query-result'; id: number; results: unknown[] }
+  /** The outcome of a 'spans' export, and the body's memory back (transferred) for reuse. */
+  | { type: 'spans-done'; id: number; ok: boolean; error?: string; body: ArrayBuffer };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -58,4 +60,9 @@ export type FromWorker =
   | { type: 'query'; id: number; kind: QueryKind }
   | { type: 'query-reply'; id: number; result: unknown }
   | { type: 'reconfigured'; id: number }
-  | { type: 'killed-client'; id: number; found: boolean };
+  | { type: 'killed-client'; id: number; found: boolean }
+  /**
+   * A batch of spans to export (TRACING): an OTLP/JSON request body, the first `length` bytes of
+   * `body` (transferred); answered with 'spans-done' and the same id.
+   */
+  | { type: 'spans'; id: number; body: ArrayBuffer; length: number; spans: number };

@@ -18,6 +18,7 @@ import { resolvePorts } from '../transport/ports.ts';
 import { IpTable } from '../stats/ip-table.ts';
 import { MetricsLayout, MetricsReader } from '../stats/metrics.ts';
 import { VERSION } from '../version.ts';
+import { otlpHttpExporter, type SpanExporter } from '../tracing/exporter.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
 import { Autoscaler, type AutoscalePolicy, clampSize, policyOf } from './autoscale.ts';
 import { reloadedConfig } from './reload.ts';
@@ -127,6 +128,8 @@ export class Supervisor {
   metrics: MetricsReader | null = null;
   readonly startedAt = Date.now();
   private metricsBuffer: SharedArrayBuffer | null = null;
+  /** The OTLP/HTTP exporter of the workers' spans, once one sent a batch (TRACING). */
+  private spanExporter: Promise<SpanExporter> | null = null;
   private readonly logger: Logger;
   private readonly write: LogSink;
   private readonly options: SupervisorOptions;
@@ -289,6 +292,8 @@ export class Supervisor {
         } else if (msg.type === 'fatal') {
           reject(new TcpoolError(codes.ERR_LISTEN, msg.message));
           void worker.terminate();
+        } else if (msg.type === 'spans') {
+          this.exportSpans(worker, msg);
         } else {
           this.route(i, msg);
         }
@@ -315,8 +320,38 @@ export class Supervisor {
     };
   }
 
+  /**
+   * Exports a worker's batch of spans (TRACING) with the one OTLP/HTTP exporter of the process,
+   * loaded at the first batch, and tells the worker the outcome.
+   */
+  private exportSpans(worker: Worker, msg: Extract<FromWorker, { type: 'spans' }>): void {
+    let answered = false;
+    const done = (ok: boolean, error?: Error): void => {
+      if (answered) return;
+      answered = true;
+      // The memory goes back to the worker for its next batch (sent, so no longer read here).
+      // A worker that has ended meanwhile does not need an answer.
+      try {
+        worker.postMessage(
+          {
+            type: 'spans-done',
+            id: msg.id,
+            ok,
+            error: error?.message,
+            body: msg.body,
+          } satisfies ToWorker,
+          [msg.body],
+        );
+      } catch {}
+    };
+    this.spanExporter ??= otlpHttpExporter();
+    this.spanExporter
+      .then((exporter) => exporter.send(Buffer.from(msg.body, 0, msg.length), msg.spans, done))
+      .catch((err: Error) => done(false, err));
+  }
+
   /** Every message of a running worker but its start-up ones. */
-  private route(i: number, msg: Exclude<FromWorker, { type: 'ready' | 'fatal' }>): void {
+  private route(i: number, msg: Exclude<FromWorker, { type: 'ready' | 'fatal' | 'spans' }>): void {
     const slot = this.slots[i];
     switch (msg.type) {
       case 'log':
@@ -679,6 +714,8 @@ export class Supervisor {
     await Promise.race([Promise.all(draining), stuck]);
     clearTimeout(guard);
     await Promise.all(this.slots.map((s) => s.worker && endWorker(s.worker)));
+    // The workers sent their last spans before they drained; the exporter sends them on.
+    await this.spanExporter?.then((exporter) => exporter.shutdown()).catch(() => {});
     return active;
   }
 }

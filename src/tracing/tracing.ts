@@ -1,37 +1,96 @@
 // Distributed tracing with OpenTelemetry: one span per command, with the semantic conventions'
-// database-call attributes. Only @opentelemetry/api is imported up front; the SDK and the
-// OTLP/HTTP exporter are loaded by startTracing() when TRACING is on, and configured by the
-// standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER,
-// OTEL_TRACES_SAMPLER_ARG, OTEL_SERVICE_NAME, OTEL_BSP_SCHEDULE_DELAY …). With TRACING off,
-// `tracer` stays null and the executor's only cost is testing it.
+// database-call attributes, exported by OTLP/HTTP (JSON). Only @opentelemetry/api is imported up
+// front; the rest (@opentelemetry/core's W3C propagator, @opentelemetry/resources, and in the
+// supervisor the OTLP exporter's HTTP delivery, exporter.ts) is loaded when TRACING is on, and
+// configured by the standard OTEL_* variables (OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER[_ARG],
+// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*). The span itself and its encoding are
+// tcpool's own (otlp-json.ts: the SDK's cost ~14–20 µs a span). With TRACING off the executor's
+// only cost is the sampling countdown's decrement, which never reaches 0.
+import { performance } from 'node:perf_hooks';
 import {
-  type Context,
-  propagation,
+  defaultTextMapGetter,
+  isSpanContextValid,
   ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  type Tracer,
+  type TextMapPropagator,
+  TraceFlags,
+  trace,
 } from '@opentelemetry/api';
 import type { CommandSpec } from '../commands/registry.ts';
 import { ReplyError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { LogThrottle } from '../log/throttle.ts';
 import type { Reply } from '../protocol/reply.ts';
+import {
+  clientAttributes,
+  type EncodedParent,
+  encodeParent,
+  envelope,
+  spanTail,
+} from './otlp-json.ts';
+import { otlpHttpExporter } from './exporter.ts';
+import { type ExportBatch, SpanQueue, type SpanQueueOptions } from './span-queue.ts';
 
-/** The tracer while tracing is on; null otherwise (the executor tests it once per command). */
-export let tracer: Tracer | null = null;
+/** The queue of finished spans while tracing is on; null otherwise. */
+export let spans: SpanQueue | null = null;
 /** The share of commands without a parent that are traced (OTEL_TRACES_SAMPLER[_ARG]). */
 let ratio = 1;
 /** A parent's sampled flag decides for its children (the parentbased_* samplers). */
 let parentBased = true;
+let propagator: TextMapPropagator | null = null;
+
+/** The parent span a client named (W3C traceparent and tracestate). */
+export interface TraceParent {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly sampled: boolean;
+  /** tracestate as received, '' for none. */
+  readonly traceState: string;
+  /** The same, encoded for the spans it parents. */
+  readonly encoded: EncodedParent;
+}
+
+/** What a span says about the client it serves. */
+export interface TracedClient {
+  readonly peer: string;
+  readonly protocol: string;
+  readonly transport: string;
+  /** The trace context the client sent (HTTP or WebSocket traceparent), else null. */
+  readonly traceContext: TraceParent | null;
+}
 
 /**
- * Whether a command goes untraced. The ratio is applied here, before any span exists, so an
- * unsampled command costs one Math.random() instead of a span, two ids and its attributes
- * (measured: 1.2 µs per command at 1%, through the SDK's own sampler); the SDK then samples
- * what reaches it with AlwaysOn (or its parent's decision).
+ * The sampling countdown: commands without a deciding parent until the next one sampled. The
+ * executor decrements it for every command and asks sampled() only when it reaches 0 or the
+ * client named a parent: an unsampled command costs a decrement, whether tracing is on or off
+ * (Infinity then), so the request path is the same code either way. The gaps are drawn from a
+ * geometric distribution: the same as one draw of the ratio per command.
  */
-export function sampledOut(client: TracedClient): boolean {
-  return (client.traceContext === null || !parentBased) && Math.random() >= ratio;
+export const sampler = { countdown: Number.POSITIVE_INFINITY };
+
+/**
+ * Whether the command the countdown or its parent brought here is traced. With a parent and a
+ * parentbased_* sampler, the parent's sampled flag decides (and the countdown is not used up).
+ */
+export function sampled(client: TracedClient): boolean {
+  if (spans === null) {
+    sampler.countdown = Number.POSITIVE_INFINITY;
+    return false;
+  }
+  const parent = client.traceContext;
+  if (parent !== null && parentBased) {
+    if (sampler.countdown <= 0) sampler.countdown = 1;
+    return parent.sampled;
+  }
+  if (sampler.countdown > 0) return false;
+  sampler.countdown = gapToNextSample();
+  return true;
+}
+
+/** Commands until the next sampled one, ≥ 1 (Infinity when the ratio is 0). */
+export function gapToNextSample(p = ratio): number {
+  if (p >= 1) return 1;
+  if (p <= 0) return Number.POSITIVE_INFINITY;
+  return Math.floor(Math.log(1 - Math.random()) / Math.log1p(-p)) + 1;
 }
 
 /** OTEL_TRACES_SAMPLER and its argument, as the ratio and parent rule applied above. */
@@ -50,88 +109,163 @@ function samplerFromEnv(): void {
         : 1;
 }
 
-/** What a span says about the client it serves. */
-export interface TracedClient {
-  readonly peer: string;
-  readonly protocol: string;
-  readonly transport: string;
-  /** The W3C trace context the client sent (HTTP or WebSocket traceparent), else null. */
-  readonly traceContext: Context | null;
+/** The batch processor's OTEL_BSP_* settings; a value that is not a positive integer is named. */
+export function queueOptionsFromEnv(warn: (message: string) => void): SpanQueueOptions {
+  const read = (key: string, fallback: number): number => {
+    const text = process.env[key];
+    if (text === undefined || text.trim() === '') return fallback;
+    const n = Number(text);
+    if (Number.isInteger(n) && n > 0) return n;
+    warn(`Tracing: ${key}=${JSON.stringify(text)} is not a positive integer; using ${fallback}`);
+    return fallback;
+  };
+  const maxQueueSize = read('OTEL_BSP_MAX_QUEUE_SIZE', 2048);
+  let maxExportBatchSize = read('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512);
+  if (maxExportBatchSize > maxQueueSize) {
+    warn(
+      `Tracing: OTEL_BSP_MAX_EXPORT_BATCH_SIZE=${maxExportBatchSize} exceeds OTEL_BSP_MAX_QUEUE_SIZE=${maxQueueSize}; using ${maxQueueSize}`,
+    );
+    maxExportBatchSize = maxQueueSize;
+  }
+  return {
+    maxQueueSize,
+    maxExportBatchSize,
+    scheduleDelayMs: read('OTEL_BSP_SCHEDULE_DELAY', 5000),
+    exportTimeoutMs: read('OTEL_BSP_EXPORT_TIMEOUT', 30000),
+  };
 }
 
 /**
- * Loads the SDK and the OTLP/HTTP (JSON) exporter and starts tracing in this thread. Returns
- * what flushes and stops it (at shutdown, so the last spans are sent).
+ * Starts tracing in this thread: the resource (service.name tcpool unless OTEL_SERVICE_NAME or
+ * OTEL_RESOURCE_ATTRIBUTES say otherwise, service.version, tcpool.worker) and the queue. `send`
+ * delivers its batches (a worker's hands them to the supervisor's exporter); without it, this
+ * thread loads an OTLP/HTTP exporter of its own. Returns what sends the last spans and stops it
+ * (at shutdown).
  */
 export async function startTracing(
   version: string,
   workerId: number,
+  logger: Logger,
+  send?: ExportBatch,
 ): Promise<() => Promise<void>> {
-  const [sdk, otlp, core, resources] = await Promise.all([
-    import('@opentelemetry/sdk-trace-base'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
+  const [core, resources] = await Promise.all([
     import('@opentelemetry/core'),
     import('@opentelemetry/resources'),
   ]);
+  const own = send === undefined ? await otlpHttpExporter() : null;
   samplerFromEnv();
-  const provider = new sdk.BasicTracerProvider({
-    sampler: parentBased
-      ? new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() })
-      : new sdk.AlwaysOnSampler(),
-    resource: resources.defaultResource().merge(
+  sampler.countdown = gapToNextSample();
+  propagator = new core.W3CTraceContextPropagator();
+  const resource = resources
+    .defaultResource()
+    .merge(
       resources.resourceFromAttributes({
-        'service.name': process.env.OTEL_SERVICE_NAME ?? 'tcpool',
+        'service.name': 'tcpool',
         'service.version': version,
         'tcpool.worker': workerId,
       }),
-    ),
-    spanProcessors: [new sdk.BatchSpanProcessor(new otlp.OTLPTraceExporter())],
-  });
-  propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
-  tracer = provider.getTracer('tcpool', version);
+    )
+    .merge(resources.detectResources({ detectors: [resources.envDetector] }));
+  await resource.waitForAsyncAttributes?.();
+  const throttle = new LogThrottle(logger, 60_000);
+  const queue = new SpanQueue(
+    queueOptionsFromEnv((m) => logger.warn(m)),
+    envelope(resource.attributes, { name: 'tcpool', version }),
+    send ?? own!.send,
+    {
+      dropped: (total, max) =>
+        throttle.warn(
+          'Tracing: spans dropped',
+          `Tracing: spans dropped: the queue is full (OTEL_BSP_MAX_QUEUE_SIZE=${max}); ${total} so far`,
+        ),
+      failed: (n, error) =>
+        throttle.warn(
+          'Tracing: export failed',
+          `Tracing: ${n} spans not exported: ${error.message}`,
+        ),
+    },
+  );
+  spans = queue;
   return async () => {
-    tracer = null;
-    await provider.shutdown();
+    spans = null;
+    sampler.countdown = Number.POSITIVE_INFINITY;
+    await queue.shutdown();
+    await own?.shutdown();
   };
 }
 
 /** The parent a client's headers name (W3C traceparent/tracestate), or null. */
 export function traceContextFrom(
   headers: Record<string, string | string[] | undefined>,
-): Context | null {
-  if (tracer === null || headers.traceparent === undefined) return null;
-  return propagation.extract(ROOT_CONTEXT, headers);
-}
-
-/** Starts the span of one command (tracing is on: `tracer` is not null). */
-export function startCommandSpan(t: Tracer, client: TracedClient, spec: CommandSpec): Span {
-  const [address, port] = splitPeer(client.peer);
-  return t.startSpan(
-    spec.name,
-    {
-      kind: SpanKind.SERVER,
-      attributes: {
-        'db.system.name': 'tcpool',
-        'db.operation.name': spec.name,
-        'network.protocol.name': client.protocol,
-        'network.transport': 'tcp',
-        'tcpool.transport': client.transport,
-        'client.address': address,
-        'client.port': port,
-      },
-    },
-    client.traceContext ?? ROOT_CONTEXT,
+): TraceParent | null {
+  if (propagator === null || spans === null || headers.traceparent === undefined) return null;
+  const context = trace.getSpanContext(
+    propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter),
   );
+  if (context === undefined || !isSpanContextValid(context)) return null;
+  const traceState = context.traceState?.serialize() ?? '';
+  return {
+    traceId: context.traceId,
+    spanId: context.spanId,
+    sampled: (context.traceFlags & TraceFlags.SAMPLED) !== 0,
+    traceState,
+    encoded: encodeParent(context.traceId, context.spanId, traceState),
+  };
 }
 
-/** Ends a command's span with its outcome: an error reply is an error span with its code. */
-export function endCommandSpan(span: Span, reply: Reply): void {
-  if (reply instanceof ReplyError) {
-    span.setAttribute('error.type', reply.code);
-    span.setAttribute('db.response.status_code', reply.code);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: reply.message });
+/**
+ * A client's attributes, encoded once (again if its protocol or peer changes), and the tail of
+ * its spans for each command name that succeeded (spanTail()).
+ */
+interface ClientSpans {
+  protocol: string;
+  peer: string;
+  attributes: string;
+  tails: Map<string, Buffer>;
+}
+const clients = new WeakMap<TracedClient, ClientSpans>();
+
+/** The start of a command's span: the time (a span is only built when it ends). */
+export function spanStart(): number {
+  return performance.now();
+}
+
+/**
+ * Ends a command's span with its outcome (an error reply is an error span with its code, a
+ * throw one without a status) and queues it. A no-op once tracing has stopped.
+ */
+export function endCommandSpan(
+  client: TracedClient,
+  spec: CommandSpec,
+  start: number,
+  reply: Reply | undefined,
+): void {
+  const queue = spans;
+  if (queue === null) return;
+  const end = performance.now();
+  let known = clients.get(client);
+  if (known === undefined || known.protocol !== client.protocol || known.peer !== client.peer) {
+    const [address, port] = splitPeer(client.peer);
+    known = {
+      protocol: client.protocol,
+      peer: client.peer,
+      attributes: clientAttributes(client.protocol, client.transport, address, port),
+      tails: new Map(),
+    };
+    clients.set(client, known);
   }
-  span.end();
+  let tail: Buffer | undefined;
+  if (reply instanceof ReplyError)
+    tail = spanTail(spec.name, known.attributes, { code: reply.code, message: reply.message });
+  else {
+    tail = known.tails.get(spec.name);
+    if (tail === undefined) {
+      tail = spanTail(spec.name, known.attributes, null);
+      known.tails.set(spec.name, tail);
+    }
+  }
+  const parent = client.traceContext;
+  queue.add(parent === null ? null : parent.encoded, start, end, tail);
 }
 
 function splitPeer(peer: string): [string, number] {

@@ -7,7 +7,7 @@ import { type ReplyError, replyErrors, subscribeModeOnly } from '../errors.ts';
 import type { RequestDecoder } from '../protocol/protocol.ts';
 import type { Reply } from '../protocol/reply.ts';
 import { SUBSCRIBE_MODE_COMMANDS } from '../pubsub/commands.ts';
-import { endCommandSpan, sampledOut, startCommandSpan, tracer } from '../tracing/tracing.ts';
+import { endCommandSpan, sampled, sampler, spanStart } from '../tracing/tracing.ts';
 import type { Session } from './session.ts';
 
 /** Runs the request the decoder just yielded (request() returned REQUEST). */
@@ -58,32 +58,39 @@ function crossProtocol(session: Session, decoder: RequestDecoder): ReplyError {
   return replyErrors.crossProtocol;
 }
 
-/** Runs a command that was found: AUTH, rate limit, arity, MULTI, then the handler. */
+/**
+ * Runs a command that was found: AUTH, rate limit, arity, MULTI, then the handler. The sampling
+ * countdown (src/tracing/) sends the rare sampled command, or one whose client named a trace
+ * parent, through traceOrRun().
+ */
 export function execute(
   session: Session,
   spec: CommandSpec,
   args: Buffer[],
 ): Reply | Promise<Reply> {
-  return tracer === null || sampledOut(session)
-    ? run(session, spec, args)
-    : traced(session, spec, args);
+  if (--sampler.countdown > 0 && session.traceContext === null) return run(session, spec, args);
+  return traceOrRun(session, spec, args);
+}
+
+function traceOrRun(session: Session, spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
+  return sampled(session) ? traced(session, spec, args) : run(session, spec, args);
 }
 
 /** execute() with a span around it (TRACING on): its outcome is the reply, async ones too. */
 function traced(session: Session, spec: CommandSpec, args: Buffer[]): Reply | Promise<Reply> {
-  const span = startCommandSpan(tracer!, session, spec);
+  const start = spanStart();
   const reply = run(session, spec, args);
   if (!(reply instanceof Promise)) {
-    endCommandSpan(span, reply);
+    endCommandSpan(session, spec, start, reply);
     return reply;
   }
   return reply.then(
     (r) => {
-      endCommandSpan(span, r);
+      endCommandSpan(session, spec, start, r);
       return r;
     },
     (err: unknown) => {
-      span.end();
+      endCommandSpan(session, spec, start, undefined);
       throw err;
     },
   );

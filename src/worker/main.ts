@@ -6,6 +6,7 @@ import { loadCommands } from '../commands/load.ts';
 import { startHub } from '../pubsub/hub.ts';
 import { batchingSink, Logger } from '../log/logger.ts';
 import { SharedStats } from '../stats/counters.ts';
+import type { ExportBatch } from '../tracing/span-queue.ts';
 import { startTracing } from '../tracing/tracing.ts';
 import { MetricsLayout, WorkerMetrics } from '../stats/metrics.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from '../supervisor/messages.ts';
@@ -23,6 +24,22 @@ const logger = new Logger(config.LOG_LEVEL, config.LOG_FORMAT, logs.sink, worker
 /** Questions this worker asked the others, by id. */
 const pending = new Map<number, (results: unknown[]) => void>();
 let lastQueryId = 0;
+
+/** Span batches out at the supervisor's exporter (TRACING), by id: what to call with the outcome. */
+const exporting = new Map<number, (ok: boolean, error?: Error, memory?: ArrayBuffer) => void>();
+let lastExportId = 0;
+
+/** Hands a batch to the supervisor, which exports it: its memory moves there, uncopied. */
+const sendSpans: ExportBatch = (body, spans, done) => {
+  const id = ++lastExportId;
+  exporting.set(id, done);
+  const whole = body.byteOffset === 0 && body.buffer instanceof ArrayBuffer;
+  const memory = whole ? (body.buffer as ArrayBuffer) : new Uint8Array(body).buffer;
+  port.postMessage(
+    { type: 'spans', id, body: memory, length: body.length, spans } satisfies FromWorker,
+    [memory],
+  );
+};
 
 /** Event-loop delay, utilisation and heap, into this worker's metrics row once a second. */
 function startSampling(metrics: WorkerMetrics): NodeJS.Timeout {
@@ -43,7 +60,9 @@ function startSampling(metrics: WorkerMetrics): NodeJS.Timeout {
 }
 
 try {
-  const stopTracing = config.TRACING ? await startTracing(data.version, workerId) : null;
+  const stopTracing = config.TRACING
+    ? await startTracing(data.version, workerId, logger, sendSpans)
+    : null;
   const hub = startHub({
     workerId,
     // Read live: a resize changes it (src/supervisor), and a grown pool must hear every message.
@@ -145,6 +164,14 @@ try {
       case 'query-result':
         pending.get(msg.id)?.(msg.results);
         pending.delete(msg.id);
+        break;
+      case 'spans-done':
+        exporting.get(msg.id)?.(
+          msg.ok,
+          msg.error === undefined ? undefined : new Error(msg.error),
+          msg.body,
+        );
+        exporting.delete(msg.id);
         break;
     }
   });

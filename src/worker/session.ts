@@ -2,7 +2,6 @@
 // authenticated, its RATE_LIMIT tokens, its names, its RESP version and its open MULTI. A stream
 // connection (TCP, TLS, WebSocket) is one long session; an HTTP request is a short one. The
 // session implements CommandContext itself, so running a command allocates no context object.
-import type { Context } from '@opentelemetry/api';
 import type { AuthOutcome, ClientInfo, CommandContext, ServerInfo } from '../commands/context.ts';
 import type { CommandSpec, Registry } from '../commands/registry.ts';
 import type { Transaction } from '../commands/transaction.ts';
@@ -18,6 +17,7 @@ import type { AccessControl } from './access.ts';
 import type { Admitted } from './admission.ts';
 import { internalError } from './executor.ts';
 import type { WorkerMetrics } from '../stats/metrics.ts';
+import type { TraceParent } from '../tracing/tracing.ts';
 
 /** What every session of a worker shares. */
 export interface SessionOwner {
@@ -78,7 +78,7 @@ export abstract class Session implements CommandContext {
   readonly createdAt = Date.now();
   lastCommandAt = this.createdAt;
   /** The W3C trace context the client sent (HTTP and WebSocket traceparent): its spans' parent. */
-  traceContext: Context | null = null;
+  traceContext: TraceParent | null = null;
   /** The codec; stream connections choose it from their first byte. */
   abstract readonly codec: Protocol | null;
   /**

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { TestClient } from '../helpers/client.ts';
 import { freePort, startServer } from '../helpers/server.ts';
 
 interface OtlpSpan {
@@ -20,6 +21,7 @@ interface OtlpSpan {
 }
 
 const spans: OtlpSpan[] = [];
+const resources: Record<string, unknown>[] = [];
 const paths: string[] = [];
 const receiver = createServer((req, res) => {
   let body = '';
@@ -27,9 +29,22 @@ const receiver = createServer((req, res) => {
   req.on('end', () => {
     paths.push(`${req.method} ${req.url} ${req.headers['content-type']}`);
     const payload = JSON.parse(body) as {
-      resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[];
+      resourceSpans: {
+        resource: { attributes: OtlpSpan['attributes'] };
+        scopeSpans: { spans: OtlpSpan[] }[];
+      }[];
     };
-    for (const rs of payload.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+    for (const rs of payload.resourceSpans) {
+      resources.push(
+        Object.fromEntries(
+          rs.resource.attributes.map((a) => [
+            a.key,
+            a.value.stringValue ?? Number(a.value.intValue),
+          ]),
+        ),
+      );
+      for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+    }
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
   });
 });
@@ -52,6 +67,8 @@ test('a span per command, parented by traceparent, with its attributes; ratio sa
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
       OTEL_TRACES_SAMPLER_ARG: '0',
       OTEL_BSP_SCHEDULE_DELAY: '50',
+      OTEL_SERVICE_NAME: 'tcpool-under-test',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=ci,service.name=overridden',
     },
   });
   try {
@@ -110,6 +127,15 @@ test('a span per command, parented by traceparent, with its attributes; ratio sa
     assert.equal(failed.status?.code, 2); // ERROR
     assert.equal(attr(failed, 'error.type'), 'ERR_WRONG_ARITY');
 
+    // The resource: OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES, as the spec says.
+    for (const r of resources) {
+      assert.equal(r['service.name'], 'tcpool-under-test');
+      assert.equal(r['deployment.environment.name'], 'ci');
+      assert.equal(r['telemetry.sdk.language'], 'nodejs');
+      assert.match(String(r['service.version']), /^\d+\.\d+\.\d+/);
+      assert.ok(Number.isInteger(r['tcpool.worker']));
+    }
+
     const overWs = spans.find((s) => s.parentSpanId === wsParent)!;
     assert.equal(overWs.traceId, traceId);
     assert.equal(attr(overWs, 'tcpool.transport'), 'websocket');
@@ -117,4 +143,32 @@ test('a span per command, parented by traceparent, with its attributes; ratio sa
   } finally {
     await server.stop();
   }
+});
+
+test('the last spans leave at shutdown: the workers hand them to the supervisor, which sends them', async () => {
+  const before = spans.length;
+  const server = await startServer({
+    env: {
+      TRACING: 'yes',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as { port: number }).port}`,
+      OTEL_TRACES_SAMPLER: 'always_on',
+      // Nothing would leave on the timer during the test.
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+    },
+  });
+  let exit: { code: number | null } | null = null;
+  try {
+    const client = await TestClient.connect(server.port);
+    for (let i = 0; i < 25; i++)
+      assert.equal(await client.request(`ECHO shutdown-${i}`), `shutdown-${i}`);
+    client.close();
+    await sleep(200);
+    assert.equal(spans.length, before, 'no span left before the shutdown');
+  } finally {
+    exit = await server.stop();
+  }
+  assert.equal(exit?.code, 0);
+  const echoed = spans.slice(before).filter((s) => s.name === 'ECHO');
+  assert.equal(echoed.length, 25, 'every span arrived before the server exited');
+  assert.ok(echoed.every((s) => s.parentSpanId === undefined && /^[0-9a-f]{32}$/.test(s.traceId)));
 });

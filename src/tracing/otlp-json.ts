@@ -1,0 +1,295 @@
+// The OTLP/JSON encoding of tcpool's spans (opentelemetry-proto, JSON mapping: ids in hex, 64-bit
+// times as decimal strings, enums as numbers), socket-free. Hand-written because the SDK's path
+// cost ~14–20 µs a span on the worker's event loop (its Span object, its batch processor and the
+// generic otlp-transformer), which made 1 % sampling cost 20–44 % CPU at P=16 in compare.sh.
+// Here a command's span is a record of four values (SpanBatch.add()); a batch is encoded as
+// bytes in one pass when it is exported (SpanBatch.encode()): the ids from random bytes, the
+// times as digits, then the bytes a client's spans of one command name share (spanTail()). One
+// pass over a batch keeps those tails and the body in the CPU's caches; writing each span as its
+// command ended cost more in the server, where every span found them cold (docs/PERFORMANCE.md,
+// "Tracing").
+import { performance } from 'node:perf_hooks';
+
+/** The parent a client named, encoded once when it arrives (see encodeParent()). */
+export interface EncodedParent {
+  /** The trace id, 32 hex digits, as bytes. */
+  readonly traceId: Buffer;
+  /** `,"parentSpanId":"…"` and, if the client sent one, `,"traceState":"…"`. */
+  readonly fields: Buffer;
+}
+
+/** A parent's ids (hex, as W3C traceparent has them) and tracestate ('' for none). */
+export function encodeParent(traceId: string, spanId: string, traceState: string): EncodedParent {
+  const state = traceState === '' ? '' : `,"traceState":${JSON.stringify(traceState)}`;
+  return {
+    traceId: Buffer.from(traceId, 'latin1'),
+    fields: Buffer.from(`,"parentSpanId":"${spanId}"${state}`),
+  };
+}
+
+/**
+ * The end of a span object: its name, kind (SERVER, 2), attributes (db.operation.name and the
+ * client's, clientAttributes()) and status: an error reply's code and message make it an error
+ * span (error.type, db.response.status_code), else the status is unset.
+ */
+export function spanTail(
+  name: string,
+  clientAttributesJson: string,
+  error: { code: string; message: string } | null,
+): Buffer {
+  const nameJson = JSON.stringify(name);
+  const head = `,"name":${nameJson},"kind":2,"attributes":[${attr('db.operation.name', nameJson)},${clientAttributesJson}`;
+  if (error === null) return Buffer.from(`${head}],"status":{}}`);
+  const code = JSON.stringify(error.code);
+  return Buffer.from(
+    `${head},${attr('error.type', code)},${attr('db.response.status_code', code)}],"status":{"code":2,"message":${JSON.stringify(error.message)}}}`,
+  );
+}
+
+/** The attributes every span of one client carries (semantic conventions for database calls). */
+export function clientAttributes(
+  protocol: string,
+  transport: string,
+  address: string,
+  port: number,
+): string {
+  return [
+    attr('db.system.name', '"tcpool"'),
+    attr('network.protocol.name', JSON.stringify(protocol)),
+    attr('network.transport', '"tcp"'),
+    attr('tcpool.transport', JSON.stringify(transport)),
+    attr('client.address', JSON.stringify(address)),
+    `{"key":"client.port","value":{"intValue":${Number.isInteger(port) ? port : 0}}}`,
+  ].join(',');
+}
+
+function attr(key: string, stringJson: string): string {
+  return `{"key":"${key}","value":{"stringValue":${stringJson}}}`;
+}
+
+/** An attribute value as OTLP's AnyValue (resource attributes: any JSON-able value). */
+export function anyValue(v: unknown): unknown {
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (typeof v === 'number') return Number.isInteger(v) ? { intValue: v } : { doubleValue: v };
+  if (typeof v === 'bigint') return { intValue: v.toString() };
+  if (v instanceof Uint8Array) return { bytesValue: Buffer.from(v).toString('base64') };
+  if (Array.isArray(v)) return { arrayValue: { values: v.map(anyValue) } };
+  if (v !== null && typeof v === 'object')
+    return {
+      kvlistValue: {
+        values: Object.entries(v).map(([key, value]) => ({ key, value: anyValue(value) })),
+      },
+    };
+  return {};
+}
+
+/** The request body around the spans: what comes before the first and after the last. */
+export interface Envelope {
+  head: Buffer;
+  tail: Buffer;
+}
+
+/** The envelope of every request: the resource and scope, encoded once at start-up. */
+export function envelope(
+  resource: Record<string, unknown>,
+  scope: { name: string; version: string },
+): Envelope {
+  const attributes = Object.entries(resource)
+    .filter(([, v]) => v !== undefined)
+    .map(([key, value]) => ({ key, value: anyValue(value) }));
+  const head = `{"resourceSpans":[{"resource":${JSON.stringify({ attributes, droppedAttributesCount: 0 })},"scopeSpans":[{"scope":${JSON.stringify(scope)},"spans":[`;
+  return { head: Buffer.from(head), tail: Buffer.from(']}]}]}') };
+}
+
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+const TRACE_ID = Buffer.from('{"traceId":"');
+const SPAN_ID = Buffer.from('","spanId":"');
+// The W3C trace flags (sampled) with OTLP's "has is_remote" bit (0x100), and "is remote"
+// (0x200) when the parent came from another process.
+const ROOT_FLAGS = Buffer.from('","flags":257,"startTimeUnixNano":"');
+const REMOTE_PARENT_FLAGS = Buffer.from('","flags":769,"startTimeUnixNano":"');
+const END_TIME = Buffer.from('","endTimeUnixNano":"');
+/** The longest a span's own part can be: ids, flags, two times (the tail and parent apart). */
+const SPAN_HEAD_MAX = 160;
+
+/** The spans of one export request, as recorded when their commands ended. */
+export class SpanBatch {
+  private readonly tails: Buffer[] = [];
+  private readonly parents: (EncodedParent | null)[] = [];
+  private times: Float64Array;
+
+  constructor(capacity = 512) {
+    this.times = new Float64Array(2 * capacity);
+  }
+
+  /** Spans recorded. */
+  get count(): number {
+    return this.tails.length;
+  }
+
+  /** Records one span: its parent (or null), start and end (performance.now()) and tail. */
+  add(parent: EncodedParent | null, start: number, end: number, tail: Buffer): void {
+    const i = this.tails.length;
+    if (2 * i + 2 > this.times.length) {
+      const grown = new Float64Array(this.times.length * 2);
+      grown.set(this.times);
+      this.times = grown;
+    }
+    this.times[2 * i] = start;
+    this.times[2 * i + 1] = end;
+    this.parents.push(parent);
+    this.tails.push(tail);
+  }
+
+  /**
+   * The request body: the envelope and every span, with ids from `random` (24 bytes a span:
+   * trace id, span id). `reuse`: the memory of a body that was sent, to write into again;
+   * else a new buffer of `capacity` bytes (grown as needed).
+   */
+  encode(
+    env: Envelope,
+    random: Uint8Array,
+    reuse: Buffer | null = null,
+    capacity = 64 * 1024,
+  ): RequestBody {
+    const body = new RequestBody(env, reuse, capacity);
+    for (let i = 0; i < this.tails.length; i++) {
+      const parent = this.parents[i];
+      // A child span takes its trace id from the parent: only the span id is random.
+      body.addSpan(
+        random,
+        parent === null ? 24 * i : 24 * i + 16,
+        parent,
+        this.times[2 * i],
+        this.times[2 * i + 1],
+        this.tails[i],
+      );
+    }
+    body.finish();
+    return body;
+  }
+}
+
+/** One export request's body: the envelope's head, each span, and the envelope's tail. */
+export class RequestBody {
+  /** Spans written. */
+  count = 0;
+  private buf: Buffer;
+  private length = 0;
+  private readonly env: Envelope;
+
+  /** `reuse`: the buffer of a body that was sent, to write into again (else a new one). */
+  constructor(env: Envelope, reuse: Buffer | null = null, capacity = 64 * 1024) {
+    this.env = env;
+    // Never from Node's shared pool (under 4 KiB): the memory may be transferred to a thread.
+    this.buf = reuse ?? Buffer.allocUnsafeSlow(Math.max(capacity, 8192));
+    this.put(env.head);
+  }
+
+  /** The memory the body is written in (to reuse once the body was sent). */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
+  /**
+   * Appends one span of kind SERVER. `random` holds its random ids at `at`: 24 bytes for a root
+   * span (trace id, then span id), 8 with a parent (the span id). Times are performance.now()
+   * readings. `tail` is spanTail()'s.
+   */
+  addSpan(
+    random: Uint8Array,
+    at: number,
+    parent: EncodedParent | null,
+    start: number,
+    end: number,
+    tail: Buffer,
+  ): void {
+    this.reserve(SPAN_HEAD_MAX + (parent === null ? 0 : parent.fields.length) + tail.length);
+    const buf = this.buf;
+    if (this.count > 0) buf[this.length++] = 0x2c; // ','
+    this.put(TRACE_ID);
+    if (parent === null) {
+      this.hex(random, at, 16);
+      at += 16;
+    } else this.put(parent.traceId);
+    this.put(SPAN_ID);
+    this.hex(random, at, 8);
+    this.put(parent === null ? ROOT_FLAGS : REMOTE_PARENT_FLAGS);
+    this.time(start);
+    this.put(END_TIME);
+    this.time(end);
+    buf[this.length++] = 0x22; // '"'
+    if (parent !== null) this.put(parent.fields);
+    this.put(tail);
+    this.count++;
+  }
+
+  /** Closes the envelope: `bytes` is then the whole body. The object is not written to again. */
+  finish(): Buffer {
+    this.put(this.env.tail);
+    return this.bytes;
+  }
+
+  /** What was written. */
+  get bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+
+  /** `n` bytes as hex digits; all zeros (invalid, W3C) become …01: 2^-64 at worst. */
+  private hex(bytes: Uint8Array, at: number, n: number): void {
+    const buf = this.buf;
+    let o = this.length;
+    let any = 0;
+    for (let i = at; i < at + n; i++) {
+      const b = bytes[i];
+      any |= b;
+      buf[o++] = HEX[b >> 4];
+      buf[o++] = HEX[b & 15];
+    }
+    if (any === 0) buf[o - 1] = 0x31;
+    this.length = o;
+  }
+
+  /** A performance.now() reading as Unix nanoseconds: decimal digits. */
+  private time(now: number): void {
+    const ms = originMs + now;
+    const seconds = Math.floor(ms / 1000);
+    let nanos = Math.min(999_999_999, Math.round((ms - seconds * 1000) * 1e6));
+    if (seconds !== cachedSeconds) {
+      cachedSeconds = seconds;
+      cachedSecondsDigits = Buffer.from(String(originSeconds + seconds), 'latin1');
+    }
+    this.put(cachedSecondsDigits);
+    // Nine digits, zero-padded (nanos < 2^31: integer division).
+    const buf = this.buf;
+    let o = this.length + 9;
+    this.length = o;
+    for (let i = 0; i < 9; i++) {
+      const q = (nanos / 10) | 0;
+      buf[--o] = 0x30 + nanos - q * 10;
+      nanos = q;
+    }
+  }
+
+  private put(bytes: Buffer): void {
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(grown, 0, 0, this.length);
+    this.buf = grown;
+  }
+}
+
+// performance.now() is relative to timeOrigin; its whole seconds are kept apart so that the
+// nanoseconds keep their precision (a double holds Unix nanoseconds only to ~256 ns).
+const originSeconds = Math.floor(performance.timeOrigin / 1000);
+const originMs = performance.timeOrigin - originSeconds * 1000;
+/** The seconds of the last time written, and their digits (they change once a second). */
+let cachedSeconds = -1;
+let cachedSecondsDigits = Buffer.alloc(0);
