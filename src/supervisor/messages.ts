@@ -48,8 +48,8 @@ export type ToWorker =
   | { type: 'kill-client'; id: number; clientId: number }
   | { type: 'query'; id: number; kind: QueryKind }
   | { type: 'query-result'; id: number; results: unknown[] }
-  /** The outcome of a 'spans' export, and the body's memory back (transferred) for reuse. */
-  | { type: 'spans-done'; id: number; ok: boolean; error?: string; body: ArrayBuffer };
+  /** The outcome of a 'spans' export, and a sent body's memory back (transferred) for reuse. */
+  | { type: 'spans-done'; id: number; ok: boolean; error?: string; body?: ArrayBuffer };
 
 export type FromWorker =
   | { type: 'ready' }

@@ -329,22 +329,19 @@ export class Supervisor {
     const done = (ok: boolean, error?: Error): void => {
       if (answered) return;
       answered = true;
-      // The memory goes back to the worker for its next batch (sent, so no longer read here).
-      // A worker that has ended meanwhile does not need an answer.
+      // A sent body's memory goes back to the worker for its next batch. A refused one's is
+      // not: a collector may answer before it has read the whole body, still being written.
+      const body = ok ? msg.body : undefined;
+      // A worker that has ended meanwhile needs no answer.
       try {
         worker.postMessage(
-          {
-            type: 'spans-done',
-            id: msg.id,
-            ok,
-            error: error?.message,
-            body: msg.body,
-          } satisfies ToWorker,
-          [msg.body],
+          { type: 'spans-done', id: msg.id, ok, error: error?.message, body } satisfies ToWorker,
+          body === undefined ? [] : [body],
         );
       } catch {}
     };
-    this.spanExporter ??= otlpHttpExporter();
+    // Each worker has at most 2 exports out (src/tracing/span-queue.ts).
+    this.spanExporter ??= otlpHttpExporter(2 * this.capacity + 2);
     this.spanExporter
       .then((exporter) => exporter.send(Buffer.from(msg.body, 0, msg.length), msg.spans, done))
       .catch((err: Error) => done(false, err));
@@ -715,7 +712,9 @@ export class Supervisor {
     clearTimeout(guard);
     await Promise.all(this.slots.map((s) => s.worker && endWorker(s.worker)));
     // The workers sent their last spans before they drained; the exporter sends them on.
-    await this.spanExporter?.then((exporter) => exporter.shutdown()).catch(() => {});
+    // Bounded: a collector that does not answer must not hold the exit.
+    const exporterDone = this.spanExporter?.then((exporter) => exporter.shutdown()).catch(() => {});
+    if (exporterDone !== undefined) await Promise.race([exporterDone, delay(1000)]);
     return active;
   }
 }

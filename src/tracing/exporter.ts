@@ -19,13 +19,16 @@ interface ExportRequest {
   spans: number;
 }
 
-/** Loads the exporter (only when tracing is on) and makes one. */
-export async function otlpHttpExporter(): Promise<SpanExporter> {
+/**
+ * Loads the exporter (only when tracing is on) and makes one that lets `concurrency` exports run
+ * at once (the workers' in-flight exports together; the OpenTelemetry default is 30).
+ */
+export async function otlpHttpExporter(concurrency = 30): Promise<SpanExporter> {
   const otlp = await import('@opentelemetry/otlp-exporter-base/node-http');
   // What OTLPTraceExporter (exporter-trace-otlp-http) builds, with a serialiser that passes the
   // body through.
   const delegate = otlp.createOtlpHttpExportDelegate(
-    otlp.convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', {
+    otlp.convertLegacyHttpOptions({ concurrencyLimit: concurrency }, 'TRACES', 'v1/traces', {
       'Content-Type': 'application/json',
     }),
     {

@@ -111,7 +111,7 @@ const ROOT_FLAGS = Buffer.from('","flags":257,"startTimeUnixNano":"');
 const REMOTE_PARENT_FLAGS = Buffer.from('","flags":769,"startTimeUnixNano":"');
 const END_TIME = Buffer.from('","endTimeUnixNano":"');
 /** The longest a span's own part can be: ids, flags, two times (the tail and parent apart). */
-const SPAN_HEAD_MAX = 160;
+const SPAN_HEAD_MAX = 176;
 
 /** The spans of one export request, as recorded when their commands ended. */
 export class SpanBatch {
@@ -206,8 +206,7 @@ export class RequestBody {
     tail: Buffer,
   ): void {
     this.reserve(SPAN_HEAD_MAX + (parent === null ? 0 : parent.fields.length) + tail.length);
-    const buf = this.buf;
-    if (this.count > 0) buf[this.length++] = 0x2c; // ','
+    if (this.count > 0) this.buf[this.length++] = 0x2c; // ','
     this.put(TRACE_ID);
     if (parent === null) {
       this.hex(random, at, 16);
@@ -219,7 +218,7 @@ export class RequestBody {
     this.time(start);
     this.put(END_TIME);
     this.time(end);
-    buf[this.length++] = 0x22; // '"'
+    this.buf[this.length++] = 0x22; // '"'
     if (parent !== null) this.put(parent.fields);
     this.put(tail);
     this.count++;

@@ -40,6 +40,8 @@ export class SpanQueue {
   /** Spans in `full` and `current`. */
   private waiting = 0;
   private inFlight = 0;
+  /** Spans in the exports under way. */
+  private inFlightSpans = 0;
   /**
    * The memory of a body that was sent, for the next one (no allocation in steady state), when
    * the exporter gave it back (a body handed to another thread is not).
@@ -118,6 +120,7 @@ export class SpanQueue {
 
   private exportBatch(batch: SpanBatch): void {
     const count = batch.count;
+    this.inFlightSpans += count;
     if (this.random.length < 24 * count) this.random = new Uint8Array(24 * count);
     randomFillSync(this.random, 0, 24 * count);
     const body = batch.encode(this.envelope, this.random, this.spare, this.lastBodyBytes);
@@ -134,6 +137,7 @@ export class SpanQueue {
       }
       settled = true;
       clearTimeout(timeout);
+      this.inFlightSpans -= count;
       // A body given up on (timed out, or the exporter threw) may still be in the exporter's
       // hands: its memory is not reused; memory handed to another thread (detached) only when
       // it comes back.
@@ -180,9 +184,25 @@ export class SpanQueue {
     }
   }
 
-  /** Drains, then stops the timer. */
-  async shutdown(): Promise<void> {
-    await this.drain();
+  /** Spans waiting or being exported. */
+  get unsent(): number {
+    return this.waiting + this.inFlightSpans;
+  }
+
+  /**
+   * Stops the timer and drains, for at most `timeoutMs`: false if spans were still unsent then
+   * (a collector that does not answer must not hold a shutdown).
+   */
+  async shutdown(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     clearInterval(this.timer);
+    if (!Number.isFinite(timeoutMs)) {
+      await this.drain();
+      return true;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)));
+    const drained = await Promise.race([this.drain().then(() => true), late]);
+    clearTimeout(timer);
+    return drained;
   }
 }

@@ -59,17 +59,23 @@ export interface TracedClient {
 }
 
 /**
- * The sampling countdown: commands without a deciding parent until the next one sampled. The
- * executor decrements it for every command and asks sampled() only when it reaches 0 or the
- * client named a parent: an unsampled command costs a decrement, whether tracing is on or off
- * (Infinity then), so the request path is the same code either way. The gaps are drawn from a
- * geometric distribution: the same as one draw of the ratio per command.
+ * The sampling countdown: commands without a deciding parent until the next one sampled. Every
+ * command decrements it (untraced()); sampled() is asked only when it reaches 0 or the client
+ * named a parent. An unsampled command costs a decrement whether tracing is on or off (Infinity
+ * then), so the request path is the same code either way. The gaps are drawn from a geometric
+ * distribution: the same as one draw of the ratio per command.
  */
 export const sampler = { countdown: Number.POSITIVE_INFINITY };
 
+/** The executor's one test per command: true when it runs without a span (small: inlined). */
+export function untraced(client: TracedClient): boolean {
+  return --sampler.countdown > 0 && client.traceContext === null;
+}
+
 /**
- * Whether the command the countdown or its parent brought here is traced. With a parent and a
- * parentbased_* sampler, the parent's sampled flag decides (and the countdown is not used up).
+ * Whether the command untraced() let through is traced. With a parent and a parentbased_*
+ * sampler, the parent's sampled flag decides, and the command gives back the count it took:
+ * commands without a parent keep their ratio whatever the share of those with one.
  */
 export function sampled(client: TracedClient): boolean {
   if (spans === null) {
@@ -78,7 +84,7 @@ export function sampled(client: TracedClient): boolean {
   }
   const parent = client.traceContext;
   if (parent !== null && parentBased) {
-    if (sampler.countdown <= 0) sampler.countdown = 1;
+    sampler.countdown += 1;
     return parent.sampled;
   }
   if (sampler.countdown > 0) return false;
@@ -93,20 +99,34 @@ export function gapToNextSample(p = ratio): number {
   return Math.floor(Math.log(1 - Math.random()) / Math.log1p(-p)) + 1;
 }
 
-/** OTEL_TRACES_SAMPLER and its argument, as the ratio and parent rule applied above. */
-function samplerFromEnv(): void {
-  const name = (process.env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
-  const arg = Number(process.env.OTEL_TRACES_SAMPLER_ARG ?? '1');
+const SAMPLERS = new Set(['always_on', 'always_off', 'traceidratio']);
+
+/**
+ * OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as the ratio and parent rule applied above.
+ * An unknown sampler or a ratio outside 0..1 is named in a warning and replaced by the
+ * specification's default (parentbased_always_on; a ratio of 1); an empty value is unset.
+ */
+export function samplerFromEnv(warn: (message: string) => void): void {
+  const name =
+    (process.env.OTEL_TRACES_SAMPLER ?? '').trim().toLowerCase() || 'parentbased_always_on';
   parentBased = name.startsWith('parentbased_');
-  const kind = parentBased ? name.slice('parentbased_'.length) : name;
-  ratio =
-    kind === 'always_off'
-      ? 0
-      : kind === 'traceidratio'
-        ? Number.isFinite(arg) && arg >= 0 && arg <= 1
-          ? arg
-          : 1
-        : 1;
+  let kind = parentBased ? name.slice('parentbased_'.length) : name;
+  if (!SAMPLERS.has(kind)) {
+    warn(
+      `Tracing: OTEL_TRACES_SAMPLER=${JSON.stringify(process.env.OTEL_TRACES_SAMPLER)} is not one of always_on, always_off, traceidratio (or parentbased_ of them); using parentbased_always_on`,
+    );
+    parentBased = true;
+    kind = 'always_on';
+  }
+  ratio = kind === 'always_off' ? 0 : 1;
+  if (kind !== 'traceidratio') return;
+  const text = (process.env.OTEL_TRACES_SAMPLER_ARG ?? '').trim();
+  const arg = text === '' ? 1 : Number(text);
+  if (Number.isFinite(arg) && arg >= 0 && arg <= 1) ratio = arg;
+  else
+    warn(
+      `Tracing: OTEL_TRACES_SAMPLER_ARG=${JSON.stringify(text)} is not a ratio from 0 to 1; using 1`,
+    );
 }
 
 /** The batch processor's OTEL_BSP_* settings; a value that is not a positive integer is named. */
@@ -140,20 +160,20 @@ export function queueOptionsFromEnv(warn: (message: string) => void): SpanQueueO
  * OTEL_RESOURCE_ATTRIBUTES say otherwise, service.version, tcpool.worker) and the queue. `send`
  * delivers its batches (a worker's hands them to the supervisor's exporter); without it, this
  * thread loads an OTLP/HTTP exporter of its own. Returns what sends the last spans and stops it
- * (at shutdown).
+ * (at shutdown), waiting for the collector at most `timeoutMs`.
  */
 export async function startTracing(
   version: string,
   workerId: number,
   logger: Logger,
   send?: ExportBatch,
-): Promise<() => Promise<void>> {
+): Promise<(timeoutMs?: number) => Promise<void>> {
   const [core, resources] = await Promise.all([
     import('@opentelemetry/core'),
     import('@opentelemetry/resources'),
   ]);
   const own = send === undefined ? await otlpHttpExporter() : null;
-  samplerFromEnv();
+  samplerFromEnv((m) => logger.warn(m));
   sampler.countdown = gapToNextSample();
   propagator = new core.W3CTraceContextPropagator();
   const resource = resources
@@ -186,10 +206,13 @@ export async function startTracing(
     },
   );
   spans = queue;
-  return async () => {
+  return async (timeoutMs = Number.POSITIVE_INFINITY) => {
     spans = null;
     sampler.countdown = Number.POSITIVE_INFINITY;
-    await queue.shutdown();
+    if (!(await queue.shutdown(timeoutMs)))
+      logger.warn(
+        `Tracing: ${queue.unsent} spans not sent: the collector had not answered within the shutdown's ${timeoutMs} ms`,
+      );
     await own?.shutdown();
   };
 }

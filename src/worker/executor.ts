@@ -7,7 +7,7 @@ import { type ReplyError, replyErrors, subscribeModeOnly } from '../errors.ts';
 import type { RequestDecoder } from '../protocol/protocol.ts';
 import type { Reply } from '../protocol/reply.ts';
 import { SUBSCRIBE_MODE_COMMANDS } from '../pubsub/commands.ts';
-import { endCommandSpan, sampled, sampler, spanStart } from '../tracing/tracing.ts';
+import { endCommandSpan, sampled, spanStart, untraced } from '../tracing/tracing.ts';
 import type { Session } from './session.ts';
 
 /** Runs the request the decoder just yielded (request() returned REQUEST). */
@@ -68,7 +68,7 @@ export function execute(
   spec: CommandSpec,
   args: Buffer[],
 ): Reply | Promise<Reply> {
-  if (--sampler.countdown > 0 && session.traceContext === null) return run(session, spec, args);
+  if (untraced(session)) return run(session, spec, args);
   return traceOrRun(session, spec, args);
 }
 

@@ -32,13 +32,13 @@ let lastExportId = 0;
 /** Hands a batch to the supervisor, which exports it: its memory moves there, uncopied. */
 const sendSpans: ExportBatch = (body, spans, done) => {
   const id = ++lastExportId;
-  exporting.set(id, done);
   const whole = body.byteOffset === 0 && body.buffer instanceof ArrayBuffer;
   const memory = whole ? (body.buffer as ArrayBuffer) : new Uint8Array(body).buffer;
   port.postMessage(
     { type: 'spans', id, body: memory, length: body.length, spans } satisfies FromWorker,
     [memory],
   );
+  exporting.set(id, done);
 };
 
 /** Event-loop delay, utilisation and heap, into this worker's metrics row once a second. */
@@ -129,7 +129,9 @@ try {
       clearInterval(sampling);
       hub.close();
       // The last spans leave before the worker does.
-      await stopTracing?.().catch((err: Error) => logger.warn(`Tracing: ${err.message}`));
+      await stopTracing?.(Math.max(100, deadline - Date.now())).catch((err: Error) =>
+        logger.warn(`Tracing: ${err.message}`),
+      );
       logs.flush();
       post({ type: 'drained' });
       // Ending the thread itself (not terminate() from the supervisor) runs its exit hooks,

@@ -4,6 +4,7 @@
 // keeps only what a sampled parent asks for).
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
@@ -171,4 +172,42 @@ test('the last spans leave at shutdown: the workers hand them to the supervisor,
   const echoed = spans.slice(before).filter((s) => s.name === 'ECHO');
   assert.equal(echoed.length, 25, 'every span arrived before the server exited');
   assert.ok(echoed.every((s) => s.parentSpanId === undefined && /^[0-9a-f]{32}$/.test(s.traceId)));
+});
+
+test('a collector that never answers holds neither a client nor the shutdown', async () => {
+  // Takes the connection and the request, and never answers.
+  const held: Socket[] = [];
+  const silent = createNetServer((socket) => {
+    held.push(socket);
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const server = await startServer({
+    env: {
+      TRACING: 'yes',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(silent.address() as { port: number }).port}`,
+      OTEL_TRACES_SAMPLER: 'always_on',
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      SHUTDOWN_TIMEOUT_MS: '1500',
+    },
+  });
+  try {
+    const client = await TestClient.connect(server.port);
+    for (let i = 0; i < 40; i++) assert.equal(await client.request('PING'), 'PONG');
+    await sleep(300); // the exports are out, unanswered
+    assert.equal(await client.request('ECHO still served'), 'still served');
+    client.close();
+    const started = Date.now();
+    const exit = await server.stop('SIGTERM', 10_000);
+    assert.equal(exit.code, 0);
+    // The worker waits within SHUTDOWN_TIMEOUT_MS, the supervisor 1 s more at most.
+    assert.ok(Date.now() - started < 1500 + 1000 + 2500, `${Date.now() - started} ms`);
+    assert.match(
+      server.stdout,
+      /\[WARN\] Tracing: \d+ spans not sent: the collector had not answered/,
+    );
+  } finally {
+    for (const s of held) s.destroy();
+    silent.close();
+  }
 });

@@ -16,7 +16,15 @@ import {
   spanTail,
 } from '../../src/tracing/otlp-json.ts';
 import { type ExportBatch, SpanQueue } from '../../src/tracing/span-queue.ts';
-import { queueOptionsFromEnv } from '../../src/tracing/tracing.ts';
+import { Logger } from '../../src/log/logger.ts';
+import {
+  queueOptionsFromEnv,
+  sampled,
+  sampler,
+  startTracing,
+  type TracedClient,
+  untraced,
+} from '../../src/tracing/tracing.ts';
 
 interface Span {
   traceId: string;
@@ -386,4 +394,105 @@ test('OTEL_BSP_* settings: defaults, values, and a bad value named in a warning'
   } finally {
     process.env = saved;
   }
+});
+
+test('shutdown waits for a collector only as long as it is told', async () => {
+  const { queue } = queueWith(() => {}, { exportTimeoutMs: 60_000 }); // never answers
+  for (let i = 0; i < 6; i++) queue.add(null, 1, 2, tail);
+  const started = Date.now();
+  assert.equal(await queue.shutdown(50), false);
+  assert.ok(Date.now() - started < 2000);
+  assert.equal(queue.unsent, 6);
+});
+
+// --- sampling ---------------------------------------------------------------------------------
+
+/** Runs `n` commands through the executor's test, as execute() does; returns those traced. */
+function traceDecisions(clients: TracedClient[], n: number): number[] {
+  const traced = new Array<number>(clients.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    const k = i % clients.length;
+    if (!untraced(clients[k]) && sampled(clients[k])) traced[k]++;
+  }
+  return traced;
+}
+
+const root: TracedClient = {
+  peer: '127.0.0.1:1',
+  protocol: 'line',
+  transport: 'tcp',
+  traceContext: null,
+};
+const withParent = (isSampled: boolean): TracedClient => ({
+  ...root,
+  traceContext: {
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    spanId: 'b7ad6b7169203331',
+    sampled: isSampled,
+    traceState: '',
+    encoded: encodeParent('0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203331', ''),
+  },
+});
+
+async function withSampler<T>(
+  env: Record<string, string>,
+  fn: (warnings: string[]) => T,
+): Promise<T> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  const warnings: string[] = [];
+  const logger = new Logger('WARN', 'text', (line) => warnings.push(line), 0);
+  const stop = await startTracing('test', 0, logger, (_body, _n, done) => done(true));
+  try {
+    return fn(warnings);
+  } finally {
+    await stop(1000);
+    process.env = saved;
+  }
+}
+
+test('tracing off: every command is untraced, and the executor never asks further', () => {
+  for (let i = 0; i < 10_000; i++) assert.equal(untraced(root), true);
+  assert.equal(sampler.countdown, Number.POSITIVE_INFINITY);
+});
+
+test('traceidratio: the ratio holds for commands without a parent, whatever share has one', async () => {
+  await withSampler(
+    { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.01' },
+    () => {
+      // 9 of 10 commands carry an unsampled parent, 1 in 10 none.
+      const clients = [...Array(9).fill(withParent(false)), root];
+      const traced = traceDecisions(clients, 2_000_000);
+      assert.deepEqual(traced.slice(0, 9), Array(9).fill(0), 'an unsampled parent decides');
+      // 200,000 root commands at 1 %: 2,000 expected; ±15 % is > 6 standard deviations.
+      assert.ok(traced[9] > 1700 && traced[9] < 2300, `${traced[9]} root commands traced`);
+    },
+  );
+  await withSampler({ OTEL_TRACES_SAMPLER: 'parentbased_always_off' }, () => {
+    const traced = traceDecisions([root, withParent(true), withParent(false)], 30_000);
+    assert.deepEqual(traced, [0, 10_000, 0]);
+  });
+  await withSampler({ OTEL_TRACES_SAMPLER: 'always_off' }, () => {
+    assert.deepEqual(traceDecisions([root, withParent(true)], 20_000), [0, 0]);
+  });
+  await withSampler({ OTEL_TRACES_SAMPLER: 'always_on' }, () => {
+    assert.deepEqual(traceDecisions([root, withParent(false)], 20_000), [10_000, 10_000]);
+  });
+  // Stopped: back to untraced for everyone.
+  assert.equal(untraced(root), true);
+});
+
+test('sampler settings: an empty ratio is unset, bad values are named in a warning', async () => {
+  await withSampler({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '' }, (w) => {
+    assert.deepEqual(traceDecisions([root], 1000), [1000]);
+    assert.deepEqual(w, []);
+  });
+  await withSampler({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }, (w) => {
+    assert.deepEqual(traceDecisions([root], 1000), [1000]);
+    assert.match(w.join(''), /OTEL_TRACES_SAMPLER_ARG="2" is not a ratio from 0 to 1; using 1/);
+  });
+  await withSampler({ OTEL_TRACES_SAMPLER: 'jaeger_remote' }, (w) => {
+    assert.match(w.join(''), /OTEL_TRACES_SAMPLER="jaeger_remote" is not one of/);
+    assert.deepEqual(traceDecisions([root, withParent(false)], 1000), [500, 0]);
+  });
 });
