@@ -27,6 +27,9 @@ const NOT_EVENTS = new Set<CounterName>([
   'reload_failures',
   'autoscale_grows',
   'autoscale_shrinks',
+  'trace_spans_exported',
+  'trace_spans_dropped',
+  'trace_spans_failed',
 ]);
 
 interface Scrape {
@@ -130,6 +133,17 @@ export class MetricsExporter {
       () => [
         { labels: { direction: 'up' }, value: s().totals.autoscale_grows },
         { labels: { direction: 'down' }, value: s().totals.autoscale_shrinks },
+      ],
+    );
+    family(
+      r,
+      'tcpool_trace_spans_total',
+      'Spans (TRACING) by outcome: exported, dropped (queue full), failed (export failed)',
+      'counter',
+      () => [
+        { labels: { outcome: 'exported' }, value: s().totals.trace_spans_exported },
+        { labels: { outcome: 'dropped' }, value: s().totals.trace_spans_dropped },
+        { labels: { outcome: 'failed' }, value: s().totals.trace_spans_failed },
       ],
     );
     family(r, 'tcpool_connections_active', 'Clients connected now, all workers', 'gauge', () => [

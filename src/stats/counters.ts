@@ -75,6 +75,11 @@ export const COUNTERS = [
   // POOL_AUTOSCALE's changes of the pool (the supervisor's, counted into worker 0's row).
   'autoscale_grows',
   'autoscale_shrinks',
+  // TRACING's spans: taken by the collector, dropped (the queue full: OTEL_BSP_MAX_QUEUE_SIZE),
+  // or lost in an export that failed. Counted per batch, or per span only when dropped.
+  'trace_spans_exported',
+  'trace_spans_dropped',
+  'trace_spans_failed',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 /**

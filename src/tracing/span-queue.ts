@@ -24,8 +24,9 @@ export interface SpanQueueOptions {
   exportTimeoutMs: number;
 }
 
-/** What the queue tells the operator: spans dropped, batches that failed. */
+/** What the queue tells the operator: spans exported, dropped, and batches that failed. */
 export interface SpanQueueEvents {
+  exported(spans: number): void;
   dropped(total: number, maxQueueSize: number): void;
   failed(spans: number, error: Error): void;
 }
@@ -144,8 +145,10 @@ export class SpanQueue {
       if (returned !== undefined) this.keep(Buffer.from(returned));
       else if (!givenUp && body.buffer.byteLength > 0) this.keep(body.buffer);
       this.inFlight--;
-      if (ok) this.exported += count;
-      else {
+      if (ok) {
+        this.exported += count;
+        this.events.exported(count);
+      } else {
         this.failed += count;
         this.events.failed(count, error ?? new Error('export failed'));
       }

@@ -38,6 +38,9 @@ let ratio = 1;
 let parentBased = true;
 let propagator: TextMapPropagator | null = null;
 
+/** What became of a span, as the trace_spans_* counters say. */
+export type SpanOutcome = 'exported' | 'dropped' | 'failed';
+
 /** The parent span a client named (W3C traceparent and tracestate). */
 export interface TraceParent {
   readonly traceId: string;
@@ -159,7 +162,8 @@ export function queueOptionsFromEnv(warn: (message: string) => void): SpanQueueO
  * Starts tracing in this thread: the resource (service.name tcpool unless OTEL_SERVICE_NAME or
  * OTEL_RESOURCE_ATTRIBUTES say otherwise, service.version, tcpool.worker) and the queue. `send`
  * delivers its batches (a worker's hands them to the supervisor's exporter); without it, this
- * thread loads an OTLP/HTTP exporter of its own. Returns what sends the last spans and stops it
+ * thread loads an OTLP/HTTP exporter of its own. `count` hears what became of the spans (the
+ * worker's trace_spans_* counters). Returns what sends the last spans and stops it
  * (at shutdown), waiting for the collector at most `timeoutMs`.
  */
 export async function startTracing(
@@ -167,6 +171,7 @@ export async function startTracing(
   workerId: number,
   logger: Logger,
   send?: ExportBatch,
+  count: (outcome: SpanOutcome, spans: number) => void = () => {},
 ): Promise<(timeoutMs?: number) => Promise<void>> {
   const [core, resources] = await Promise.all([
     import('@opentelemetry/core'),
@@ -193,16 +198,21 @@ export async function startTracing(
     envelope(resource.attributes, { name: 'tcpool', version }),
     send ?? own!.send,
     {
-      dropped: (total, max) =>
+      exported: (n) => count('exported', n),
+      dropped: (total, max) => {
+        count('dropped', 1);
         throttle.warn(
           'Tracing: spans dropped',
           `Tracing: spans dropped: the queue is full (OTEL_BSP_MAX_QUEUE_SIZE=${max}); ${total} so far`,
-        ),
-      failed: (n, error) =>
+        );
+      },
+      failed: (n, error) => {
+        count('failed', n);
         throttle.warn(
           'Tracing: export failed',
           `Tracing: ${n} spans not exported: ${error.message}`,
-        ),
+        );
+      },
     },
   );
   spans = queue;

@@ -61,7 +61,9 @@ function startSampling(metrics: WorkerMetrics): NodeJS.Timeout {
 
 try {
   const stopTracing = config.TRACING
-    ? await startTracing(data.version, workerId, logger, sendSpans)
+    ? await startTracing(data.version, workerId, logger, sendSpans, (outcome, n) =>
+        stats.count(workerId, `trace_spans_${outcome}`, n),
+      )
     : null;
   const hub = startHub({
     workerId,

@@ -164,7 +164,17 @@ describe('admin endpoint', () => {
       assert.equal(await c.request('ECHO om'), 'om');
       assert.equal(await c.request('NOPE'), 'ERROR: Unknown command');
       c.close();
-      // No traffic between the two scrapes: tcpool's own figures must agree to the sample.
+      // The server sees the close in its own time: the scrapes wait for it, so that nothing
+      // changes between them and tcpool's own figures must agree to the sample.
+      const until = Date.now() + 5000;
+      while (
+        !/^tcpool_connections_active 0$/m.test(
+          (await admin(server.adminPort, 'GET', '/metrics')).text,
+        )
+      ) {
+        assert.ok(Date.now() < until, 'the closed client is still counted after 5 s');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       const text = await admin(server.adminPort, 'GET', '/metrics');
       const om = await admin(server.adminPort, 'GET', '/metrics', {
         headers: { accept: 'application/openmetrics-text; version=1.0.0' },

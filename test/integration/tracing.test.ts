@@ -8,7 +8,7 @@ import { createServer as createNetServer, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { TestClient } from '../helpers/client.ts';
+import { parseStatsFull, TestClient } from '../helpers/client.ts';
 import { freePort, startServer } from '../helpers/server.ts';
 
 interface OtlpSpan {
@@ -137,6 +137,12 @@ test('a span per command, parented by traceparent, with its attributes; ratio sa
       assert.ok(Number.isInteger(r['tcpool.worker']));
     }
 
+    // The workers count what became of their spans (STATS FULL, /metrics).
+    const stats = await TestClient.connect(server.port);
+    const full = await stats.request('STATS FULL');
+    stats.close();
+    assert.match(full, / trace_spans_exported=3 trace_spans_dropped=0 trace_spans_failed=0\b/);
+
     const overWs = spans.find((s) => s.parentSpanId === wsParent)!;
     assert.equal(overWs.traceId, traceId);
     assert.equal(attr(overWs, 'tcpool.transport'), 'websocket');
@@ -188,7 +194,11 @@ test('a collector that never answers holds neither a client nor the shutdown', a
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(silent.address() as { port: number }).port}`,
       OTEL_TRACES_SAMPLER: 'always_on',
       OTEL_BSP_SCHEDULE_DELAY: '50',
+      // Two batches of 4 out and unanswered, 4 waiting: the rest is dropped, and counted.
+      OTEL_BSP_MAX_QUEUE_SIZE: '4',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '4',
       SHUTDOWN_TIMEOUT_MS: '1500',
+      THREAD_POOL_SIZE: '1',
     },
   });
   try {
@@ -196,6 +206,21 @@ test('a collector that never answers holds neither a client nor the shutdown', a
     for (let i = 0; i < 40; i++) assert.equal(await client.request('PING'), 'PONG');
     await sleep(300); // the exports are out, unanswered
     assert.equal(await client.request('ECHO still served'), 'still served');
+    const full = parseStatsFull(await client.request('STATS FULL'));
+    const counted = (await client.request('STATS FULL')).match(
+      /trace_spans_exported=(\d+) trace_spans_dropped=(\d+) trace_spans_failed=(\d+)/,
+    );
+    assert.ok(counted, 'the counters are in STATS FULL');
+    const [exported, dropped, failed] = counted.slice(1).map(Number);
+    assert.equal(exported, 0);
+    assert.equal(failed, 0);
+    // 40 PINGs and an ECHO: 8 out, 4 waiting, the rest dropped (the STATS FULL are spans too).
+    assert.ok(dropped >= 29, `${dropped} dropped`);
+    assert.ok(full.commands >= 41, `${full.commands} commands`);
+    assert.match(
+      server.stdout,
+      /\[WARN\] Tracing: spans dropped: the queue is full \(OTEL_BSP_MAX_QUEUE_SIZE=4\)/,
+    );
     client.close();
     const started = Date.now();
     const exit = await server.stop('SIGTERM', 10_000);
@@ -207,6 +232,9 @@ test('a collector that never answers holds neither a client nor the shutdown', a
       /\[WARN\] Tracing: \d+ spans not sent: the collector had not answered/,
     );
   } finally {
+    // Stopped above; a failed assertion must not leave it running.
+    if (server.child.exitCode === null && server.child.signalCode === null)
+      await server.stop('SIGKILL');
     for (const s of held) s.destroy();
     silent.close();
   }

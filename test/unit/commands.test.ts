@@ -141,7 +141,8 @@ describe('built-in commands', () => {
         ' ws_origin_rejections=0 ws_oversized_messages=0 ws_ping_timeouts=0 http_bad_requests=0' +
         ' tls_handshakes=0 reloads=0 reload_failures=0' +
         ' command_timeouts=0 pubsub_output_disconnects=0 cross_protocol_rejections=0' +
-        ' autoscale_grows=0 autoscale_shrinks=0',
+        ' autoscale_grows=0 autoscale_shrinks=0' +
+        ' trace_spans_exported=0 trace_spans_dropped=0 trace_spans_failed=0',
     );
     assert.equal(line(run('STATS', ['nope'], ctx)), 'ERROR: STATS takes no argument or FULL\n');
   });

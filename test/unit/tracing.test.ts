@@ -234,8 +234,9 @@ const options = {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 function queueWith(send: ExportBatch, overrides: Partial<typeof options> = {}) {
-  const events = { dropped: [] as number[], failed: [] as string[] };
+  const events = { exported: [] as number[], dropped: [] as number[], failed: [] as string[] };
   const queue = new SpanQueue({ ...options, ...overrides }, env, send, {
+    exported: (n) => events.exported.push(n),
     dropped: (total) => events.dropped.push(total),
     failed: (n, error) => events.failed.push(`${n}: ${error.message}`),
   });
@@ -276,6 +277,7 @@ test('a full batch leaves after the command; at most two exports at once; drops 
   for (const s of sent.slice(4)) s.done(true);
   await drained;
   assert.equal(queue.exported, 4 + 4 + 4 + 2);
+  assert.deepEqual(events.exported, [4, 4, 4, 2]);
   assert.equal(queue.failed, 4);
   assert.equal(queue.dropped, 2);
   assert.equal(queue.pending, 0);
