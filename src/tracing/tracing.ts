@@ -96,7 +96,7 @@ export function sampled(client: TracedClient): boolean {
 }
 
 /** Commands until the next sampled one, ≥ 1 (Infinity when the ratio is 0). */
-export function gapToNextSample(p = ratio): number {
+function gapToNextSample(p = ratio): number {
   if (p >= 1) return 1;
   if (p <= 0) return Number.POSITIVE_INFINITY;
   return Math.floor(Math.log(1 - Math.random()) / Math.log1p(-p)) + 1;

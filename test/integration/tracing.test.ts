@@ -52,6 +52,16 @@ const receiver = createServer((req, res) => {
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
 after(() => receiver.close());
 
+/** A server with TRACING on, exporting to the collector listening at `collector`. */
+const startTracingServer = (collector: { address(): unknown }, env: Record<string, string>) =>
+  startServer({
+    env: {
+      TRACING: 'yes',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as { port: number }).port}`,
+      ...env,
+    },
+  });
+
 const attr = (span: OtlpSpan, key: string) => {
   const v = span.attributes.find((a) => a.key === key)?.value;
   return v?.stringValue ?? (v?.intValue === undefined ? undefined : Number(v.intValue));
@@ -59,18 +69,14 @@ const attr = (span: OtlpSpan, key: string) => {
 
 test('a span per command, parented by traceparent, with its attributes; ratio sampling', async () => {
   const [httpPort, wsPort] = [await freePort(), await freePort()];
-  const server = await startServer({
-    env: {
-      TRACING: 'yes',
-      HTTP_PORT: String(httpPort),
-      WS_PORT: String(wsPort),
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as { port: number }).port}`,
-      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-      OTEL_TRACES_SAMPLER_ARG: '0',
-      OTEL_BSP_SCHEDULE_DELAY: '50',
-      OTEL_SERVICE_NAME: 'tcpool-under-test',
-      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=ci,service.name=overridden',
-    },
+  const server = await startTracingServer(receiver, {
+    HTTP_PORT: String(httpPort),
+    WS_PORT: String(wsPort),
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0',
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_SERVICE_NAME: 'tcpool-under-test',
+    OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=ci,service.name=overridden',
   });
   try {
     const traceId = '0af7651916cd43dd8448eb211c80319c';
@@ -154,14 +160,10 @@ test('a span per command, parented by traceparent, with its attributes; ratio sa
 
 test('the last spans leave at shutdown: the workers hand them to the supervisor, which sends them', async () => {
   const before = spans.length;
-  const server = await startServer({
-    env: {
-      TRACING: 'yes',
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as { port: number }).port}`,
-      OTEL_TRACES_SAMPLER: 'always_on',
-      // Nothing would leave on the timer during the test.
-      OTEL_BSP_SCHEDULE_DELAY: '600000',
-    },
+  const server = await startTracingServer(receiver, {
+    OTEL_TRACES_SAMPLER: 'always_on',
+    // Nothing would leave on the timer during the test.
+    OTEL_BSP_SCHEDULE_DELAY: '600000',
   });
   let exit: { code: number | null } | null = null;
   try {
@@ -188,26 +190,23 @@ test('a collector that never answers holds neither a client nor the shutdown', a
     socket.resume();
   });
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const server = await startServer({
-    env: {
-      TRACING: 'yes',
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(silent.address() as { port: number }).port}`,
-      OTEL_TRACES_SAMPLER: 'always_on',
-      OTEL_BSP_SCHEDULE_DELAY: '50',
-      // Two batches of 4 out and unanswered, 4 waiting: the rest is dropped, and counted.
-      OTEL_BSP_MAX_QUEUE_SIZE: '4',
-      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '4',
-      SHUTDOWN_TIMEOUT_MS: '1500',
-      THREAD_POOL_SIZE: '1',
-    },
+  const server = await startTracingServer(silent, {
+    OTEL_TRACES_SAMPLER: 'always_on',
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    // Two batches of 4 out and unanswered, 4 waiting: the rest is dropped, and counted.
+    OTEL_BSP_MAX_QUEUE_SIZE: '4',
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '4',
+    SHUTDOWN_TIMEOUT_MS: '1500',
+    THREAD_POOL_SIZE: '1',
   });
   try {
     const client = await TestClient.connect(server.port);
     for (let i = 0; i < 40; i++) assert.equal(await client.request('PING'), 'PONG');
     await sleep(300); // the exports are out, unanswered
     assert.equal(await client.request('ECHO still served'), 'still served');
-    const full = parseStatsFull(await client.request('STATS FULL'));
-    const counted = (await client.request('STATS FULL')).match(
+    const line = await client.request('STATS FULL');
+    const full = parseStatsFull(line);
+    const counted = line.match(
       /trace_spans_exported=(\d+) trace_spans_dropped=(\d+) trace_spans_failed=(\d+)/,
     );
     assert.ok(counted, 'the counters are in STATS FULL');
