@@ -17,7 +17,7 @@ const sink = spawn(
     `let posts = 0, bytes = 0;
      const server = require('node:http').createServer((req, res) => {
        req.on('data', (d) => (bytes += d.length));
-       req.on('end', () => { posts++; res.writeHead(200, { 'content-type': 'application/json' }).end('{}'); });
+       req.on('end', () => { posts++; res.writeHead(200, { 'content-type': req.headers['content-type'] }).end(); });
      }).listen(0, '127.0.0.1', () => console.log(server.address().port));
      process.on('SIGTERM', () => { console.log(posts + ' ' + bytes); process.exit(0); });`,
   ],

@@ -22,7 +22,7 @@ node_modules/.bin/node -e '
   let posts = 0, bytes = 0;
   require("node:http").createServer((req, res) => {
     req.on("data", (d) => (bytes += d.length));
-    req.on("end", () => { posts++; res.writeHead(200, { "content-type": "application/json" }); res.end("{}"); });
+    req.on("end", () => { posts++; res.writeHead(200, { "content-type": req.headers["content-type"] }); res.end(); });
   }).listen(+process.argv[1], "127.0.0.1");
   process.on("SIGTERM", () => {
     const cpu = process.cpuUsage();

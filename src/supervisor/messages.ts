@@ -62,7 +62,7 @@ export type FromWorker =
   | { type: 'reconfigured'; id: number }
   | { type: 'killed-client'; id: number; found: boolean }
   /**
-   * A batch of spans to export (TRACING): an OTLP/JSON request body, the first `length` bytes of
+   * A batch of spans to export (TRACING): an OTLP request body (protobuf or JSON), the first `length` bytes of
    * `body` (transferred); answered with 'spans-done' and the same id.
    */
   | { type: 'spans'; id: number; body: ArrayBuffer; length: number; spans: number };

@@ -18,7 +18,7 @@ import { resolvePorts } from '../transport/ports.ts';
 import { IpTable } from '../stats/ip-table.ts';
 import { MetricsLayout, MetricsReader } from '../stats/metrics.ts';
 import { VERSION } from '../version.ts';
-import { otlpHttpExporter, type SpanExporter } from '../tracing/exporter.ts';
+import { otlpHttpExporter, protocolFromEnv, type SpanExporter } from '../tracing/exporter.ts';
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
 import { Autoscaler, type AutoscalePolicy, clampSize, policyOf } from './autoscale.ts';
 import { reloadedConfig } from './reload.ts';
@@ -341,7 +341,8 @@ export class Supervisor {
       } catch {}
     };
     // Each worker has at most 2 exports out (src/tracing/span-queue.ts).
-    this.spanExporter ??= otlpHttpExporter(2 * this.capacity + 2);
+    // The workers wrote the bodies in the protocol the environment names (and warned if bad).
+    this.spanExporter ??= otlpHttpExporter(2 * this.capacity + 2, protocolFromEnv());
     this.spanExporter
       .then((exporter) => exporter.send(Buffer.from(msg.body, 0, msg.length), msg.spans, done))
       .catch((err: Error) => done(false, err));

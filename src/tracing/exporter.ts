@@ -1,6 +1,7 @@
 // The OTLP/HTTP delivery of encoded span batches: OpenTelemetry's own exporter (the transport
 // OTLPTraceExporter is built on, with its OTEL_EXPORTER_OTLP_[TRACES_]* settings: endpoint,
-// headers, timeout, compression, retries), fed tcpool's ready-made request bodies. It runs in the
+// headers, timeout, compression, retries), fed tcpool's ready-made request bodies, protobuf or
+// JSON as OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL says (protocolFromEnv()). It runs in the
 // supervisor: workers hand it their batches (transferred, not copied), so no worker's event loop
 // carries an HTTP client. Sending from the worker cost ~10 % CPU per request at P=16 in
 // compare.sh; encoding the spans without sending them cost nothing measurable
@@ -19,22 +20,61 @@ interface ExportRequest {
   spans: number;
 }
 
+/** The OTLP protocols tcpool sends (OTLP/gRPC is not among them). */
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
+
 /**
- * Loads the exporter (only when tracing is on) and makes one that lets `concurrency` exports run
- * at once (the workers' in-flight exports together; the OpenTelemetry default is 30).
+ * OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf (the
+ * specification's default) or http/json. Another value (grpc) is named in a warning and
+ * replaced by http/protobuf.
  */
-export async function otlpHttpExporter(concurrency = 30): Promise<SpanExporter> {
-  const otlp = await import('@opentelemetry/otlp-exporter-base/node-http');
-  // What OTLPTraceExporter (exporter-trace-otlp-http) builds, with a serialiser that passes the
-  // body through.
+export function protocolFromEnv(warn: (message: string) => void = () => {}): OtlpProtocol {
+  for (const key of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const text = process.env[key];
+    if (text === undefined || text.trim() === '') continue;
+    const value = text.trim().toLowerCase();
+    if (value === 'http/protobuf' || value === 'http/json') return value;
+    warn(
+      `Tracing: ${key}=${JSON.stringify(text)} is not supported (tcpool exports by OTLP/HTTP: http/protobuf or http/json); using http/protobuf`,
+    );
+    return 'http/protobuf';
+  }
+  return 'http/protobuf';
+}
+
+/**
+ * Loads the exporter (only when tracing is on) and makes one for request bodies of `protocol`
+ * that lets `concurrency` exports run at once (the workers' in-flight exports together; the
+ * OpenTelemetry default is 30).
+ */
+export async function otlpHttpExporter(
+  concurrency = 30,
+  protocol: OtlpProtocol = protocolFromEnv(),
+): Promise<SpanExporter> {
+  const [otlp, transformer] = await Promise.all([
+    import('@opentelemetry/otlp-exporter-base/node-http'),
+    import('@opentelemetry/otlp-transformer'),
+  ]);
+  const serializer =
+    protocol === 'http/json'
+      ? transformer.JsonTraceSerializer
+      : transformer.ProtobufTraceSerializer;
+  // What OTLPTraceExporter (exporter-trace-otlp-http or -proto) builds, with a serialiser that
+  // passes the body through. A response's partial success is read (and logged) by the exporter.
   const delegate = otlp.createOtlpHttpExportDelegate(
     otlp.convertLegacyHttpOptions({ concurrencyLimit: concurrency }, 'TRACES', 'v1/traces', {
-      'Content-Type': 'application/json',
+      'Content-Type': protocol === 'http/json' ? 'application/json' : 'application/x-protobuf',
     }),
     {
       serializeRequest: (request: ExportRequest) => request.body,
-      deserializeResponse: (data: Uint8Array) =>
-        JSON.parse(Buffer.from(data).toString() || '{}') as object,
+      // An empty or unreadable answer to a 2xx is taken as a full success.
+      deserializeResponse: (data: Uint8Array) => {
+        try {
+          return serializer.deserializeResponse(data);
+        } catch {
+          return {};
+        }
+      },
     },
     'otlp_http_span_exporter',
     { name: 'span', countItems: (request: ExportRequest) => request.spans },

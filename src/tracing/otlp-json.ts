@@ -8,15 +8,16 @@
 // pass over a batch keeps those tails and the body in the CPU's caches; writing each span as its
 // command ended cost more in the server, where every span found them cold (docs/PERFORMANCE.md,
 // "Tracing").
-import { performance } from 'node:perf_hooks';
-
-/** The parent a client named, encoded once when it arrives (see encodeParent()). */
-export interface EncodedParent {
-  /** The trace id, 32 hex digits, as bytes. */
-  readonly traceId: Buffer;
-  /** `,"parentSpanId":"…"` and, if the client sent one, `,"traceState":"…"`. */
-  readonly fields: Buffer;
-}
+import {
+  type EncodedBody,
+  type EncodedParent,
+  type Envelope,
+  type SpanBatch,
+  type SpanEncoding,
+  type SpanError,
+  unix,
+  unixTime,
+} from './span-batch.ts';
 
 /** A parent's ids (hex, as W3C traceparent has them) and tracestate ('' for none). */
 export function encodeParent(traceId: string, spanId: string, traceState: string): EncodedParent {
@@ -32,11 +33,8 @@ export function encodeParent(traceId: string, spanId: string, traceState: string
  * client's, clientAttributes()) and status: an error reply's code and message make it an error
  * span (error.type, db.response.status_code), else the status is unset.
  */
-export function spanTail(
-  name: string,
-  clientAttributesJson: string,
-  error: { code: string; message: string } | null,
-): Buffer {
+export function spanTail(name: string, clientAttributes: Buffer, error: SpanError | null): Buffer {
+  const clientAttributesJson = clientAttributes.toString();
   const nameJson = JSON.stringify(name);
   const head = `,"name":${nameJson},"kind":2,"attributes":[${attr('db.operation.name', nameJson)},${clientAttributesJson}`;
   if (error === null) return Buffer.from(`${head}],"status":{}}`);
@@ -52,15 +50,16 @@ export function clientAttributes(
   transport: string,
   address: string,
   port: number,
-): string {
-  return [
+): Buffer {
+  const attributes = [
     attr('db.system.name', '"tcpool"'),
     attr('network.protocol.name', JSON.stringify(protocol)),
     attr('network.transport', '"tcp"'),
     attr('tcpool.transport', JSON.stringify(transport)),
     attr('client.address', JSON.stringify(address)),
     `{"key":"client.port","value":{"intValue":${Number.isInteger(port) ? port : 0}}}`,
-  ].join(',');
+  ];
+  return Buffer.from(attributes.join(','));
 }
 
 function attr(key: string, stringJson: string): string {
@@ -85,7 +84,7 @@ export function anyValue(v: unknown): unknown {
 }
 
 /** The request body around the spans: what comes before the first and after the last. */
-export interface Envelope {
+export interface JsonEnvelope extends Envelope {
   head: Buffer;
   tail: Buffer;
 }
@@ -94,13 +93,28 @@ export interface Envelope {
 export function envelope(
   resource: Record<string, unknown>,
   scope: { name: string; version: string },
-): Envelope {
+): JsonEnvelope {
   const attributes = Object.entries(resource)
     .filter(([, v]) => v !== undefined)
     .map(([key, value]) => ({ key, value: anyValue(value) }));
   const head = `{"resourceSpans":[{"resource":${JSON.stringify({ attributes, droppedAttributesCount: 0 })},"scopeSpans":[{"scope":${JSON.stringify(scope)},"spans":[`;
-  return { head: Buffer.from(head), tail: Buffer.from(']}]}]}') };
+  const env: JsonEnvelope = {
+    head: Buffer.from(head),
+    tail: Buffer.from(']}]}]}'),
+    encode: (batch, random, reuse, capacity) => encodeBatch(env, batch, random, reuse, capacity),
+  };
+  return env;
 }
+
+/** The OTLP/JSON encoding (OTEL_EXPORTER_OTLP_PROTOCOL=http/json). */
+export const json: SpanEncoding = {
+  protocol: 'http/json',
+  contentType: 'application/json',
+  parent: encodeParent,
+  clientAttributes,
+  spanTail,
+  envelope,
+};
 
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 const TRACE_ID = Buffer.from('{"traceId":"');
@@ -113,74 +127,42 @@ const END_TIME = Buffer.from('","endTimeUnixNano":"');
 /** The longest a span's own part can be: ids, flags, two times (the tail and parent apart). */
 const SPAN_HEAD_MAX = 176;
 
-/** The spans of one export request, as recorded when their commands ended. */
-export class SpanBatch {
-  private readonly tails: Buffer[] = [];
-  private readonly parents: (EncodedParent | null)[] = [];
-  private times: Float64Array;
-
-  constructor(capacity = 512) {
-    this.times = new Float64Array(2 * capacity);
+/** A batch's request body: the envelope and every span, with ids from `random`. */
+function encodeBatch(
+  env: JsonEnvelope,
+  batch: SpanBatch,
+  random: Uint8Array,
+  reuse: Buffer | null,
+  capacity: number,
+): RequestBody {
+  const body = new RequestBody(env, reuse, capacity);
+  const { parents, tails, times } = batch;
+  for (let i = 0; i < tails.length; i++) {
+    const parent = parents[i];
+    // A child span takes its trace id from the parent: only the span id is random.
+    body.addSpan(
+      random,
+      parent === null ? 24 * i : 24 * i + 16,
+      parent,
+      times[2 * i],
+      times[2 * i + 1],
+      tails[i],
+    );
   }
-
-  /** Spans recorded. */
-  get count(): number {
-    return this.tails.length;
-  }
-
-  /** Records one span: its parent (or null), start and end (performance.now()) and tail. */
-  add(parent: EncodedParent | null, start: number, end: number, tail: Buffer): void {
-    const i = this.tails.length;
-    if (2 * i + 2 > this.times.length) {
-      const grown = new Float64Array(this.times.length * 2);
-      grown.set(this.times);
-      this.times = grown;
-    }
-    this.times[2 * i] = start;
-    this.times[2 * i + 1] = end;
-    this.parents.push(parent);
-    this.tails.push(tail);
-  }
-
-  /**
-   * The request body: the envelope and every span, with ids from `random` (24 bytes a span:
-   * trace id, span id). `reuse`: the memory of a body that was sent, to write into again;
-   * else a new buffer of `capacity` bytes (grown as needed).
-   */
-  encode(
-    env: Envelope,
-    random: Uint8Array,
-    reuse: Buffer | null = null,
-    capacity = 64 * 1024,
-  ): RequestBody {
-    const body = new RequestBody(env, reuse, capacity);
-    for (let i = 0; i < this.tails.length; i++) {
-      const parent = this.parents[i];
-      // A child span takes its trace id from the parent: only the span id is random.
-      body.addSpan(
-        random,
-        parent === null ? 24 * i : 24 * i + 16,
-        parent,
-        this.times[2 * i],
-        this.times[2 * i + 1],
-        this.tails[i],
-      );
-    }
-    body.finish();
-    return body;
-  }
+  body.finish();
+  return body;
 }
 
 /** One export request's body: the envelope's head, each span, and the envelope's tail. */
-export class RequestBody {
+export class RequestBody implements EncodedBody {
   /** Spans written. */
   count = 0;
   private buf: Buffer;
   private length = 0;
-  private readonly env: Envelope;
+  private readonly env: JsonEnvelope;
 
   /** `reuse`: the buffer of a body that was sent, to write into again (else a new one). */
-  constructor(env: Envelope, reuse: Buffer | null = null, capacity = 64 * 1024) {
+  constructor(env: JsonEnvelope, reuse: Buffer | null = null, capacity = 64 * 1024) {
     this.env = env;
     // Never from Node's shared pool (under 4 KiB): the memory may be transferred to a thread.
     this.buf = reuse ?? Buffer.allocUnsafeSlow(Math.max(capacity, 8192));
@@ -252,15 +234,14 @@ export class RequestBody {
 
   /** A performance.now() reading as Unix nanoseconds: decimal digits. */
   private time(now: number): void {
-    const ms = originMs + now;
-    const seconds = Math.floor(ms / 1000);
-    let nanos = Math.min(999_999_999, Math.round((ms - seconds * 1000) * 1e6));
-    if (seconds !== cachedSeconds) {
-      cachedSeconds = seconds;
-      cachedSecondsDigits = Buffer.from(String(originSeconds + seconds), 'latin1');
+    unixTime(now);
+    if (unix.seconds !== cachedSeconds) {
+      cachedSeconds = unix.seconds;
+      cachedSecondsDigits = Buffer.from(String(unix.seconds), 'latin1');
     }
     this.put(cachedSecondsDigits);
     // Nine digits, zero-padded (nanos < 2^31: integer division).
+    let nanos = unix.nanos;
     const buf = this.buf;
     let o = this.length + 9;
     this.length = o;
@@ -285,10 +266,6 @@ export class RequestBody {
   }
 }
 
-// performance.now() is relative to timeOrigin; its whole seconds are kept apart so that the
-// nanoseconds keep their precision (a double holds Unix nanoseconds only to ~256 ns).
-const originSeconds = Math.floor(performance.timeOrigin / 1000);
-const originMs = performance.timeOrigin - originSeconds * 1000;
 /** The seconds of the last time written, and their digits (they change once a second). */
 let cachedSeconds = -1;
 let cachedSecondsDigits = Buffer.alloc(0);

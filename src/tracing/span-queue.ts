@@ -5,7 +5,7 @@
 // given up after OTEL_BSP_EXPORT_TIMEOUT ms. At most MAX_IN_FLIGHT exports run at once; while they
 // do, spans wait, so a slow or absent collector costs dropped spans, never memory or a crash.
 import { randomFillSync } from 'node:crypto';
-import { type EncodedParent, type Envelope, SpanBatch } from './otlp-json.ts';
+import { type EncodedParent, type Envelope, SpanBatch } from './span-batch.ts';
 
 /**
  * Sends one request body of `spans` spans and calls done once (true: the receiver took it). An

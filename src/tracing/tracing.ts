@@ -1,10 +1,11 @@
 // Distributed tracing with OpenTelemetry: one span per command, with the semantic conventions'
-// database-call attributes, exported by OTLP/HTTP (JSON). Only @opentelemetry/api is imported up
+// database-call attributes, exported by OTLP/HTTP (protobuf, or JSON:
+// OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL). Only @opentelemetry/api is imported up
 // front; the rest (@opentelemetry/core's W3C propagator, @opentelemetry/resources, and in the
 // supervisor the OTLP exporter's HTTP delivery, exporter.ts) is loaded when TRACING is on, and
 // configured by the standard OTEL_* variables (OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER[_ARG],
 // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*). The span itself and its encoding are
-// tcpool's own (otlp-json.ts: the SDK's cost ~14–20 µs a span). With TRACING off the executor's
+// tcpool's own (span-batch.ts, otlp-proto.ts, otlp-json.ts: the SDK's cost ~14–20 µs a span). With TRACING off the executor's
 // only cost is the sampling countdown's decrement, which never reaches 0.
 import { performance } from 'node:perf_hooks';
 import {
@@ -20,14 +21,10 @@ import { ReplyError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { LogThrottle } from '../log/throttle.ts';
 import type { Reply } from '../protocol/reply.ts';
-import {
-  clientAttributes,
-  type EncodedParent,
-  encodeParent,
-  envelope,
-  spanTail,
-} from './otlp-json.ts';
-import { otlpHttpExporter } from './exporter.ts';
+import { otlpHttpExporter, protocolFromEnv } from './exporter.ts';
+import { json } from './otlp-json.ts';
+import { protobuf } from './otlp-proto.ts';
+import type { EncodedParent, SpanEncoding } from './span-batch.ts';
 import { type ExportBatch, SpanQueue, type SpanQueueOptions } from './span-queue.ts';
 
 /** The queue of finished spans while tracing is on; null otherwise. */
@@ -37,6 +34,8 @@ let ratio = 1;
 /** A parent's sampled flag decides for its children (the parentbased_* samplers). */
 let parentBased = true;
 let propagator: TextMapPropagator | null = null;
+/** How spans are written (OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL). */
+let encoding: SpanEncoding = protobuf;
 
 /** What became of a span, as the trace_spans_* counters say. */
 export type SpanOutcome = 'exported' | 'dropped' | 'failed';
@@ -177,7 +176,9 @@ export async function startTracing(
     import('@opentelemetry/core'),
     import('@opentelemetry/resources'),
   ]);
-  const own = send === undefined ? await otlpHttpExporter() : null;
+  const protocol = protocolFromEnv((m) => logger.warn(m));
+  encoding = protocol === 'http/json' ? json : protobuf;
+  const own = send === undefined ? await otlpHttpExporter(30, protocol) : null;
   samplerFromEnv((m) => logger.warn(m));
   sampler.countdown = gapToNextSample();
   propagator = new core.W3CTraceContextPropagator();
@@ -195,7 +196,7 @@ export async function startTracing(
   const throttle = new LogThrottle(logger, 60_000);
   const queue = new SpanQueue(
     queueOptionsFromEnv((m) => logger.warn(m)),
-    envelope(resource.attributes, { name: 'tcpool', version }),
+    encoding.envelope(resource.attributes, { name: 'tcpool', version }),
     send ?? own!.send,
     {
       exported: (n) => count('exported', n),
@@ -242,7 +243,7 @@ export function traceContextFrom(
     spanId: context.spanId,
     sampled: (context.traceFlags & TraceFlags.SAMPLED) !== 0,
     traceState,
-    encoded: encodeParent(context.traceId, context.spanId, traceState),
+    encoded: encoding.parent(context.traceId, context.spanId, traceState),
   };
 }
 
@@ -251,9 +252,10 @@ export function traceContextFrom(
  * its spans for each command name that succeeded (spanTail()).
  */
 interface ClientSpans {
+  encoding: SpanEncoding;
   protocol: string;
   peer: string;
-  attributes: string;
+  attributes: Buffer;
   tails: Map<string, Buffer>;
 }
 const clients = new WeakMap<TracedClient, ClientSpans>();
@@ -277,23 +279,32 @@ export function endCommandSpan(
   if (queue === null) return;
   const end = performance.now();
   let known = clients.get(client);
-  if (known === undefined || known.protocol !== client.protocol || known.peer !== client.peer) {
+  if (
+    known === undefined ||
+    known.protocol !== client.protocol ||
+    known.peer !== client.peer ||
+    known.encoding !== encoding
+  ) {
     const [address, port] = splitPeer(client.peer);
     known = {
+      encoding,
       protocol: client.protocol,
       peer: client.peer,
-      attributes: clientAttributes(client.protocol, client.transport, address, port),
+      attributes: encoding.clientAttributes(client.protocol, client.transport, address, port),
       tails: new Map(),
     };
     clients.set(client, known);
   }
   let tail: Buffer | undefined;
   if (reply instanceof ReplyError)
-    tail = spanTail(spec.name, known.attributes, { code: reply.code, message: reply.message });
+    tail = encoding.spanTail(spec.name, known.attributes, {
+      code: reply.code,
+      message: reply.message,
+    });
   else {
     tail = known.tails.get(spec.name);
     if (tail === undefined) {
-      tail = spanTail(spec.name, known.attributes, null);
+      tail = encoding.spanTail(spec.name, known.attributes, null);
       known.tails.set(spec.name, tail);
     }
   }

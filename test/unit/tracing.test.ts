@@ -12,9 +12,9 @@ import {
   encodeParent,
   envelope,
   RequestBody,
-  SpanBatch,
   spanTail,
 } from '../../src/tracing/otlp-json.ts';
+import { SpanBatch } from '../../src/tracing/span-batch.ts';
 import { type ExportBatch, SpanQueue } from '../../src/tracing/span-queue.ts';
 import { Logger } from '../../src/log/logger.ts';
 import {
