@@ -136,8 +136,8 @@ function encodeBatch(
   capacity: number,
 ): RequestBody {
   const body = new RequestBody(env, reuse, capacity);
-  const { parents, tails, times } = batch;
-  for (let i = 0; i < tails.length; i++) {
+  const { parents, tails, times, count } = batch;
+  for (let i = 0; i < count; i++) {
     const parent = parents[i];
     // A child span takes its trace id from the parent: only the span id is random.
     body.addSpan(

@@ -213,7 +213,7 @@ function encodeBatch(
   capacity: number,
 ): Body {
   const { parents, tails, times } = batch;
-  const n = tails.length;
+  const n = batch.count;
   let spansSize = 0;
   for (let i = 0; i < n; i++) {
     const size = spanSize(parents[i], tails[i]);

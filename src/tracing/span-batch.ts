@@ -54,27 +54,30 @@ export interface SpanEncoding {
   envelope(resource: Record<string, unknown>, scope: { name: string; version: string }): Envelope;
 }
 
-/** The spans of one export request, as recorded when their commands ended. */
+/**
+ * The spans of one export request, as recorded when their commands ended. A batch is reused once
+ * it is encoded (clear()): its arrays keep their room, so recording allocates nothing, and no
+ * batch lives long enough to be promoted to the old generation and left there as garbage.
+ */
 export class SpanBatch {
-  /** Each span's tail (SpanEncoding.spanTail()). */
-  readonly tails: Buffer[] = [];
+  /** Each span's tail (SpanEncoding.spanTail()); the first `count` are this batch's. */
+  readonly tails: Buffer[];
   /** Each span's parent, or null for a root span. */
-  readonly parents: (EncodedParent | null)[] = [];
+  readonly parents: (EncodedParent | null)[];
   /** Each span's start and end (performance.now()), two numbers a span. */
   times: Float64Array;
+  /** Spans recorded. */
+  count = 0;
 
   constructor(capacity = 512) {
+    this.tails = new Array<Buffer>(capacity);
+    this.parents = new Array<EncodedParent | null>(capacity);
     this.times = new Float64Array(2 * capacity);
-  }
-
-  /** Spans recorded. */
-  get count(): number {
-    return this.tails.length;
   }
 
   /** Records one span: its parent (or null), start and end (performance.now()) and tail. */
   add(parent: EncodedParent | null, start: number, end: number, tail: Buffer): void {
-    const i = this.tails.length;
+    const i = this.count++;
     if (2 * i + 2 > this.times.length) {
       const grown = new Float64Array(this.times.length * 2);
       grown.set(this.times);
@@ -82,8 +85,13 @@ export class SpanBatch {
     }
     this.times[2 * i] = start;
     this.times[2 * i + 1] = end;
-    this.parents.push(parent);
-    this.tails.push(tail);
+    this.parents[i] = parent;
+    this.tails[i] = tail;
+  }
+
+  /** Empties the batch for reuse (once its body is encoded). */
+  clear(): void {
+    this.count = 0;
   }
 
   /** The request body (Envelope.encode()). */

@@ -38,6 +38,8 @@ export class SpanQueue {
   private readonly full: SpanBatch[] = [];
   /** The batch being filled, or null. */
   private current: SpanBatch | null = null;
+  /** Batches encoded and cleared, for reuse. */
+  private readonly free: SpanBatch[] = [];
   /** Spans in `full` and `current`. */
   private waiting = 0;
   private inFlight = 0;
@@ -84,7 +86,7 @@ export class SpanQueue {
       this.events.dropped(this.dropped, this.options.maxQueueSize);
       return;
     }
-    this.current ??= new SpanBatch(this.options.maxExportBatchSize);
+    this.current ??= this.free.pop() ?? new SpanBatch(this.options.maxExportBatchSize);
     this.current.add(parent, start, end, tail);
     this.waiting++;
     if (this.current.count < this.options.maxExportBatchSize) return;
@@ -125,6 +127,8 @@ export class SpanQueue {
     if (this.random.length < 24 * count) this.random = new Uint8Array(24 * count);
     randomFillSync(this.random, 0, 24 * count);
     const body = batch.encode(this.envelope, this.random, this.spare, this.lastBodyBytes);
+    batch.clear();
+    this.free.push(batch);
     this.spare = null;
     this.lastBodyBytes = body.bytes.length;
     this.waiting -= count;
