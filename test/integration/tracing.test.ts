@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { after, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { parseStatsFull, TestClient } from '../helpers/client.ts';
@@ -31,8 +32,10 @@ const receiver = createServer((req, res) => {
   req.on('data', (d: Buffer) => chunks.push(d));
   req.on('end', () => {
     const type = req.headers['content-type'];
-    paths.push(`${req.method} ${req.url} ${type}`);
-    const body = Buffer.concat(chunks);
+    const encoding = req.headers['content-encoding'];
+    paths.push(`${req.method} ${req.url} ${type}${encoding === undefined ? '' : ` ${encoding}`}`);
+    const raw = Buffer.concat(chunks);
+    const body = encoding === 'gzip' ? gunzipSync(raw) : raw;
     const payload = (
       type === 'application/x-protobuf' ? decodeAsJson(body) : JSON.parse(body.toString())
     ) as {
@@ -75,9 +78,11 @@ const attr = (span: OtlpSpan, key: string) => {
   return v?.stringValue ?? (v?.intValue === undefined ? undefined : Number(v.intValue));
 };
 
-for (const [protocol, contentType] of [
-  ['http/protobuf', 'application/x-protobuf'],
-  ['http/json', 'application/json'],
+// Protobuf to a plain-HTTP collector goes by tcpool's own transport (src/tracing/otlp-http.ts);
+// JSON with gzip by OpenTelemetry's, which tcpool uses for https: and compression.
+for (const [protocol, compression, contentType] of [
+  ['http/protobuf', 'none', 'application/x-protobuf'],
+  ['http/json', 'gzip', 'application/json gzip'],
 ])
   test(`${protocol}: a span per command, parented by traceparent, with its attributes; ratio sampling`, async () => {
     spans.length = 0;
@@ -86,6 +91,7 @@ for (const [protocol, contentType] of [
     const [httpPort, wsPort] = [await freePort(), await freePort()];
     const server = await startTracingServer(receiver, {
       OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: protocol,
+      OTEL_EXPORTER_OTLP_COMPRESSION: compression,
       HTTP_PORT: String(httpPort),
       WS_PORT: String(wsPort),
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
