@@ -12,6 +12,7 @@ import type { Config, ConfigKey } from '../config/schema.ts';
 import { loadTls, type TlsMaterial } from '../config/tls.ts';
 import { listenError, TcpoolError, codes } from '../errors.ts';
 import type { Logger, LogSink } from '../log/logger.ts';
+import { LogThrottle } from '../log/throttle.ts';
 import { SharedStats, SLOT_FREE, SLOT_RETIRING, SLOT_SERVING } from '../stats/counters.ts';
 import { runtime } from '../transport/bun/runtime.ts';
 import { resolvePorts } from '../transport/ports.ts';
@@ -131,6 +132,8 @@ export class Supervisor {
   /** The OTLP/HTTP exporter of the workers' spans, once one sent a batch (TRACING). */
   private spanExporter: Promise<SpanExporter> | null = null;
   private readonly logger: Logger;
+  /** Spans a collector rejected, logged at most once a minute. */
+  private readonly spanWarnings: LogThrottle;
   private readonly write: LogSink;
   private readonly options: SupervisorOptions;
   private readonly slots: Slot[];
@@ -156,6 +159,7 @@ export class Supervisor {
   ) {
     this.tls = tls;
     this.logger = logger;
+    this.spanWarnings = new LogThrottle(logger, 60_000);
     this.write = write;
     this.options = options;
     this.origin = { ...options.origin };
@@ -342,7 +346,9 @@ export class Supervisor {
     };
     // Each worker has at most 2 exports out (src/tracing/span-queue.ts).
     // The workers wrote the bodies in the protocol the environment names (and warned if bad).
-    this.spanExporter ??= otlpHttpExporter(2 * this.capacity + 2, protocolFromEnv());
+    this.spanExporter ??= otlpHttpExporter(2 * this.capacity + 2, protocolFromEnv(), (message) =>
+      this.spanWarnings.warn('Tracing: the collector rejected spans', message),
+    );
     this.spanExporter
       .then((exporter) => exporter.send(Buffer.from(msg.body, 0, msg.length), msg.spans, done))
       .catch((err: Error) => done(false, err));

@@ -47,11 +47,12 @@ export function protocolFromEnv(warn: (message: string) => void = () => {}): Otl
 /**
  * Loads the exporter (only when tracing is on) and makes one for request bodies of `protocol`
  * that lets `concurrency` exports run at once (the workers' in-flight exports together; the
- * OpenTelemetry default is 30).
+ * OpenTelemetry default is 30). `warn` hears of spans a collector rejected (a partial success).
  */
 export async function otlpHttpExporter(
   concurrency = 30,
   protocol: OtlpProtocol = protocolFromEnv(),
+  warn: (message: string) => void = () => {},
 ): Promise<SpanExporter> {
   const otlp = await import('@opentelemetry/otlp-exporter-base/node-http');
   const options = otlp.convertLegacyHttpOptions(
@@ -65,7 +66,14 @@ export async function otlpHttpExporter(
   // of CPU an export, against ~0.35 ms more through OpenTelemetry's delegate and ~0.6–0.8 ms
   // through Node's http client. Anything else (https:, gzip) gets OpenTelemetry's exporter.
   if (url.protocol === 'http:' && options.compression === 'none')
-    return plainHttpExporter(url, await options.headers(), options.timeoutMillis);
+    return plainHttpExporter(
+      url,
+      await options.headers(),
+      options.timeoutMillis,
+      concurrency,
+      protocol,
+      warn,
+    );
   const transformer = await import('@opentelemetry/otlp-transformer');
   const serializer =
     protocol === 'http/json'
@@ -103,21 +111,40 @@ function plainHttpExporter(
   url: URL,
   headers: Record<string, string>,
   timeoutMillis: number,
+  concurrency: number,
+  protocol: OtlpProtocol,
+  warn: (message: string) => void,
 ): SpanExporter {
   const transport = retrying(
-    new HttpTransport(url, { ...headers, 'User-Agent': `tcpool/${VERSION} (OTLP exporter)` }),
+    new HttpTransport(
+      url,
+      { ...headers, 'User-Agent': `tcpool/${VERSION} (OTLP exporter)` },
+      concurrency,
+    ),
   );
   const pending = new Set<Promise<void>>();
   return {
-    send(body, _spans, done) {
+    send(body, spans, done) {
+      // As OpenTelemetry's delegate: past the limit, refused at once.
+      if (pending.size >= concurrency) {
+        done(false, new Error('Concurrent export limit reached'));
+        return;
+      }
       const sent = transport.send(body, timeoutMillis).then((result) => {
         pending.delete(sent);
-        if (result.status === 'success') done(true);
-        else
+        if (result.status !== 'success') {
           done(
             false,
             result.error ?? new Error('the collector asked to retry after the export timeout'),
           );
+          return;
+        }
+        const partial = partialSuccess(result.data, protocol);
+        if (partial !== null)
+          warn(
+            `Tracing: the collector rejected ${partial.rejected} of ${spans} spans${partial.message === '' ? '' : `: ${partial.message}`}`,
+          );
+        done(true);
       });
       pending.add(sent);
     },
@@ -126,4 +153,72 @@ function plainHttpExporter(
       transport.shutdown();
     },
   };
+}
+
+/**
+ * An ExportTraceServiceResponse's partial_success (1) { rejected_spans (1), error_message (2) },
+ * protobuf or JSON; null when everything was accepted (or the answer cannot be read).
+ */
+export function partialSuccess(
+  data: Uint8Array | undefined,
+  protocol: OtlpProtocol,
+): { rejected: number; message: string } | null {
+  if (data === undefined || data.length === 0) return null;
+  let rejected = 0;
+  let message = '';
+  try {
+    if (protocol === 'http/json') {
+      const p = (
+        JSON.parse(Buffer.from(data).toString()) as { partialSuccess?: Record<string, unknown> }
+      ).partialSuccess;
+      rejected = Number(p?.rejectedSpans ?? 0);
+      message = typeof p?.errorMessage === 'string' ? p.errorMessage : '';
+    } else {
+      const outer = field(data, 1);
+      if (!(outer instanceof Uint8Array)) return null;
+      const count = field(outer, 1);
+      rejected = typeof count === 'number' ? count : 0;
+      const text = field(outer, 2);
+      message = text instanceof Uint8Array ? Buffer.from(text).toString() : '';
+    }
+  } catch {
+    return null;
+  }
+  return rejected > 0 || message !== '' ? { rejected, message } : null;
+}
+
+/** The last value of protobuf field `n` in `bytes`: a varint, or the bytes of a length field. */
+function field(bytes: Uint8Array, n: number): number | Uint8Array | null {
+  let found: number | Uint8Array | null = null;
+  let i = 0;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 1; ; shift *= 128) {
+      if (i >= bytes.length) throw new Error('truncated');
+      const b = bytes[i++];
+      value += (b & 0x7f) * shift;
+      if (b < 0x80) return value;
+    }
+  };
+  while (i < bytes.length) {
+    const tag = varint();
+    const wire = tag % 8;
+    const number = Math.floor(tag / 8);
+    let value: number | Uint8Array;
+    if (wire === 0) value = varint();
+    else if (wire === 2) {
+      const length = varint();
+      if (i + length > bytes.length) throw new Error('truncated');
+      value = bytes.subarray(i, i + length);
+      i += length;
+    } else if (wire === 1) {
+      i += 8;
+      continue;
+    } else if (wire === 5) {
+      i += 4;
+      continue;
+    } else throw new Error(`wire type ${wire}`);
+    if (number === n) found = value;
+  }
+  return found;
 }

@@ -37,13 +37,20 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 
 export class ResponseParser {
   private state: State = State.Head;
-  /** Bytes not yet consumed (a partial head, chunk-size line or trailer). */
-  private pending: Buffer = Buffer.alloc(0);
+  /** Bytes not yet consumed (a partial head, chunk-size line or trailer): buf[0, length). */
+  private buf: Buffer = Buffer.alloc(0);
+  private length = 0;
+  /** Where the search for the awaited delimiter resumes in those bytes (no rescanning). */
+  private scanFrom = 0;
   private readonly bodyParts: Buffer[] = [];
   private bodyBytes = 0;
+  /** The bytes of every head (interim ones too) and trailer so far, bounded by maxHead. */
+  private headBytes = 0;
   /** Body bytes (Length, ChunkData) still to come. */
   private remaining = 0;
   private response: HttpResponse | null = null;
+  /** Bytes received in all. */
+  private received = 0;
   /** Bytes that arrived after the response ended (the connection is then not reused). */
   extra = 0;
   private readonly maxHead: number;
@@ -54,9 +61,9 @@ export class ResponseParser {
     this.maxHead = maxHead;
   }
 
-  /** Whether any byte of a response arrived. */
+  /** Whether any byte of an answer arrived (an interim 1xx response included). */
   get started(): boolean {
-    return this.response !== null || this.pending.length > 0;
+    return this.received > 0;
   }
 
   /** Whether the response is complete (read by a getter: step() changes the state). */
@@ -64,29 +71,37 @@ export class ResponseParser {
     return this.state === State.Done;
   }
 
-  /** Feeds bytes; returns the response once it is complete, else null. Throws on bad input. */
+  /**
+   * Feeds bytes; returns the response once, when it is complete, else null (bytes after it are
+   * counted in `extra`). Throws an HttpResponseError on bad input.
+   */
   push(chunk: Buffer): HttpResponse | null {
-    if (this.state === State.Done) {
+    this.received += chunk.length;
+    if (this.done) {
       this.extra += chunk.length;
       return null;
     }
-    let data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = Buffer.alloc(0);
-    while (data.length > 0 && !this.done) data = this.step(data);
-    if (this.done) {
-      this.extra += data.length;
-      return this.finish();
+    let data = chunk;
+    if (this.length > 0) {
+      this.append(chunk);
+      data = this.buf.subarray(0, this.length);
     }
-    return null;
+    this.length = 0;
+    while (data.length > 0 && !this.done) data = this.step(data);
+    if (!this.done) return null;
+    this.extra += data.length;
+    return this.finish();
   }
 
   /** The connection ended: the response, if its body runs until the close; else an error. */
   end(): HttpResponse {
     if (this.state === State.UntilClose) return this.finish();
     throw new HttpResponseError(
-      this.started
+      this.response !== null
         ? 'the collector closed the connection in the middle of its answer'
-        : 'the collector closed the connection without answering',
+        : this.started
+          ? 'the collector closed the connection before its answer was complete'
+          : 'the collector closed the connection without answering',
     );
   }
 
@@ -94,29 +109,27 @@ export class ResponseParser {
   private step(data: Buffer): Buffer {
     switch (this.state) {
       case State.Head: {
-        const end = data.indexOf(HEAD_END);
+        const end = this.find(data, HEAD_END);
         if (end < 0) {
-          if (data.length > this.maxHead) throw new HttpResponseError('response head too long');
-          this.pending = data;
-          return Buffer.alloc(0);
+          if (this.headBytes + data.length > this.maxHead)
+            throw new HttpResponseError('response head too long');
+          return this.wait(data);
         }
-        if (end > this.maxHead) throw new HttpResponseError('response head too long');
+        this.headBytes += end + 4;
+        if (this.headBytes > this.maxHead) throw new HttpResponseError('response head too long');
         this.head(data.toString('latin1', 0, end));
         return data.subarray(end + 4);
       }
+      case State.UntilClose:
+        this.body(data);
+        return data.subarray(data.length);
       case State.Length:
-      case State.ChunkData:
-      case State.UntilClose: {
-        if (this.state === State.UntilClose) {
-          this.body(data);
-          return Buffer.alloc(0);
-        }
+      case State.ChunkData: {
         const n = Math.min(this.remaining, data.length);
         this.body(data.subarray(0, n));
         this.remaining -= n;
-        if (this.remaining === 0 && this.state === State.Length) this.state = State.Done;
-        else if (this.remaining === 0 && this.state === State.ChunkData)
-          this.state = State.ChunkEnd;
+        if (this.remaining === 0)
+          this.state = this.state === State.Length ? State.Done : State.ChunkEnd;
         return data.subarray(n);
       }
       case State.ChunkEnd: {
@@ -127,7 +140,7 @@ export class ResponseParser {
         return data.subarray(2);
       }
       case State.ChunkSize: {
-        const end = data.indexOf(CRLF);
+        const end = this.find(data, CRLF);
         if (end < 0) {
           if (data.length > 1024) throw new HttpResponseError('chunk size line too long');
           return this.wait(data);
@@ -136,7 +149,7 @@ export class ResponseParser {
         const line = data.toString('latin1', 0, end);
         const hex = line.split(';', 1)[0].trim();
         if (!/^[0-9a-fA-F]{1,8}$/.test(hex))
-          throw new HttpResponseError(`bad chunk size ${JSON.stringify(line)}`);
+          throw new HttpResponseError(`bad chunk size ${JSON.stringify(line.slice(0, 80))}`);
         const size = Number.parseInt(hex, 16);
         if (size === 0) this.state = State.Trailers;
         else {
@@ -147,11 +160,14 @@ export class ResponseParser {
         return data.subarray(end + 2);
       }
       case State.Trailers: {
-        const end = data.indexOf(CRLF);
+        const end = this.find(data, CRLF);
         if (end < 0) {
-          if (data.length > this.maxHead) throw new HttpResponseError('trailers too long');
+          if (this.headBytes + data.length > this.maxHead)
+            throw new HttpResponseError('trailers too long');
           return this.wait(data);
         }
+        this.headBytes += end + 2;
+        if (this.headBytes > this.maxHead) throw new HttpResponseError('trailers too long');
         if (end === 0) this.state = State.Done; // the empty line that ends the message
         return data.subarray(end + 2);
       }
@@ -160,9 +176,33 @@ export class ResponseParser {
     }
   }
 
+  /** Where `delimiter` starts in `data`, searching on from where the last search stopped. */
+  private find(data: Buffer, delimiter: Buffer): number {
+    const at = data.indexOf(delimiter, this.scanFrom);
+    this.scanFrom = at < 0 ? Math.max(0, data.length - delimiter.length + 1) : 0;
+    return at;
+  }
+
+  /** Keeps `data` (all of it unconsumed) for the next push. */
   private wait(data: Buffer): Buffer {
-    this.pending = Buffer.from(data); // a copy: the caller's chunk may be reused
-    return Buffer.alloc(0);
+    if (data.buffer !== this.buf.buffer || data.byteOffset !== this.buf.byteOffset) {
+      this.length = 0;
+      this.append(data); // a copy: the caller's chunk may be reused
+    } else this.length = data.length;
+    return data.subarray(data.length);
+  }
+
+  /** Appends to the pending bytes, the room doubling as needed (linear in all). */
+  private append(bytes: Buffer): void {
+    if (this.length + bytes.length > this.buf.length) {
+      const grown = Buffer.allocUnsafe(
+        Math.max(256, 2 * this.buf.length, this.length + bytes.length),
+      );
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    bytes.copy(this.buf, this.length);
+    this.length += bytes.length;
   }
 
   private body(bytes: Buffer): void {
@@ -205,7 +245,10 @@ export class ResponseParser {
     if (status === 204 || status === 304) this.state = State.Done;
     else if (coding !== undefined) {
       if (!/(^|,)\s*chunked\s*$/i.test(coding))
-        throw new HttpResponseError(`unsupported transfer-encoding ${coding}`);
+        throw new HttpResponseError(`unsupported transfer-encoding ${JSON.stringify(coding)}`);
+      // Both framings at once: answered by the coding, and the connection not reused (RFC 9112
+      // §6.3: a sign of request smuggling).
+      if (length !== undefined) this.response.keepAlive = false;
       this.state = State.ChunkSize;
     } else if (length !== undefined) {
       if (!/^[0-9]{1,15}$/.test(length))

@@ -1,13 +1,13 @@
 // The OTLP/HTTP transport for a plain `http:` collector without compression: each export is one
 // HTTP/1.1 POST written on a kept-alive connection (its head and body in one write) and one
-// response read by http-response.ts, with OpenTelemetry's retry policy (5 attempts, backoff from
-// 1 s by ×1.5 up to 5 s with ±20 % jitter, Retry-After honoured, all within the export's
-// timeout). It plugs into OpenTelemetry's export delegate (exporter.ts), which keeps its
-// concurrency limit and partial-success logging; https:, gzip and the rest use OpenTelemetry's
-// own transport. Hand-written because Node's http client cost ~0.6–0.8 ms of CPU per export
-// where this costs ~0.1 (docs/PERFORMANCE.md, "Tracing").
+// response read by http-response.ts, with OpenTelemetry's retry policy (retrying(): 5 retries,
+// backoff from 1 s by ×1.5 up to 5 s with ±20 % jitter, Retry-After honoured, within the
+// export's timeout) and its reading of statuses and network errors. exporter.ts uses it for such
+// collectors; https:, gzip and the rest go through OpenTelemetry's own exporter. Hand-written
+// because Node's http client cost ~0.5–0.8 ms of CPU per export, and OpenTelemetry's delegate
+// ~0.35 ms more, where this costs ~0.25 (npm run bench:export; docs/PERFORMANCE.md, "Tracing").
 import { connect, type Socket } from 'node:net';
-import { HttpResponseError, type HttpResponse, ResponseParser } from './http-response.ts';
+import { type HttpResponse, HttpResponseError, ResponseParser } from './http-response.ts';
 
 /** What one attempt came to, as OpenTelemetry's IExporterTransport answers. */
 export type ExportResponse =
@@ -44,6 +44,8 @@ const RETRYABLE_CODES = new Set([
   'ENETUNREACH',
   'EHOSTUNREACH',
 ]);
+/** A connection idle this long is not reused: a NAT or balancer may have dropped it silently. */
+const IDLE_MS = 4000;
 
 /** Retry-After (seconds or an HTTP date) in milliseconds, as OpenTelemetry reads it. */
 export function retryAfterMillis(value: string | undefined): number | undefined {
@@ -78,44 +80,79 @@ function networkError(error: Error): ExportResponse {
     : { status: 'failure', error };
 }
 
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * The request's header fields, checked: a name that is not an HTTP token or a value with a
+ * control character (CR, LF, NUL: another header smuggled in) is refused, naming the field.
+ * Framing fields are tcpool's own; a repeated name (any case) keeps its last value.
+ */
+export function headerLines(headers: Record<string, string>): string {
+  const byName = new Map<string, [string, string]>();
+  for (const [name, value] of Object.entries(headers)) {
+    if (!TOKEN.test(name))
+      throw new Error(`OTLP header ${JSON.stringify(name)}: not a valid header name`);
+    if (/[\r\n\0]/.test(value))
+      throw new Error(`OTLP header ${name}: its value has a line break or NUL`);
+    if (/^(content-length|host|connection|transfer-encoding)$/i.test(name)) continue;
+    byName.set(name.toLowerCase(), [name, value]);
+  }
+  return [...byName.values()].map(([name, value]) => `${name}: ${value}\r\n`).join('');
+}
+
+/** A request on a connection: what shutdown() ends. */
+type Abort = (error: Error) => void;
+
 /** Plain-HTTP POSTs of request bodies to one URL, on connections kept alive between exports. */
 export class HttpTransport implements ExporterTransport {
   private readonly host: string;
   private readonly port: number;
   /** The request head up to Content-Length's value. */
   private readonly head: string;
-  private readonly idle: Socket[] = [];
-  private readonly busy = new Set<Socket>();
+  /** Connections waiting for a request, with when they became idle; at most maxIdle. */
+  private readonly idle: { socket: Socket; since: number }[] = [];
+  private readonly busy = new Map<Socket, Abort>();
+  private readonly maxIdle: number;
   private closed = false;
 
-  constructor(url: URL, headers: Record<string, string>) {
+  /** `maxIdle`: the connections kept for reuse (the exports that may run at once). */
+  constructor(url: URL, headers: Record<string, string>, maxIdle = 30) {
     if (url.protocol !== 'http:') throw new Error(`HttpTransport: ${url.href} is not http:`);
     this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.port = url.port === '' ? 80 : Number(url.port);
-    const fields = Object.entries(headers)
-      .filter(([name]) => !/^(content-length|host|connection|transfer-encoding)$/i.test(name))
-      .map(([name, value]) => `${name}: ${value}\r\n`)
-      .join('');
-    this.head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${fields}Content-Length: `;
+    this.maxIdle = maxIdle;
+    this.head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${headerLines(headers)}Content-Length: `;
   }
 
   async send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {
-    if (this.closed) return { status: 'failure', error: new Error('the exporter is shut down') };
-    // A connection the collector closed while it was idle has ended, and is skipped.
-    let reused = this.idle.pop();
-    while (reused?.destroyed) reused = this.idle.pop();
-    const first = await this.attempt(reused ?? this.open(), data, timeoutMillis);
-    // A kept-alive connection the collector had closed meanwhile: once more on a new one.
+    const deadline = Date.now() + timeoutMillis;
+    const first = await this.attempt(this.reusable() ?? this.open(), data, timeoutMillis);
     if (first !== STALE) return first;
-    // (A new connection is never STALE.)
-    return (await this.attempt(this.open(), data, timeoutMillis)) as ExportResponse;
+    // A kept-alive connection the collector had closed meanwhile: once more on a new one,
+    // within the time left. (A new connection is never STALE.)
+    return (await this.attempt(
+      this.open(),
+      data,
+      Math.max(0, deadline - Date.now()),
+    )) as ExportResponse;
   }
 
+  /** Ends every connection; the requests on them fail at once. */
   shutdown(): void {
     this.closed = true;
-    for (const socket of [...this.idle, ...this.busy]) socket.destroy();
+    for (const { socket } of this.idle) socket.destroy();
     this.idle.length = 0;
-    this.busy.clear();
+    for (const abort of [...this.busy.values()]) abort(new Error('the exporter is shut down'));
+  }
+
+  /** An idle connection still open and not idle too long, or undefined. */
+  private reusable(): Socket | undefined {
+    const now = Date.now();
+    for (let entry = this.idle.pop(); entry !== undefined; entry = this.idle.pop()) {
+      if (!entry.socket.destroyed && now - entry.since < IDLE_MS) return entry.socket;
+      entry.socket.destroy();
+    }
+    return undefined;
   }
 
   private open(): Socket {
@@ -132,9 +169,13 @@ export class HttpTransport implements ExporterTransport {
     data: Uint8Array,
     timeoutMillis: number,
   ): Promise<ExportResponse | typeof STALE> {
+    if (this.closed) {
+      socket.destroy();
+      return Promise.resolve({ status: 'failure', error: new Error('the exporter is shut down') });
+    }
     const reused = !socket.connecting;
-    this.busy.add(socket);
     socket.ref();
+    socket.removeAllListeners('data'); // the idle guard, below
     return new Promise((resolve) => {
       const parser = new ResponseParser();
       let response: HttpResponse | null = null;
@@ -146,35 +187,43 @@ export class HttpTransport implements ExporterTransport {
         clearTimeout(timer);
         socket.off('data', onData);
         socket.off('end', onEnd);
-        socket.off('error', onError);
         socket.off('close', onEnd);
+        socket.off('error', onError);
         this.busy.delete(socket);
-        if (keep && !this.closed) {
+        if (keep && parser.extra === 0 && !this.closed && this.idle.length < this.maxIdle) {
           socket.unref(); // an idle connection does not hold the process
-          this.idle.push(socket);
-        } else socket.destroy();
+          // Anything the collector sends while no request is out makes the connection unusable.
+          socket.on('data', () => socket.destroy());
+          this.idle.push({ socket, since: Date.now() });
+        } else socket.destroy(); // (a write still under way is cancelled)
         resolve(result);
       };
-      // The answer is taken once the body has left too: the memory behind `data` goes back to
-      // the worker that wrote it.
-      const done = (): void => {
-        if (response !== null && written) settle(exportResponse(response), response.keepAlive);
+      // A refusal is final as it arrives (a collector refusing a large body may stop reading
+      // it). A success is taken once the body has left too: the memory behind `data` goes back
+      // to the worker that wrote it.
+      const answered = (): void => {
+        if (response === null) return;
+        if (response.status > 299) settle(exportResponse(response), false);
+        else if (written) settle(exportResponse(response), response.keepAlive);
       };
       const onData = (chunk: Buffer): void => {
         try {
-          response ??= parser.push(chunk);
+          // Bytes after the answer are counted (parser.extra): the connection is then not kept.
+          const complete = parser.push(chunk);
+          if (complete !== null) response = complete;
         } catch (err) {
           settle({ status: 'failure', error: err as Error }, false);
           return;
         }
-        done();
+        answered();
       };
+      // The connection ended or failed: a complete answer stands; otherwise the attempt failed.
       const onEnd = (): void => {
-        if (response !== null) return done();
+        if (response !== null) return settle(exportResponse(response), false);
         if (reused && !parser.started) return settle(STALE, false);
         try {
           response = parser.end();
-          done();
+          settle(exportResponse(response), false);
         } catch (err) {
           const error = err as Error;
           settle(
@@ -186,6 +235,7 @@ export class HttpTransport implements ExporterTransport {
         }
       };
       const onError = (error: Error): void => {
+        if (response !== null) return settle(exportResponse(response), false);
         if (reused && !parser.started) return settle(STALE, false);
         settle(networkError(error), false);
       };
@@ -193,6 +243,7 @@ export class HttpTransport implements ExporterTransport {
         () => settle({ status: 'retryable', error: new Error('Request timed out') }, false),
         timeoutMillis,
       );
+      this.busy.set(socket, (error) => settle({ status: 'failure', error }, false));
       socket.on('data', onData);
       socket.on('end', onEnd);
       socket.on('close', onEnd);
@@ -201,7 +252,7 @@ export class HttpTransport implements ExporterTransport {
       socket.write(`${this.head}${data.byteLength}\r\n\r\n`, 'latin1');
       socket.write(data, () => {
         written = true;
-        done();
+        answered();
       });
       socket.uncork();
     });
@@ -217,11 +268,24 @@ const MAX_BACKOFF = 5000;
 const BACKOFF_MULTIPLIER = 1.5;
 const JITTER = 0.2;
 
-/** `transport` with retries of what is retryable, within the export's timeout. */
-export function retrying(
-  transport: ExporterTransport,
-  sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
-): ExporterTransport {
+/**
+ * `transport` with retries of what is retryable, as OpenTelemetry's exporter does: a retry is
+ * not made when its wait would pass the export's deadline, and each gets the time that was left
+ * before its wait. shutdown() also ends the waits.
+ */
+export function retrying(transport: ExporterTransport): ExporterTransport {
+  const waits = new Set<() => void>();
+  let closed = false;
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        waits.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, Math.max(0, ms));
+      waits.add(wake);
+    });
   return {
     async send(data, timeoutMillis) {
       const deadline = Date.now() + timeoutMillis;
@@ -237,10 +301,15 @@ export function retrying(
         const left = deadline - Date.now();
         if (wait > left) return result;
         await sleep(wait);
-        result = await transport.send(data, deadline - Date.now());
+        if (closed) return { status: 'failure', error: new Error('the exporter is shut down') };
+        result = await transport.send(data, left);
       }
       return result;
     },
-    shutdown: () => transport.shutdown(),
+    shutdown() {
+      closed = true;
+      for (const wake of [...waits]) wake();
+      transport.shutdown();
+    },
   };
 }

@@ -15,6 +15,7 @@ import {
   type SpanBatch,
   type SpanEncoding,
   type SpanError,
+  isInt64,
   unix,
   unixTime,
 } from './span-batch.ts';
@@ -70,8 +71,15 @@ function attr(key: string, stringJson: string): string {
 export function anyValue(v: unknown): unknown {
   if (typeof v === 'string') return { stringValue: v };
   if (typeof v === 'boolean') return { boolValue: v };
-  if (typeof v === 'number') return Number.isInteger(v) ? { intValue: v } : { doubleValue: v };
-  if (typeof v === 'bigint') return { intValue: v.toString() };
+  // As otlp-proto.ts: an integer a double holds exactly is an int64, any other number a double
+  // (NaN and the infinities as the protobuf JSON mapping writes them), a bigint outside int64
+  // its decimal digits as a string.
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) return { intValue: v };
+    return { doubleValue: Number.isFinite(v) ? v : String(v) };
+  }
+  if (typeof v === 'bigint')
+    return isInt64(v) ? { intValue: v.toString() } : { stringValue: v.toString() };
   if (v instanceof Uint8Array) return { bytesValue: Buffer.from(v).toString('base64') };
   if (Array.isArray(v)) return { arrayValue: { values: v.map(anyValue) } };
   if (v !== null && typeof v === 'object')

@@ -12,6 +12,7 @@ import {
   type SpanBatch,
   type SpanEncoding,
   type SpanError,
+  isInt64,
   unix,
   unixTime,
 } from './span-batch.ts';
@@ -62,7 +63,7 @@ function int64Field(field: number, value: bigint): Buffer {
 export function anyValue(v: unknown): Buffer {
   if (typeof v === 'string') return bytesField(1, v);
   if (typeof v === 'boolean') return Buffer.from([tag(2, 0), v ? 1 : 0]);
-  if (typeof v === 'bigint') return int64Field(3, v);
+  if (typeof v === 'bigint') return isInt64(v) ? int64Field(3, v) : bytesField(1, v.toString());
   if (typeof v === 'number') {
     if (Number.isSafeInteger(v)) return int64Field(3, BigInt(v));
     const out = Buffer.alloc(9);

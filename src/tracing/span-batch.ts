@@ -120,3 +120,8 @@ export function unixTime(now: number): void {
   unix.seconds = originSeconds + seconds;
   unix.nanos = Math.min(999_999_999, Math.round((ms - seconds * 1000) * 1e6));
 }
+
+/** Whether a bigint fits OTLP's int64 (a resource attribute's value). */
+export function isInt64(v: bigint): boolean {
+  return v >= -(2n ** 63n) && v < 2n ** 63n;
+}

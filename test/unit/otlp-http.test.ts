@@ -12,9 +12,11 @@ import {
   HttpResponseError,
   ResponseParser,
 } from '../../src/tracing/http-response.ts';
+import { otlpHttpExporter, partialSuccess } from '../../src/tracing/exporter.ts';
 import {
   type ExporterTransport,
   HttpTransport,
+  headerLines,
   OtlpHttpError,
   retryAfterMillis,
   retrying,
@@ -364,5 +366,221 @@ test('transport: a real node:http server, chunked answers, many exports on few c
   } finally {
     transport.shutdown();
     server.close();
+  }
+});
+
+// --- what a review found (each of these failed before its fix) ------------------------------
+
+test('response parser: an interim answer counts as started; heads and trailers are bounded in all; both framings are not reused', () => {
+  const parser = new ResponseParser();
+  parser.push(Buffer.from('HTTP/1.1 100 Continue\r\n\r\n'));
+  assert.equal(parser.started, true);
+  assert.throws(() => parser.end(), /before its answer was complete/);
+  const interim = new ResponseParser(1024, 1024);
+  assert.throws(() => {
+    for (let i = 0; i < 100; i++) interim.push(Buffer.from('HTTP/1.1 103 Early Hints\r\n\r\n'));
+  }, /response head too long/);
+  const trailers = new ResponseParser(1024, 1024);
+  trailers.push(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n'));
+  assert.throws(() => {
+    for (let i = 0; i < 100; i++) trailers.push(Buffer.from('X-Trailer: 0123456789abcdef\r\n'));
+  }, /trailers too long/);
+  const both = parse(
+    Buffer.from(
+      'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n',
+    ),
+    [],
+  )!;
+  assert.equal(both.body.toString(), 'x');
+  assert.equal(both.keepAlive, false);
+});
+
+for (const [status, reset] of [
+  [413, false],
+  [413, true],
+  [200, true],
+] as const)
+  test(`transport: a ${status} answered before the body was read is final${reset ? ', even if the connection then resets' : ''}`, async () => {
+    const held: Socket[] = [];
+    const early = createServer((socket) => {
+      held.push(socket);
+      socket.once('data', () => {
+        socket.pause(); // stops reading the body
+        socket.write(
+          `HTTP/1.1 ${status} Whatever\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big!`,
+        );
+        if (reset) setTimeout(() => socket.destroy(), 50); // unread bytes: the kernel resets
+      });
+      socket.on('error', () => {});
+    });
+    servers.push(early);
+    await new Promise<void>((resolve) => early.listen(0, '127.0.0.1', resolve));
+    const { port } = early.address() as { port: number };
+    const transport = retrying(
+      new HttpTransport(new URL(`http://127.0.0.1:${port}/v1/traces`), {}),
+    );
+    try {
+      const started = Date.now();
+      const result = await transport.send(Buffer.alloc(32 * 1024 * 1024), 5000);
+      // As OpenTelemetry's exporter: a success stands whatever the connection does next.
+      assert.equal(result.status, status === 200 ? 'success' : 'failure');
+      if (status === 413)
+        assert.equal(((result as { error: Error }).error as OtlpHttpError).code, 413);
+      assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
+    } finally {
+      transport.shutdown();
+      for (const s of held) s.destroy();
+    }
+  });
+
+test('transport: shutdown() ends the requests under way and the waits between retries', async () => {
+  const silent = await rawServer(() => {});
+  const transport = new HttpTransport(silent.url, {});
+  const started = Date.now();
+  const pending = transport.send(Buffer.from('x'), 5000);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  transport.shutdown();
+  const result = await pending;
+  assert.equal(result.status, 'failure');
+  assert.match(String((result as { error: Error }).error), /shut down/);
+  assert.ok(Date.now() - started < 1000);
+  assert.equal(silent.connections(), 1, 'no new connection after the shutdown');
+  // Between retries.
+  const busy = await rawServer((_r, socket) =>
+    socket.write('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n'),
+  );
+  const retried = retrying(new HttpTransport(busy.url, {}));
+  const waiting = retried.send(Buffer.from('x'), 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const stoppedAt = Date.now();
+  retried.shutdown();
+  assert.equal((await waiting).status, 'failure');
+  assert.ok(Date.now() - stoppedAt < 500);
+  assert.equal(busy.requests.length, 1);
+});
+
+test('transport: the attempt after a stale connection gets only the time left', async () => {
+  const server = await rawServer((_r, socket, n) => {
+    if (n === 1) socket.write(OK);
+    else if (n === 2) setTimeout(() => socket.destroy(), 900); // closes, unanswered
+    // then silence
+  });
+  const transport = new HttpTransport(server.url, {});
+  try {
+    assert.equal((await transport.send(Buffer.from('a'), 5000)).status, 'success');
+    const started = Date.now();
+    const result = await transport.send(Buffer.from('b'), 1000);
+    assert.equal(result.status, 'retryable');
+    assert.ok(Date.now() - started < 1500, `${Date.now() - started} ms`);
+  } finally {
+    transport.shutdown();
+  }
+});
+
+test('transport: bytes a collector sends while no request is out retire the connection', async () => {
+  const server = await rawServer((_r, socket, n) => {
+    socket.write(OK);
+    if (n === 1)
+      setTimeout(() => socket.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'), 30);
+  });
+  const transport = new HttpTransport(server.url, {});
+  try {
+    assert.equal((await transport.send(Buffer.from('a'), 5000)).status, 'success');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await transport.send(Buffer.from('b'), 5000)).status, 'success');
+    assert.equal(server.connections(), 2);
+  } finally {
+    transport.shutdown();
+  }
+});
+
+test('transport: Retry-After: 0 retries at once, without a negative timer', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  const server = await rawServer((_r, socket, n) =>
+    socket.write(
+      n === 1
+        ? 'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n'
+        : OK,
+    ),
+  );
+  const transport = retrying(new HttpTransport(server.url, {}));
+  try {
+    assert.equal((await transport.send(Buffer.from('x'), 3000)).status, 'success');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+    transport.shutdown();
+  }
+});
+
+test('header fields: a line break or NUL in a value, or a bad name, is refused by name; names dedupe in any case', () => {
+  assert.throws(
+    () => headerLines({ 'x-a': '1\r\nX-Injected: yes' }),
+    /OTLP header x-a: .*line break/,
+  );
+  assert.throws(() => headerLines({ 'x a': '1' }), /not a valid header name/);
+  assert.equal(
+    headerLines({ 'user-agent': 'mine', 'User-Agent': 'tcpool', 'Content-Length': '9' }),
+    'User-Agent: tcpool\r\n',
+  );
+});
+
+test('partial success: protobuf and JSON answers read; a full success is null', () => {
+  // ExportTraceServiceResponse { partial_success = 1 { rejected_spans = 1: 3, error_message = 2 } }
+  const message = Buffer.from('too old');
+  const inner = Buffer.concat([Buffer.from([0x08, 3, 0x12, message.length]), message]);
+  const proto = Buffer.concat([Buffer.from([0x0a, inner.length]), inner]);
+  assert.deepEqual(partialSuccess(proto, 'http/protobuf'), { rejected: 3, message: 'too old' });
+  assert.deepEqual(
+    partialSuccess(
+      Buffer.from('{"partialSuccess":{"rejectedSpans":"2","errorMessage":"x"}}'),
+      'http/json',
+    ),
+    { rejected: 2, message: 'x' },
+  );
+  assert.equal(partialSuccess(Buffer.alloc(0), 'http/protobuf'), null);
+  assert.equal(partialSuccess(Buffer.from('{}'), 'http/json'), null);
+  assert.equal(partialSuccess(Buffer.from([0x0a, 0x00]), 'http/protobuf'), null);
+  assert.equal(partialSuccess(Buffer.from([0x0a, 0x09, 0x08]), 'http/protobuf'), null); // truncated
+});
+
+test('exporter: the concurrency limit refuses at once; a partial success is reported', async () => {
+  const silent = await rawServer(() => {});
+  const saved = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = silent.url.origin;
+  const warnings: string[] = [];
+  try {
+    const exporter = await otlpHttpExporter(2, 'http/protobuf', (m) => warnings.push(m));
+    const outcomes: (string | undefined)[] = [];
+    for (let i = 0; i < 3; i++)
+      exporter.send(Buffer.from('x'), 1, (ok, error) => outcomes.push(ok ? 'ok' : error?.message));
+    assert.deepEqual(outcomes, ['Concurrent export limit reached']);
+    // Not waited for: the exports are out at a collector that never answers.
+    void exporter.shutdown();
+    const message = Buffer.from('too old');
+    const inner = Buffer.concat([Buffer.from([0x08, 3, 0x12, message.length]), message]);
+    const body = Buffer.concat([Buffer.from([0x0a, inner.length]), inner]);
+    const partial = await rawServer((_r, socket) =>
+      socket.write(
+        Buffer.concat([
+          Buffer.from(
+            `HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: ${body.length}\r\n\r\n`,
+          ),
+          body,
+        ]),
+      ),
+    );
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = partial.url.origin;
+    const second = await otlpHttpExporter(2, 'http/protobuf', (m) => warnings.push(m));
+    const ok = await new Promise<boolean>((resolve) => second.send(Buffer.from('x'), 5, resolve));
+    assert.equal(ok, true);
+    assert.deepEqual(warnings, ['Tracing: the collector rejected 3 of 5 spans: too old']);
+    await second.shutdown();
+  } finally {
+    if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = saved;
   }
 });
