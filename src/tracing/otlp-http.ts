@@ -4,8 +4,9 @@
 // backoff from 1 s by ×1.5 up to 5 s with ±20 % jitter, Retry-After honoured, within the
 // export's timeout) and its reading of statuses and network errors. exporter.ts uses it for such
 // collectors; https:, gzip and the rest go through OpenTelemetry's own exporter. Hand-written
-// because Node's http client cost ~0.5–0.8 ms of CPU per export, and OpenTelemetry's delegate
-// ~0.35 ms more, where this costs ~0.25 (npm run bench:export; docs/PERFORMANCE.md, "Tracing").
+// because OpenTelemetry's exporter cost ~1 ms of CPU per export (its delegate, Node's http client,
+// code that stays cold at tens of exports a second), where this costs ~0.45 (npm run
+// bench:export; docs/PERFORMANCE.md, "Tracing").
 import { connect, type Socket } from 'node:net';
 import { type HttpResponse, HttpResponseError, ResponseParser } from './http-response.ts';
 
