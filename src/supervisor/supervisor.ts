@@ -132,7 +132,7 @@ export class Supervisor {
   /** The OTLP/HTTP exporter of the workers' spans, once one sent a batch (TRACING). */
   private spanExporter: Promise<SpanExporter> | null = null;
   private readonly logger: Logger;
-  /** Spans a collector rejected, logged at most once a minute. */
+  /** The span exporter's warnings (spans a collector rejected), at most one a minute. */
   private readonly spanWarnings: LogThrottle;
   private readonly write: LogSink;
   private readonly options: SupervisorOptions;
@@ -347,7 +347,7 @@ export class Supervisor {
     // Each worker has at most 2 exports out (src/tracing/span-queue.ts).
     // The workers wrote the bodies in the protocol the environment names (and warned if bad).
     this.spanExporter ??= otlpHttpExporter(2 * this.capacity + 2, protocolFromEnv(), (message) =>
-      this.spanWarnings.warn('Tracing: the collector rejected spans', message),
+      this.spanWarnings.warn('Tracing: exporter', message),
     );
     this.spanExporter
       .then((exporter) => exporter.send(Buffer.from(msg.body, 0, msg.length), msg.spans, done))

@@ -1,7 +1,9 @@
-// The OTLP/HTTP delivery of encoded span batches: OpenTelemetry's own exporter (the transport
-// OTLPTraceExporter is built on, with its OTEL_EXPORTER_OTLP_[TRACES_]* settings: endpoint,
-// headers, timeout, compression, retries), fed tcpool's ready-made request bodies, protobuf or
-// JSON as OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL says (protocolFromEnv()). It runs in the
+// The OTLP/HTTP delivery of encoded span batches, protobuf or JSON as
+// OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL says (protocolFromEnv()), configured as OTLPTraceExporter
+// is (OTEL_EXPORTER_OTLP_[TRACES_]*: endpoint, headers, timeout, compression). A plain http:
+// collector without compression gets tcpool's transport (otlp-http.ts, with OpenTelemetry's
+// retries and concurrency limit); anything else (https:, gzip) OpenTelemetry's own exporter, fed
+// tcpool's ready-made request bodies. Either way a partial success is a WARN. It runs in the
 // supervisor: workers hand it their batches (transferred, not copied), so no worker's event loop
 // carries an HTTP client. Sending from the worker cost ~10 % CPU per request at P=16 in
 // compare.sh; encoding the spans without sending them cost nothing measurable
@@ -47,7 +49,8 @@ export function protocolFromEnv(warn: (message: string) => void = () => {}): Otl
 /**
  * Loads the exporter (only when tracing is on) and makes one for request bodies of `protocol`
  * that lets `concurrency` exports run at once (the workers' in-flight exports together; the
- * OpenTelemetry default is 30). `warn` hears of spans a collector rejected (a partial success).
+ * OpenTelemetry default is 30). `warn` hears of spans a collector rejected (a partial success)
+ * and of OpenTelemetry's own warnings.
  */
 export async function otlpHttpExporter(
   concurrency = 30,
@@ -79,7 +82,21 @@ export async function otlpHttpExporter(
       ? transformer.JsonTraceSerializer
       : transformer.ProtobufTraceSerializer;
   // What OTLPTraceExporter (exporter-trace-otlp-http or -proto) builds, with a serialiser that
-  // passes the body through. A response's partial success is read (and logged) by the exporter.
+  // passes the body through. It reports a partial success (and its other warnings) through
+  // OpenTelemetry's diag, which goes to `warn` here.
+  const api = await import('@opentelemetry/api');
+  const text = (args: unknown[]): string =>
+    args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+  api.diag.setLogger(
+    {
+      error: (...args: unknown[]) => warn(`Tracing: ${text(args)}`),
+      warn: (...args: unknown[]) => warn(`Tracing: ${text(args)}`),
+      info: () => {},
+      debug: () => {},
+      verbose: () => {},
+    },
+    { logLevel: api.DiagLogLevel.WARN, suppressOverrideMessage: true },
+  );
   const serialise = {
     serializeRequest: (request: ExportRequest) => request.body,
     // An empty or unreadable answer to a 2xx is taken as a full success.

@@ -3,8 +3,8 @@
 // (with trailers) or the end of the connection; interim (1xx) responses are skipped. The OTLP
 // exporter (otlp-http.ts) reads one response per request with it. Hand-written because Node's
 // http client cost ~0.7 ms of the supervisor's CPU per export (its code stays cold at tens of
-// exports a second) and OpenTelemetry's exporter ~1 ms, a fifth of what 1 % sampling cost
-// (docs/PERFORMANCE.md, "Tracing").
+// exports a second) and OpenTelemetry's exporter ~1 ms: with it, the supervisor's export was
+// about a third of what 1 % sampling cost (docs/PERFORMANCE.md, "Tracing").
 // Sizes are checked before anything is buffered: the head is at most `maxHead` bytes and the
 // body `maxBody`, as OpenTelemetry's exporter reads at most 4 MiB.
 

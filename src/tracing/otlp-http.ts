@@ -84,21 +84,35 @@ function networkError(error: Error): ExportResponse {
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /**
- * The request's header fields, checked: a name that is not an HTTP token or a value with a
- * control character (CR, LF, NUL: another header smuggled in) is refused, naming the field.
- * Framing fields are tcpool's own; a repeated name (any case) keeps its last value.
+ * The request head up to Content-Length's value: the request line, Host (the URL's, or one the
+ * headers name) and the header fields, checked: a name that is not an HTTP token, or a value with
+ * a control character (CR, LF, NUL: another field smuggled in) or a character outside Latin-1, is
+ * refused, naming the field. A repeated name (any case) keeps its last value; the framing fields
+ * are tcpool's own. Login details in the URL become Basic authorisation unless the headers name
+ * an Authorization, as Node's http client does.
  */
-export function headerLines(headers: Record<string, string>): string {
+export function requestHead(url: URL, headers: Record<string, string>): string {
   const byName = new Map<string, [string, string]>();
+  if (url.username !== '' || url.password !== '') {
+    const login = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    byName.set('authorization', [
+      'Authorization',
+      `Basic ${Buffer.from(login).toString('base64')}`,
+    ]);
+  }
+  byName.set('host', ['Host', url.host]);
   for (const [name, value] of Object.entries(headers)) {
     if (!TOKEN.test(name))
       throw new Error(`OTLP header ${JSON.stringify(name)}: not a valid header name`);
     if (/[\r\n\0]/.test(value))
       throw new Error(`OTLP header ${name}: its value has a line break or NUL`);
-    if (/^(content-length|host|connection|transfer-encoding)$/i.test(name)) continue;
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(value))
+      throw new Error(`OTLP header ${name}: its value has a character HTTP cannot carry`);
+    if (/^(content-length|connection|transfer-encoding)$/i.test(name)) continue;
     byName.set(name.toLowerCase(), [name, value]);
   }
-  return [...byName.values()].map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const fields = [...byName.values()].map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `POST ${url.pathname}${url.search} HTTP/1.1\r\n${fields}Content-Length: `;
 }
 
 /** A request on a connection: what shutdown() ends. */
@@ -122,7 +136,7 @@ export class HttpTransport implements ExporterTransport {
     this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.port = url.port === '' ? 80 : Number(url.port);
     this.maxIdle = maxIdle;
-    this.head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${headerLines(headers)}Content-Length: `;
+    this.head = requestHead(url, headers);
   }
 
   async send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {

@@ -1,9 +1,8 @@
 // The OTLP/protobuf encoding of tcpool's spans (opentelemetry-proto's ExportTraceServiceRequest,
 // OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, the specification's default), socket-free and
 // hand-written for the same reason as otlp-json.ts: a span is four values on the request path,
-// and a batch is written in one pass when it is exported. A span is about 250 bytes here against
-// 520–580 in JSON, and the export's bytes are what 1 % sampling costs (docs/PERFORMANCE.md,
-// "Tracing"). Protobuf prefixes every message with its length, so a batch is sized first (every
+// and a batch is written in one pass when it is exported. A span is about 260 bytes here against
+// 625 in JSON (npm run bench:spans; docs/PERFORMANCE.md, "Tracing"). Protobuf prefixes every message with its length, so a batch is sized first (every
 // span's size is known from its parent and tail) and then written front to back, exactly.
 import {
   type EncodedBody,

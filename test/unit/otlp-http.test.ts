@@ -16,7 +16,7 @@ import { otlpHttpExporter, partialSuccess } from '../../src/tracing/exporter.ts'
 import {
   type ExporterTransport,
   HttpTransport,
-  headerLines,
+  requestHead,
   OtlpHttpError,
   retryAfterMillis,
   retrying,
@@ -516,16 +516,33 @@ test('transport: Retry-After: 0 retries at once, without a negative timer', asyn
   }
 });
 
-test('header fields: a line break or NUL in a value, or a bad name, is refused by name; names dedupe in any case', () => {
+test('request head: bad header names and values refused by name; names dedupe in any case; Host and login details', () => {
+  const url = new URL('http://127.0.0.1:4318/v1/traces?x=1');
   assert.throws(
-    () => headerLines({ 'x-a': '1\r\nX-Injected: yes' }),
+    () => requestHead(url, { 'x-a': '1\r\nX-Injected: yes' }),
     /OTLP header x-a: .*line break/,
   );
-  assert.throws(() => headerLines({ 'x a': '1' }), /not a valid header name/);
+  assert.throws(() => requestHead(url, { 'x-a': '€' }), /OTLP header x-a: .*cannot carry/);
+  assert.throws(() => requestHead(url, { 'x a': '1' }), /not a valid header name/);
   assert.equal(
-    headerLines({ 'user-agent': 'mine', 'User-Agent': 'tcpool', 'Content-Length': '9' }),
-    'User-Agent: tcpool\r\n',
+    requestHead(url, { 'user-agent': 'mine', 'User-Agent': 'tcpool', 'Content-Length': '9' }),
+    'POST /v1/traces?x=1 HTTP/1.1\r\nHost: 127.0.0.1:4318\r\nUser-Agent: tcpool\r\nContent-Length: ',
   );
+  // A Host the headers name is sent (virtual hosts), as Node's http client does.
+  assert.match(requestHead(url, { Host: 'vhost.example' }), /\r\nHost: vhost\.example\r\n/);
+  assert.doesNotMatch(requestHead(url, { Host: 'vhost.example' }), /127\.0\.0\.1/);
+  // Login details in the URL: Basic authorisation, unless the headers name one.
+  const login = new URL('http://us%20er:s%3Acret@127.0.0.1:4318/v1/traces');
+  assert.match(
+    requestHead(login, {}),
+    new RegExp(`\r\nAuthorization: Basic ${Buffer.from('us er:s:cret').toString('base64')}\r\n`),
+  );
+  assert.match(
+    requestHead(login, { authorization: 'Bearer t' }),
+    /\r\nauthorization: Bearer t\r\n/,
+  );
+  assert.doesNotMatch(requestHead(login, { authorization: 'Bearer t' }), /Basic/);
+  assert.doesNotMatch(requestHead(login, {}), /us er|cret/);
 });
 
 test('partial success: protobuf and JSON answers read; a full success is null', () => {
@@ -579,6 +596,34 @@ test('exporter: the concurrency limit refuses at once; a partial success is repo
     assert.equal(ok, true);
     assert.deepEqual(warnings, ['Tracing: the collector rejected 3 of 5 spans: too old']);
     await second.shutdown();
+    // With gzip, OpenTelemetry's exporter sends; its report of the partial success (through its
+    // diag) reaches `warn` too.
+    const gzipped = createHttpServer((req, res) => {
+      req.resume();
+      req.on('end', () =>
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(body),
+      );
+    });
+    await new Promise<void>((resolve) => gzipped.listen(0, '127.0.0.1', resolve));
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(gzipped.address() as { port: number }).port}`;
+    process.env.OTEL_EXPORTER_OTLP_COMPRESSION = 'gzip';
+    try {
+      warnings.length = 0;
+      const third = await otlpHttpExporter(2, 'http/protobuf', (m) => warnings.push(m));
+      assert.equal(
+        await new Promise<boolean>((resolve) => third.send(Buffer.from('x'), 5, resolve)),
+        true,
+      );
+      assert.equal(warnings.length, 1);
+      assert.match(
+        warnings[0],
+        /^Tracing: Received Partial Success response: .*"rejectedSpans":3.*too old/,
+      );
+      await third.shutdown();
+    } finally {
+      delete process.env.OTEL_EXPORTER_OTLP_COMPRESSION;
+      gzipped.close();
+    }
   } finally {
     if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
     else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = saved;
