@@ -154,15 +154,21 @@ describe('WebSocket', () => {
     const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket;
     raw.pause(); // stop reading replies
     const payload = 'y'.repeat(60_000);
-    for (let i = 0; i < 200; i++) ws.send(`ECHO ${payload}`); // 12 MB of replies owed
+    // 24 MB of requests, and as much of replies owed: far more than loopback's socket buffers
+    // take in. With 12 MB, a busy machine's kernel once took in all but 0.9 MB: the server's
+    // send buffer (~4.3 MB of replies before its own passed OUTPUT_HIGH_WATER_BYTES), its
+    // receive buffer and this client's send buffer, which the kernel grows to several MB each.
+    const count = 400;
+    for (let i = 0; i < count; i++) ws.send(`ECHO ${payload}`);
     await sleep(500);
     // The server stopped reading: most requests still sit unsent in this client's buffers.
-    assert.ok(ws.bufferedAmount > 1_000_000, `client buffered ${ws.bufferedAmount} bytes`);
+    // (Without back-pressure the server reads them all, and this is about 0.)
+    assert.ok(ws.bufferedAmount > 5_000_000, `client buffered ${ws.bufferedAmount} bytes`);
     let n = 0;
     const all = new Promise<void>((resolve) =>
       ws.on('message', (d: Buffer) => {
         assert.equal(d.length, payload.length);
-        if (++n === 200) resolve();
+        if (++n === count) resolve();
       }),
     );
     raw.resume();
