@@ -110,14 +110,8 @@ export class ResponseParser {
   private step(data: Buffer): Buffer {
     switch (this.state) {
       case State.Head: {
-        const end = this.find(data, HEAD_END);
-        if (end < 0) {
-          if (this.headBytes + data.length > this.maxHead)
-            throw new HttpResponseError('response head too long');
-          return this.wait(data);
-        }
-        this.headBytes += end + 4;
-        if (this.headBytes > this.maxHead) throw new HttpResponseError('response head too long');
+        const end = this.headPart(data, HEAD_END, 'response head');
+        if (end < 0) return this.wait(data);
         this.head(data.toString('latin1', 0, end));
         return data.subarray(end + 4);
       }
@@ -161,20 +155,26 @@ export class ResponseParser {
         return data.subarray(end + 2);
       }
       case State.Trailers: {
-        const end = this.find(data, CRLF);
-        if (end < 0) {
-          if (this.headBytes + data.length > this.maxHead)
-            throw new HttpResponseError('trailers too long');
-          return this.wait(data);
-        }
-        this.headBytes += end + 2;
-        if (this.headBytes > this.maxHead) throw new HttpResponseError('trailers too long');
+        const end = this.headPart(data, CRLF, 'trailers');
+        if (end < 0) return this.wait(data);
         if (end === 0) this.state = State.Done; // the empty line that ends the message
         return data.subarray(end + 2);
       }
       default:
         return data;
     }
+  }
+
+  /**
+   * Where `delimiter` ends a head (or a trailer line) in `data`, or -1 if it has not come yet;
+   * the bytes count against maxHead, heads and trailers together, before they are kept.
+   */
+  private headPart(data: Buffer, delimiter: Buffer, what: string): number {
+    const end = this.find(data, delimiter);
+    const bytes = end < 0 ? data.length : end + delimiter.length;
+    if (this.headBytes + bytes > this.maxHead) throw new HttpResponseError(`${what} too long`);
+    if (end >= 0) this.headBytes += bytes;
+    return end;
   }
 
   /** Where `delimiter` starts in `data`, searching on from where the last search stopped. */

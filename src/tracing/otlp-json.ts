@@ -16,6 +16,7 @@ import {
   type SpanEncoding,
   type SpanError,
   isInt64,
+  resourceEntries,
   unix,
   unixTime,
 } from './span-batch.ts';
@@ -102,9 +103,10 @@ export function envelope(
   resource: Record<string, unknown>,
   scope: { name: string; version: string },
 ): JsonEnvelope {
-  const attributes = Object.entries(resource)
-    .filter(([, v]) => v !== undefined)
-    .map(([key, value]) => ({ key, value: anyValue(value) }));
+  const attributes = resourceEntries(resource).map(([key, value]) => ({
+    key,
+    value: anyValue(value),
+  }));
   const head = `{"resourceSpans":[{"resource":${JSON.stringify({ attributes, droppedAttributesCount: 0 })},"scopeSpans":[{"scope":${JSON.stringify(scope)},"spans":[`;
   const env: JsonEnvelope = {
     head: Buffer.from(head),

@@ -12,6 +12,7 @@ import {
   type SpanEncoding,
   type SpanError,
   isInt64,
+  resourceEntries,
   unix,
   unixTime,
 } from './span-batch.ts';
@@ -154,9 +155,9 @@ export function envelope(
   resource: Record<string, unknown>,
   scope: { name: string; version: string },
 ): ProtoEnvelope {
-  const attributes = Object.entries(resource)
-    .filter(([, v]) => v !== undefined)
-    .map(([key, value]) => bytesField(1, keyValue(key, value)));
+  const attributes = resourceEntries(resource).map(([key, value]) =>
+    bytesField(1, keyValue(key, value)),
+  );
   const env: ProtoEnvelope = {
     resource: bytesField(1, Buffer.concat(attributes)),
     scope: bytesField(1, Buffer.concat([bytesField(1, scope.name), bytesField(2, scope.version)])),

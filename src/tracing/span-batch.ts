@@ -125,3 +125,8 @@ export function unixTime(now: number): void {
 export function isInt64(v: bigint): boolean {
   return v >= -(2n ** 63n) && v < 2n ** 63n;
 }
+
+/** A resource's attributes that have a value, in order (both envelopes write these). */
+export function resourceEntries(resource: Record<string, unknown>): [string, unknown][] {
+  return Object.entries(resource).filter(([, v]) => v !== undefined);
+}

@@ -45,10 +45,11 @@ export function decode(bytes: Uint8Array): Record<string, unknown> {
   >;
 }
 
-export interface DecodedSpan {
-  traceId: number[];
-  spanId: number[];
-  parentSpanId?: number[];
+/** An OTLP span as the tests read it: ids as hex (OTLP/JSON) or as bytes (protobufjs). */
+export interface OtlpSpan<Id> {
+  traceId: Id;
+  spanId: Id;
+  parentSpanId?: Id;
   traceState?: string;
   flags: number;
   name: string;
@@ -58,6 +59,7 @@ export interface DecodedSpan {
   attributes: { key: string; value: Record<string, unknown> }[];
   status?: { code?: number; message?: string };
 }
+export type DecodedSpan = OtlpSpan<number[]>;
 export const spansIn = (request: Record<string, unknown>): DecodedSpan[] =>
   (request as { resourceSpans: { scopeSpans: { spans: DecodedSpan[] }[] }[] }).resourceSpans[0]
     .scopeSpans[0].spans;

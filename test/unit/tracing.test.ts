@@ -15,6 +15,7 @@ import {
   spanTail,
 } from '../../src/tracing/otlp-json.ts';
 import { SpanBatch } from '../../src/tracing/span-batch.ts';
+import type { OtlpSpan } from '../helpers/otlp.ts';
 import { type ExportBatch, SpanQueue } from '../../src/tracing/span-queue.ts';
 import { Logger } from '../../src/log/logger.ts';
 import {
@@ -26,19 +27,7 @@ import {
   untraced,
 } from '../../src/tracing/tracing.ts';
 
-interface Span {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  traceState?: string;
-  flags: number;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: { key: string; value: Record<string, unknown> }[];
-  status: { code?: number; message?: string };
-}
+type Span = OtlpSpan<string> & { status: { code?: number; message?: string } };
 interface Body {
   resourceSpans: {
     resource: { attributes: { key: string; value: Record<string, unknown> }[] };
