@@ -11,7 +11,7 @@ export type TlsVersion = (typeof TLS_VERSIONS)[number];
 export const PROXY_MODES = ['off', 'v1', 'v2', 'auto'] as const;
 export type ProxyMode = (typeof PROXY_MODES)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
-export const READ_PATHS = ['onread', 'stream'] as const;
+export const READ_PATHS = ['handle', 'onread', 'stream'] as const;
 export type ReadPath = (typeof READ_PATHS)[number];
 
 export interface Config {
@@ -515,9 +515,9 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     parse: tokenHashes,
   },
   TCP_READ_PATH: {
-    default: () => 'onread',
+    default: () => 'handle',
     allowed: `one of ${READ_PATHS.join(', ')}`,
-    help: "plain TCP's read path: onread (Node: one shared buffer per worker; Bun: Bun.listen) or stream (net.Socket 'data' events)",
+    help: "plain TCP's path on Node: handle (reads and writes on the libuv handle, no net.Socket), onread (a net.Socket reading into one shared buffer per worker) or stream (net.Socket 'data' events); on Bun, handle and onread mean Bun.listen",
     parse: oneOf(READ_PATHS, (s) => s.toLowerCase()),
   },
 };

@@ -48,7 +48,7 @@ export interface RequestDecoder {
   /** After FAILED: the reply sent before the connection closes. */
   readonly failure: ReplyError;
   /**
-   * The transport reuses its read buffer once a read returns (Node's onread path, Bun): args()
+   * The transport reuses its read buffer once a read returns (Node's handle and onread paths, Bun): args()
    * returns copies, so a command may keep its arguments (an async command, a stored value).
    */
   copyArgs: boolean;

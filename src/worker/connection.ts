@@ -76,7 +76,7 @@ export interface ConnectionOrigin extends SessionOrigin {
   messages?: boolean;
   /**
    * The chunks given to onData lie in a read buffer the transport reuses once onData returns
-   * (Node's onread path, Bun): the decoder copies what it keeps, and the arguments it hands out.
+   * (Node's handle and onread paths, Bun): the decoder copies what it keeps, and the arguments it hands out.
    */
   sharedReadBuffer?: boolean;
   /**

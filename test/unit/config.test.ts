@@ -100,7 +100,7 @@ describe('config loading', () => {
       ADMIN_PORT: 9464,
       ADMIN_HOST: '127.0.0.1',
       ADMIN_TOKENS: [],
-      TCP_READ_PATH: 'onread',
+      TCP_READ_PATH: 'handle',
     });
     assert.equal(origin.PORT, 'default');
   });

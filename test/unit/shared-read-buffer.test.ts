@@ -1,4 +1,4 @@
-// The decoders on a transport that reuses its read buffer (Node's onread path, Bun): every chunk
+// The decoders on a transport that reuses its read buffer (Node's handle and onread paths, Bun): every chunk
 // lies in one buffer that is overwritten after each read, so whatever a decoder keeps across reads
 // (a partial request, requests left unread by back-pressure or an async command, the arguments of
 // a request still arriving) and every argument it hands out must be a copy. Here the buffer is

@@ -90,7 +90,7 @@ function listen(bun: BunApi, host: TransportHost, port: number): void {
 
 /** Whether PORT is served through Bun.listen: on Bun, unless TCP_READ_PATH=stream. */
 export function bunListens(config: Config): boolean {
-  return bunApi !== null && config.TCP_READ_PATH === 'onread';
+  return bunApi !== null && config.TCP_READ_PATH !== 'stream';
 }
 
 /** PORT through Bun.listen, when bunListens(); the tcp transport leaves PORT to it then. */

@@ -1,8 +1,9 @@
 // Plain TCP (PORT) and TLS (TLS_PORT): a socket is a Connection's channel as it is. The first
 // byte picks the protocol (src/protocol/index.ts); a refusal at accept is written in the
 // protocol of the client's first bytes when it speaks at once (Redis clients do), else in the
-// line protocol. Plain TCP reads through onread.ts (TCP_READ_PATH=onread, when this Node allows
-// it); TLS stays on the 'data' path.
+// line protocol. On Node, plain TCP goes without net.Socket through handle.ts
+// (TCP_READ_PATH=handle), or reads through onread.ts (TCP_READ_PATH=onread), as far as this Node
+// allows: each falls back to the next with one log line. TLS stays on the 'data' path.
 import { Socket } from 'node:net';
 import type { Config } from '../../config/schema.ts';
 import { detectProtocol } from '../../protocol/index.ts';
@@ -10,6 +11,7 @@ import type { Connection } from '../../worker/connection.ts';
 import type { Refusal, Transport, TransportHost } from '../transport.ts';
 import { bunListens } from '../bun/index.ts';
 import { runtime } from '../bun/runtime.ts';
+import { adoptHandle, HandleChannel, probeHandle } from './handle.ts';
 import { adopt, probeOnread } from './onread.ts';
 
 // The socket listeners are shared by every connection (no closures per client): each finds its
@@ -37,18 +39,30 @@ function onRead(this: Socket, nread: number, buf: Buffer): boolean {
   return true;
 }
 
+type Path = 'handle' | 'onread' | 'stream';
+
 /**
- * Whether this worker reads plain TCP through onread.ts: asked once at start-up. Falls back to the
- * 'data' path, with one log line (worker 0's), when this Node lacks what the adapter needs.
+ * The path this worker's plain TCP connections take: asked once at start-up. Each path this Node
+ * lacks what it needs for falls back to the next (handle, onread, stream), with one log line
+ * (worker 0's).
  */
-function onreadUsable(host: TransportHost): boolean {
-  if (host.config.TCP_READ_PATH !== 'onread' || runtime !== 'node') return false;
+function startingPath(host: TransportHost): Path {
+  const wanted = host.config.TCP_READ_PATH;
+  if (wanted === 'stream' || runtime !== 'node') return 'stream';
+  if (wanted === 'handle') {
+    const missing = probeHandle();
+    if (missing === null) return 'handle';
+    if (host.workerId === 0) unavailable(host, 'handle', missing);
+  }
   const missing = probeOnread();
-  if (missing !== null && host.workerId === 0)
-    host.logger.warn(
-      `TCP_READ_PATH=onread unavailable (${missing}): reading through 'data' events`,
-    );
-  return missing === null;
+  if (missing === null) return 'onread';
+  if (host.workerId === 0) unavailable(host, 'onread', missing);
+  return 'stream';
+}
+
+function unavailable(host: TransportHost, path: Path, missing: string): void {
+  const next = path === 'handle' ? 'reading through onread' : "reading through 'data' events";
+  host.logger.warn(`TCP_READ_PATH=${path} unavailable (${missing}): ${next}`);
 }
 
 const refusal: Refusal = (error, first) =>
@@ -62,7 +76,7 @@ export const tcp: Transport = {
   ],
   tlsKeys: (config: Config) => (config.TLS_PORT === 0 ? [] : ['TLS_PORT']),
   async start(host, ports, tls) {
-    let onread = onreadUsable(host);
+    let path = startingPath(host);
     for (const key of ['PORT', 'TLS_PORT']) {
       const port = ports[key];
       if (port === undefined || (key === 'TLS_PORT' && tls === null)) continue;
@@ -73,27 +87,35 @@ export const tcp: Transport = {
         tls: key === 'PORT' ? null : tls,
         refusal,
         serve(accepted, admitted, firstBytes, refuseProxyHeader) {
+          const origin = { admitted, transport, refuseProxyHeader, sharedReadBuffer: true };
+          if (path === 'handle' && transport === 'tcp') {
+            const channel = adoptHandle(accepted);
+            if (channel instanceof HandleChannel) {
+              const conn = host.open(channel, origin);
+              channel.start(conn);
+              if (firstBytes !== null) conn.onData(firstBytes);
+              return;
+            }
+            if (channel !== null) {
+              // Something adoptHandle() needs is gone: this worker goes on with onread.
+              unavailable(host, 'handle', channel);
+              path = probeOnread() === null ? 'onread' : 'stream';
+            }
+          }
           let socket = accepted;
           let sharedReadBuffer = false;
-          if (onread && transport === 'tcp') {
+          if (path !== 'stream' && transport === 'tcp') {
             const adopted = adopt(accepted, onRead);
             if (adopted instanceof Socket) {
               socket = adopted;
               sharedReadBuffer = true;
             } else if (adopted !== null) {
               // Something adopt() needs is gone: this worker stays on the 'data' path.
-              onread = false;
-              host.logger.warn(
-                `TCP_READ_PATH=onread unavailable (${adopted}): reading through 'data' events`,
-              );
+              path = 'stream';
+              unavailable(host, 'onread', adopted);
             }
           }
-          const conn = host.open(socket, {
-            admitted,
-            transport,
-            refuseProxyHeader,
-            sharedReadBuffer,
-          });
+          const conn = host.open(socket, { ...origin, sharedReadBuffer });
           (socket as OwnedSocket)[kConnection] = conn;
           if (!sharedReadBuffer) socket.on('data', onData);
           socket.on('end', onEnd);

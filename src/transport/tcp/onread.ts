@@ -38,7 +38,7 @@ let readBuffer: Buffer | null = null;
  * to the end before the next). Its own ArrayBuffer, not a pool slice, so that the decoders can
  * tell a view of it from anything else by `.buffer`.
  */
-function sharedBuffer(): Buffer {
+export function sharedBuffer(): Buffer {
   readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   return readBuffer;
 }

@@ -1,0 +1,472 @@
+// Plain TCP without net.Socket (issue #11, TCP_READ_PATH=handle, the default on Node): an accepted
+// connection's libuv handle is driven directly. Reads land in the worker's shared buffer through
+// Node's own read callback (onStreamRead, which knows each read's length); writes go to the
+// handle with Node's own request objects (WriteWrap, ShutdownWrap), so libuv keeps the order of
+// writes and FIN. No Readable, no Writable: no per-write closure or tick, and about 1 KB less
+// per connection. This file and onread.ts are the one place tcpool touches Node's private net
+// internals. Everything used is found once per thread (discover) and checked on each handle
+// (adoptHandle); when anything is missing the transport falls back to onread.ts with one log
+// line. test/integration/handle.test.ts fails when a Node upgrade breaks any of it.
+//
+// The handle's read callback is Node's onStreamRead, which reads the length of each read from
+// Node's private state and hands it to the owner of the handle (here a HandleChannel) as it would
+// to a net.Socket made with the `onread` option: the channel has the few fields it looks at.
+import { type Server, Socket } from 'node:net';
+import { constants } from 'node:os';
+import { getSystemErrorMap, getSystemErrorName } from 'node:util';
+import type { Channel, Connection } from '../../worker/connection.ts';
+import { sharedBuffer } from './onread.ts';
+
+/** The parts of a libuv stream handle (TCPWrap) used here. */
+interface TcpHandle {
+  reading: boolean;
+  readonly writeQueueSize: number;
+  readStart(): number;
+  readStop(): number;
+  useUserBuffer(buf: Uint8Array): void;
+  writeBuffer(req: WriteReq, buf: Uint8Array): number;
+  writeUtf8String(req: WriteReq, s: string): number;
+  writev(req: WriteReq, chunks: Buffer[], allBuffers: boolean): number;
+  shutdown(req: ShutdownReq): number;
+  close(callback: () => void): void;
+  getsockname(out: { address?: string; port?: number }): number;
+  [key: symbol]: unknown;
+}
+const HANDLE_METHODS = [
+  'readStart',
+  'readStop',
+  'useUserBuffer',
+  'writeBuffer',
+  'writeUtf8String',
+  'writev',
+  'shutdown',
+  'close',
+  'getsockname',
+] as const;
+
+/** Node's WriteWrap, with the fields Node's own writes set, and this channel's. */
+interface WriteReq {
+  handle: TcpHandle;
+  oncomplete: (this: WriteReq, status: number) => void;
+  async: boolean;
+  bytes: number;
+  /** Keeps what is being written alive until it is written. */
+  buffer: unknown;
+  channel: HandleChannel;
+  callback: (() => void) | undefined;
+  /** Its completion was handled (it was written at once). */
+  done: boolean;
+}
+interface ShutdownReq {
+  handle: TcpHandle;
+  oncomplete: (this: ShutdownReq, status: number) => void;
+  channel: HandleChannel;
+}
+type WriteWrapClass = new () => WriteReq;
+type ShutdownWrapClass = new () => ShutdownReq;
+
+interface PrivateSocket extends Socket {
+  _handle: TcpHandle | null;
+  _server: (Server & { _connections: number; _emitCloseIfDrained?: () => void }) | null;
+  server: Server | null;
+}
+
+/** What was found in this Node (once per thread), or what is missing. */
+interface Internals {
+  WriteWrap: WriteWrapClass;
+  ShutdownWrap: ShutdownWrapClass;
+  /** Where a handle keeps its owner: found on the first handle adopted. */
+  owner: symbol | null;
+}
+let internals: Internals | string | null = null;
+
+/** libuv's code for a shutdown of a socket that is not connected: nothing left to do. */
+const UV_ENOTCONN =
+  [...getSystemErrorMap()].find(([, [name]]) => name === 'ENOTCONN')?.[0] ??
+  -constants.errno.ENOTCONN;
+/** handle.shutdown()'s answer when it finished at once. */
+const SHUTDOWN_DONE = 1;
+
+const noop = (): void => {};
+
+function symbolNamed(target: object, description: string): symbol | undefined {
+  return Object.getOwnPropertySymbols(target).find((s) => s.description === description);
+}
+
+/**
+ * Finds Node's request classes by running net.Socket's own write and shutdown on a stand-in
+ * handle that only notes the request it is given, and the symbols under which a net.Socket keeps
+ * its `onread` option (which onStreamRead reads), which the channel's prototype then carries.
+ */
+function discover(): Internals | string {
+  const buffer = sharedBuffer();
+  const callback = (): boolean => true;
+  let probe: PrivateSocket;
+  try {
+    probe = new Socket({ onread: { buffer, callback } }) as PrivateSocket;
+  } catch (err) {
+    return `new net.Socket({ onread }) throws: ${(err as Error).message}`;
+  }
+  const fields = probe as unknown as Record<symbol, unknown>;
+  const own = Object.getOwnPropertySymbols(probe);
+  const kBuffer = own.find((s) => fields[s] === buffer);
+  const kBufferCb = own.find((s) => fields[s] === callback);
+  const kBufferGen = symbolNamed(probe, 'kBufferGen');
+  const kHandle = symbolNamed(probe, 'kHandle');
+  const proto = Socket.prototype as unknown as Record<string | symbol, unknown>;
+  const kUpdateTimer = symbolNamed(Socket.prototype, 'kUpdateTimer');
+  probe.destroy();
+  if (kBuffer === undefined || kBufferCb === undefined)
+    return 'net.Socket ignores its onread option';
+  if (kBufferGen === undefined || kHandle === undefined || kUpdateTimer === undefined)
+    return 'net.Socket has no kBufferGen, kHandle or kUpdateTimer';
+  if (typeof proto._writeGeneric !== 'function' || typeof proto._final !== 'function')
+    return 'net.Socket has no _writeGeneric() or _final()';
+  let WriteWrap: unknown;
+  let ShutdownWrap: unknown;
+  const note = (req: object): number => {
+    WriteWrap = req.constructor;
+    return 0;
+  };
+  const standIn = { writeUtf8String: note, writeLatin1String: note, writeBuffer: note };
+  try {
+    const writer = { connecting: false, _handle: standIn, _unrefTimer: noop, [kHandle]: standIn };
+    (proto._writeGeneric as (...a: unknown[]) => void).call(writer, false, 'x', 'latin1', noop);
+    const shutdown = (req: object): number => {
+      ShutdownWrap = req.constructor;
+      return SHUTDOWN_DONE;
+    };
+    const ender = { connecting: false, _handle: { shutdown } };
+    (proto._final as (cb: () => void) => void).call(ender, noop);
+  } catch (err) {
+    return `net.Socket's write or shutdown throws on a stand-in handle: ${(err as Error).message}`;
+  }
+  if (typeof WriteWrap !== 'function' || (WriteWrap as { name?: string }).name !== 'WriteWrap')
+    return "net.Socket's write made no WriteWrap";
+  if (
+    typeof ShutdownWrap !== 'function' ||
+    (ShutdownWrap as { name?: string }).name !== 'ShutdownWrap'
+  )
+    return "net.Socket's shutdown made no ShutdownWrap";
+  // What onStreamRead looks at on the handle's owner, on every channel.
+  Object.defineProperties(HandleChannel.prototype, {
+    [kBuffer]: { value: buffer, writable: true },
+    [kBufferCb]: { value: onRead },
+    [kBufferGen]: { value: null },
+    [kUpdateTimer]: { value: noop },
+  });
+  return {
+    WriteWrap: WriteWrap as WriteWrapClass,
+    ShutdownWrap: ShutdownWrap as ShutdownWrapClass,
+    owner: null,
+  };
+}
+
+/** Whether this Node has what the handle path needs: null when it does, or what is missing. */
+export function probeHandle(): string | null {
+  internals ??= discover();
+  return typeof internals === 'string' ? internals : null;
+}
+
+/** What is missing on this accepted socket for adoptHandle(), or null. */
+function unadoptable(socket: PrivateSocket, found: Internals): string | null {
+  const handle = socket._handle;
+  if (handle === null || typeof handle !== 'object') return 'the socket has no handle';
+  for (const m of HANDLE_METHODS)
+    if (typeof handle[m] !== 'function') return `the socket's handle has no ${m}()`;
+  if (typeof handle.reading !== 'boolean' || typeof handle.writeQueueSize !== 'number')
+    return "the socket's handle has no reading flag or writeQueueSize";
+  if (typeof (handle as { onread?: unknown }).onread !== 'function')
+    return "the socket's handle has no read callback";
+  found.owner ??= Object.getOwnPropertySymbols(handle).find((s) => handle[s] === socket) ?? null;
+  if (found.owner === null || handle[found.owner] !== socket)
+    return "the socket's handle does not name its owner";
+  const server = socket._server;
+  if (server === null || typeof server._connections !== 'number')
+    return "net.Server's _connections count is not on the socket";
+  return null;
+}
+
+/**
+ * Takes an accepted connection's handle from the net.Socket that net.Server made: returns the
+ * channel (the old socket is left without a handle, and is garbage), or what this Node lacks,
+ * leaving the socket as it was; null when this one socket stays where it is (it has read bytes
+ * not handed out yet). The channel reads once start() gives it its connection.
+ */
+export function adoptHandle(accepted: Socket): HandleChannel | string | null {
+  const old = accepted as PrivateSocket;
+  if (old.destroyed || old.readableLength > 0 || old.writableLength > 0) return null;
+  internals ??= discover();
+  const found = internals;
+  if (typeof found === 'string') return found;
+  const missing = unadoptable(old, found);
+  if (missing !== null) return missing;
+  const handle = old._handle!;
+  const server = old._server!;
+  // net.Server's socket started reading at accept. Called in the same tick (or, after a PROXY
+  // header, from within the old socket's read that finished it): no read may run for the old
+  // socket again.
+  if (handle.reading) {
+    handle.readStop();
+    handle.reading = false;
+  }
+  old._handle = null;
+  old._server = null;
+  old.server = null;
+  const channel = new HandleChannel(handle, server);
+  handle[found.owner!] = channel;
+  handle.useUserBuffer(sharedBuffer());
+  return channel;
+}
+
+/** onStreamRead's call for each read (this = the channel): `buf` is reused once it returns. */
+function onRead(this: HandleChannel, nread: number, buf: Buffer): boolean {
+  this.conn?.onData(buf.subarray(0, nread));
+  return true;
+}
+
+/** A write that did not finish at once has reached the kernel, or failed. */
+function onWriteComplete(this: WriteReq, status: number): void {
+  if (this.done) return;
+  this.done = true;
+  const channel = this.channel;
+  if (channel.destroyed) return;
+  channel.queued -= this.bytes;
+  if (status < 0) return channel.fail(status);
+  this.callback?.();
+}
+
+function onShutdownComplete(this: ShutdownReq): void {
+  if (!this.channel.destroyed) this.channel.writeSideDone();
+}
+
+/** What onStreamRead asks of a stream's read side before it pushes EOF (never ended before). */
+const READABLE_STATE = Object.freeze({ endEmitted: false });
+
+/** A Connection's Channel over a libuv TCP handle. */
+export class HandleChannel implements Channel {
+  private readonly handle: TcpHandle;
+  private readonly server: NonNullable<PrivateSocket['_server']>;
+  conn: Connection | null = null;
+  /** Closed or closing (onStreamRead reads this name). */
+  destroyed = false;
+  /** The client sent FIN. */
+  private peerEnded = false;
+  /** end() was called (FIN requested). */
+  private ending = false;
+  /** FIN was sent. */
+  private writeEnded = false;
+  /** Bytes of the writes libuv has not finished (each counted whole, as a Writable does). */
+  queued = 0;
+  /** Between cork() and uncork(): the chunks, written in one writev. */
+  private corked: Buffer[] | null = null;
+  private corkedBytes = 0;
+  private corkedCallbacks: (() => void)[] | null = null;
+
+  constructor(handle: TcpHandle, server: PrivateSocket['_server']) {
+    this.handle = handle;
+    this.server = server!;
+  }
+
+  /** The connection it serves: reading starts. */
+  start(conn: Connection): void {
+    this.conn = conn;
+    this.resume();
+  }
+
+  get writableLength(): number {
+    return this.queued + this.corkedBytes;
+  }
+  /** Every read is handed over at once: nothing waits unread here. */
+  get readableLength(): number {
+    return 0;
+  }
+  get localAddress(): string | undefined {
+    return this.sockname().address;
+  }
+  get localPort(): number | undefined {
+    return this.sockname().port;
+  }
+  /** Asked for CLIENT LIST only: not kept. */
+  private sockname(): { address?: string; port?: number } {
+    const out: { address?: string; port?: number } = {};
+    if (!this.destroyed) this.handle.getsockname(out);
+    return out;
+  }
+
+  private request(data: unknown, onWritten: (() => void) | undefined): WriteReq {
+    const req = new (internals as Internals).WriteWrap();
+    req.handle = this.handle;
+    req.oncomplete = onWriteComplete;
+    req.async = false;
+    req.bytes = 0;
+    req.buffer = data;
+    req.channel = this;
+    req.callback = onWritten;
+    req.done = false;
+    return req;
+  }
+
+  /** `onWritten` runs once the bytes are in the kernel (later, never during the call). */
+  write(data: string | Buffer, onWritten?: () => void): boolean {
+    if (this.destroyed || this.ending) return false;
+    const corked = this.corked;
+    if (corked !== null) {
+      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      corked.push(buf);
+      this.corkedBytes += buf.length;
+      if (onWritten !== undefined) {
+        this.corkedCallbacks ??= [];
+        this.corkedCallbacks.push(onWritten);
+      }
+      return true;
+    }
+    const req = this.request(typeof data === 'string' ? null : data, onWritten);
+    if (typeof data === 'string') {
+      const err = this.handle.writeUtf8String(req, data);
+      return this.dispatched(req, err) || this.wait(req, Buffer.byteLength(data));
+    }
+    return this.dispatched(req, this.handle.writeBuffer(req, data)) || this.wait(req, data.length);
+  }
+
+  /**
+   * After a write call: true when it is done (written at once, or failed); false when libuv
+   * queued part of it (onWriteComplete follows).
+   */
+  private dispatched(req: WriteReq, err: number): boolean {
+    if (err !== 0) {
+      req.done = true;
+      this.fail(err);
+      return true;
+    }
+    if (this.handle.writeQueueSize > 0) return false;
+    req.done = true;
+    const onWritten = req.callback;
+    if (onWritten !== undefined)
+      queueMicrotask(() => {
+        if (!this.destroyed) onWritten();
+      });
+    return true;
+  }
+
+  cork(): void {
+    this.corked ??= [];
+  }
+
+  uncork(): void {
+    const chunks = this.corked;
+    if (chunks === null) return;
+    const callbacks = this.corkedCallbacks;
+    const bytes = this.corkedBytes;
+    this.corked = null;
+    this.corkedBytes = 0;
+    this.corkedCallbacks = null;
+    const onWritten =
+      callbacks === null
+        ? undefined
+        : callbacks.length === 1
+          ? callbacks[0]
+          : () => {
+              for (const fn of callbacks) fn();
+            };
+    if (chunks.length === 0 || this.destroyed) return;
+    const req = this.request(chunks, onWritten);
+    if (!this.dispatched(req, this.handle.writev(req, chunks, true))) this.wait(req, bytes);
+  }
+
+  /** A write libuv queued: counted until it completes. */
+  private wait(req: WriteReq, bytes: number): false {
+    req.bytes = bytes;
+    this.queued += bytes;
+    return false;
+  }
+
+  pause(): this {
+    if (!this.destroyed && this.handle.reading) {
+      this.handle.reading = false;
+      this.handle.readStop();
+    }
+    return this;
+  }
+
+  resume(): this {
+    if (!this.destroyed && !this.peerEnded && !this.handle.reading) {
+      this.handle.reading = true;
+      this.handle.readStart();
+    }
+    return this;
+  }
+
+  /** FIN once what was written is sent (libuv's shutdown waits for the writes before it). */
+  end(): this {
+    if (this.destroyed || this.ending) return this;
+    this.uncork();
+    if (this.destroyed) return this; // the corked writes failed
+    this.ending = true;
+    const req = new (internals as Internals).ShutdownWrap();
+    req.handle = this.handle;
+    req.oncomplete = onShutdownComplete;
+    req.channel = this;
+    const err = this.handle.shutdown(req);
+    if (err === SHUTDOWN_DONE || err === UV_ENOTCONN) this.writeSideDone();
+    else if (err !== 0) this.fail(err);
+    return this;
+  }
+
+  /** FIN sent: once the client's has come too, the connection closes. */
+  writeSideDone(): void {
+    this.writeEnded = true;
+    if (this.peerEnded) this.destroy();
+  }
+
+  /** onStreamRead's EOF (the client sent FIN): push(null), then read(0). */
+  push(chunk: unknown): boolean {
+    if (chunk !== null || this.peerEnded) return false;
+    this.peerEnded = true;
+    this.handle.reading = false;
+    this.conn?.onEnd();
+    if (this.writeEnded && !this.destroyed) this.destroy();
+    return false;
+  }
+  read(): null {
+    return null;
+  }
+  get _readableState(): { endEmitted: boolean } {
+    return READABLE_STATE;
+  }
+
+  /** A read, write or shutdown failed (a reset, a broken pipe): logged at DEBUG, then closed. */
+  fail(status: number): void {
+    this.destroy(Object.assign(new Error('client error'), { code: errorName(status) }));
+  }
+
+  /** At once, unsent replies lost. `err`: why (onStreamRead passes read errors here). */
+  destroy(err?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    const conn = this.conn;
+    if (err !== undefined && conn !== null)
+      conn.owner.logger.debug(
+        `Client error: ${conn.peer}: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
+      );
+    this.corked = null;
+    this.corkedBytes = 0;
+    this.corkedCallbacks = null;
+    this.queued = 0;
+    this.handle.reading = false;
+    this.handle.close(() => this.conn?.onClose());
+    // net.Server's count, at once as net.Socket's destroy() gives it back.
+    const server = this.server;
+    server._connections--;
+    server._emitCloseIfDrained?.();
+    return this;
+  }
+}
+
+function errorName(status: number): string {
+  try {
+    return getSystemErrorName(status);
+  } catch {
+    return `error ${status}`;
+  }
+}
