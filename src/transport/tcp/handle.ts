@@ -2,8 +2,9 @@
 // connection's libuv handle is driven directly. Reads land in the worker's shared buffer through
 // Node's own read callback (onStreamRead, which knows each read's length); writes go to the
 // handle with Node's own request objects (WriteWrap, ShutdownWrap), so libuv keeps the order of
-// writes and FIN. No Readable, no Writable: no per-write closure or tick, and about 1 KB less
-// per connection. This file and onread.ts are the one place tcpool touches Node's private net
+// writes and FIN. A write done at once leaves its WriteWrap unbound (getAsyncId() -1), and the
+// next write uses it again. No Readable, no Writable: no allocation, closure or tick per write,
+// and about 700 B less per connection. This file and onread.ts are the one place tcpool touches Node's private net
 // internals. Everything used is found once per thread (discover) and checked on each handle
 // (adoptHandle); when anything is missing the transport falls back to onread.ts with one log
 // line. test/integration/handle.test.ts fails when a Node upgrade breaks any of it.
@@ -20,7 +21,6 @@ import { sharedBuffer } from './onread.ts';
 /** The parts of a libuv stream handle (TCPWrap) used here. */
 interface TcpHandle {
   reading: boolean;
-  readonly writeQueueSize: number;
   readStart(): number;
   readStop(): number;
   useUserBuffer(buf: Uint8Array): void;
@@ -44,18 +44,18 @@ const HANDLE_METHODS = [
   'getsockname',
 ] as const;
 
-/** Node's WriteWrap, with the fields Node's own writes set, and this channel's. */
+/**
+ * Node's WriteWrap. Bound to a C++ write request only when libuv queued the write (it then has an
+ * async id, and oncomplete follows); a write done at once leaves it unbound, to be used again.
+ */
 interface WriteReq {
-  handle: TcpHandle;
   oncomplete: (this: WriteReq, status: number) => void;
-  async: boolean;
-  bytes: number;
-  /** Keeps what is being written alive until it is written. */
+  getAsyncId(): number;
+  /** What a queued write is: kept alive, and counted, until it completes. */
   buffer: unknown;
-  channel: HandleChannel;
+  bytes: number;
+  channel: HandleChannel | null;
   callback: (() => void) | undefined;
-  /** Its completion was handled (it was written at once). */
-  done: boolean;
 }
 interface ShutdownReq {
   handle: TcpHandle;
@@ -84,6 +84,8 @@ let internals: Internals | string | null = null;
 const UV_ENOTCONN =
   [...getSystemErrorMap()].find(([, [name]]) => name === 'ENOTCONN')?.[0] ??
   -constants.errno.ENOTCONN;
+/** getAsyncId() of a request not bound to a C++ one. */
+const UNBOUND = -1;
 /** handle.shutdown()'s answer when it finished at once. */
 const SHUTDOWN_DONE = 1;
 
@@ -143,6 +145,8 @@ function discover(): Internals | string {
   }
   if (typeof WriteWrap !== 'function' || (WriteWrap as { name?: string }).name !== 'WriteWrap')
     return "net.Socket's write made no WriteWrap";
+  if (new (WriteWrap as WriteWrapClass)().getAsyncId?.() !== UNBOUND)
+    return "a new WriteWrap's getAsyncId() is not -1";
   if (
     typeof ShutdownWrap !== 'function' ||
     (ShutdownWrap as { name?: string }).name !== 'ShutdownWrap'
@@ -174,8 +178,7 @@ function unadoptable(socket: PrivateSocket, found: Internals): string | null {
   if (handle === null || typeof handle !== 'object') return 'the socket has no handle';
   for (const m of HANDLE_METHODS)
     if (typeof handle[m] !== 'function') return `the socket's handle has no ${m}()`;
-  if (typeof handle.reading !== 'boolean' || typeof handle.writeQueueSize !== 'number')
-    return "the socket's handle has no reading flag or writeQueueSize";
+  if (typeof handle.reading !== 'boolean') return "the socket's handle has no reading flag";
   if (typeof (handle as { onread?: unknown }).onread !== 'function')
     return "the socket's handle has no read callback";
   found.owner ??= Object.getOwnPropertySymbols(handle).find((s) => handle[s] === socket) ?? null;
@@ -225,11 +228,24 @@ function onRead(this: HandleChannel, nread: number, buf: Buffer): boolean {
   return true;
 }
 
-/** A write that did not finish at once has reached the kernel, or failed. */
+/** The thread's next WriteWrap: the last one, when its write was done at once. */
+let spare: WriteReq | null = null;
+
+function writeRequest(): WriteReq {
+  if (spare === null) {
+    spare = new (internals as Internals).WriteWrap();
+    spare.oncomplete = onWriteComplete;
+    spare.buffer = null;
+    spare.bytes = 0;
+    spare.channel = null;
+    spare.callback = undefined;
+  }
+  return spare;
+}
+
+/** A write libuv queued has reached the kernel, or failed. */
 function onWriteComplete(this: WriteReq, status: number): void {
-  if (this.done) return;
-  this.done = true;
-  const channel = this.channel;
+  const channel = this.channel!;
   if (channel.destroyed) return;
   channel.queued -= this.bytes;
   if (status < 0) return channel.fail(status);
@@ -294,19 +310,6 @@ export class HandleChannel implements Channel {
     return out;
   }
 
-  private request(data: unknown, onWritten: (() => void) | undefined): WriteReq {
-    const req = new (internals as Internals).WriteWrap();
-    req.handle = this.handle;
-    req.oncomplete = onWriteComplete;
-    req.async = false;
-    req.bytes = 0;
-    req.buffer = data;
-    req.channel = this;
-    req.callback = onWritten;
-    req.done = false;
-    return req;
-  }
-
   /** `onWritten` runs once the bytes are in the kernel (later, never during the call). */
   write(data: string | Buffer, onWritten?: () => void): boolean {
     if (this.destroyed || this.ending) return false;
@@ -321,27 +324,37 @@ export class HandleChannel implements Channel {
       }
       return true;
     }
-    const req = this.request(typeof data === 'string' ? null : data, onWritten);
-    if (typeof data === 'string') {
-      const err = this.handle.writeUtf8String(req, data);
-      return this.dispatched(req, err) || this.wait(req, Buffer.byteLength(data));
-    }
-    return this.dispatched(req, this.handle.writeBuffer(req, data)) || this.wait(req, data.length);
+    const req = writeRequest();
+    if (typeof data === 'string')
+      return this.dispatched(req, this.handle.writeUtf8String(req, data), data, onWritten);
+    return this.dispatched(req, this.handle.writeBuffer(req, data), data, onWritten);
   }
 
   /**
-   * After a write call: true when it is done (written at once, or failed); false when libuv
-   * queued part of it (onWriteComplete follows).
+   * After a write call: true when it was done at once (its request stays the spare); false when
+   * libuv queued it (onWriteComplete follows) or it failed (the channel closes).
    */
-  private dispatched(req: WriteReq, err: number): boolean {
-    if (err !== 0) {
-      req.done = true;
-      this.fail(err);
-      return true;
+  private dispatched(
+    req: WriteReq,
+    err: number,
+    data: string | Buffer | Buffer[],
+    onWritten: (() => void) | undefined,
+    bytes = -1,
+  ): boolean {
+    if (req.getAsyncId() !== UNBOUND) {
+      spare = null;
+      req.buffer = data;
+      req.bytes =
+        bytes >= 0 ? bytes : typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+      req.channel = this;
+      req.callback = onWritten;
+      this.queued += req.bytes;
+      return false;
     }
-    if (this.handle.writeQueueSize > 0) return false;
-    req.done = true;
-    const onWritten = req.callback;
+    if (err !== 0) {
+      this.fail(err);
+      return false;
+    }
     if (onWritten !== undefined)
       queueMicrotask(() => {
         if (!this.destroyed) onWritten();
@@ -370,15 +383,8 @@ export class HandleChannel implements Channel {
               for (const fn of callbacks) fn();
             };
     if (chunks.length === 0 || this.destroyed) return;
-    const req = this.request(chunks, onWritten);
-    if (!this.dispatched(req, this.handle.writev(req, chunks, true))) this.wait(req, bytes);
-  }
-
-  /** A write libuv queued: counted until it completes. */
-  private wait(req: WriteReq, bytes: number): false {
-    req.bytes = bytes;
-    this.queued += bytes;
-    return false;
+    const req = writeRequest();
+    this.dispatched(req, this.handle.writev(req, chunks, true), chunks, onWritten, bytes);
   }
 
   pause(): this {
