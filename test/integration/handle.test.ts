@@ -6,6 +6,7 @@
 // writes, server.close(), resets, destroy with writes queued. The last tests run a real server on
 // each path.
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
@@ -203,6 +204,58 @@ describe('handle adapter on this Node', () => {
     assert.deepEqual(written, ['first', 'last'], 'each callback once, in order');
     client.end();
     await peer.closed;
+    server.close();
+  });
+
+  test('a corked callback that destroys the channel stops the ones after it', async () => {
+    const { server, connect } = await handleServer();
+    const { client, peer } = await connect();
+    const ran: string[] = [];
+    peer.channel.cork();
+    peer.channel.write('a', () => {
+      ran.push('first');
+      peer.channel.destroy();
+    });
+    peer.channel.write('b', () => ran.push('second'));
+    peer.channel.uncork();
+    await peer.closed;
+    await sleep(20);
+    assert.deepEqual(ran, ['first']);
+    client.destroy();
+    server.close();
+  });
+
+  test('a write made inside another write call (an async_hooks init hook) gets its own request', async () => {
+    const { server, connect } = await handleServer();
+    const a = await connect();
+    const b = await connect();
+    a.client.pause();
+    let bWritten = 0;
+    let inHook = false;
+    const hook = createHook({
+      init(_id, type) {
+        if (type !== 'WRITEWRAP' || inHook) return;
+        inHook = true;
+        b.peer.channel.write('from the hook', () => bWritten++);
+      },
+    }).enable();
+    try {
+      // Queued: C++ binds A's request and runs the hook while the write call is under way.
+      a.peer.channel.write(Buffer.alloc(16 * 1024 * 1024));
+    } finally {
+      hook.disable();
+    }
+    assert.equal(inHook, true, 'the hook ran');
+    const [data] = (await once(b.client, 'data')) as [Buffer];
+    assert.equal(data.toString(), 'from the hook');
+    await until(() => bWritten === 1, "B's callback");
+    assert.equal(b.peer.channel.writableLength, 0);
+    a.client.destroy();
+    b.client.destroy();
+    await a.peer.closed; // its queued write fails: ECONNRESET
+    await b.peer.ended;
+    b.peer.channel.destroy();
+    await b.peer.closed;
     server.close();
   });
 

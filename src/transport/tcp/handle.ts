@@ -231,16 +231,26 @@ function onRead(this: HandleChannel, nread: number, buf: Buffer): boolean {
 /** The thread's next WriteWrap: the last one, when its write was done at once. */
 let spare: WriteReq | null = null;
 
+/**
+ * Takes the spare (or a new request) for one write call; dispatched() gives it back when the
+ * write left it unbound. Taken, not shared, during the call: JavaScript that runs inside it (an
+ * async_hooks init hook) and writes gets a request of its own.
+ */
 function writeRequest(): WriteReq {
-  if (spare === null) {
-    spare = new (internals as Internals).WriteWrap();
-    spare.oncomplete = onWriteComplete;
-    spare.buffer = null;
-    spare.bytes = 0;
-    spare.channel = null;
-    spare.callback = undefined;
-  }
-  return spare;
+  const req = spare ?? newWriteRequest();
+  spare = null;
+  return req;
+}
+
+/** Fields are set once bound (dispatched()); a request that is given back was never bound. */
+function newWriteRequest(): WriteReq {
+  const req = new (internals as Internals).WriteWrap();
+  req.oncomplete = onWriteComplete;
+  req.buffer = null;
+  req.bytes = 0;
+  req.channel = null;
+  req.callback = undefined;
+  return req;
 }
 
 /** A write libuv queued has reached the kernel, or failed. */
@@ -342,7 +352,6 @@ export class HandleChannel implements Channel {
     bytes = -1,
   ): boolean {
     if (req.getAsyncId() !== UNBOUND) {
-      spare = null;
       req.buffer = data;
       req.bytes =
         bytes >= 0 ? bytes : typeof data === 'string' ? Buffer.byteLength(data) : data.length;
@@ -351,6 +360,7 @@ export class HandleChannel implements Channel {
       this.queued += req.bytes;
       return false;
     }
+    spare = req;
     if (err !== 0) {
       this.fail(err);
       return false;
@@ -380,7 +390,7 @@ export class HandleChannel implements Channel {
         : callbacks.length === 1
           ? callbacks[0]
           : () => {
-              for (const fn of callbacks) fn();
+              for (const fn of callbacks) if (!this.destroyed) fn();
             };
     if (chunks.length === 0 || this.destroyed) return;
     const req = writeRequest();
