@@ -1,6 +1,7 @@
 # variants.sh — sourced by ab.sh and resp-ab.sh: starts one server per VARIANT
 # ("name=ENV=VALUE,ENV=VALUE": RUNTIME=bun runs it on Bun, SERVER=seed runs ../shared/tools'
-# seedserver), each on its own port from $1, with ADMIN_PORT=off and $SERVER_ENV applied to all;
+# seedserver, SRC=DIR runs the tcpool checked out in DIR, e.g. a `git worktree` of the commit
+# before a change), each on its own port from $1, with ADMIN_PORT=off and $SERVER_ENV applied to all;
 # then waits until each listens (PIN_SERVER=CPUS runs every server under `taskset -c CPUS`).
 # Fills pids, names, ports; logs go to /tmp/$LOG_PREFIX-NAME.log;
 # every process started is ended on exit.
@@ -23,6 +24,7 @@ start_variants() {
     for e in "${kv[@]}"; do
       [ "$e" = RUNTIME=bun ] && cmd=("$BUN" bin/tcpool.js serve)
       [ "$e" = SERVER=seed ] && cmd=("$TOOLS_BIN/seedserver")
+      [ "${e%%=*}" = SRC ] && cmd=("$NODE" "${e#SRC=}/bin/tcpool.js" serve)
     done
     [ -n "${PIN_SERVER:-}" ] && cmd=(taskset -c "$PIN_SERVER" "${cmd[@]}")
     env PORT=$port HOST=127.0.0.1 LOG_LEVEL=WARN ADMIN_PORT=off "${kv[@]}" "${cmd[@]}" \

@@ -66,10 +66,11 @@ function show(byte: number): string {
 
 export class RespDecoder implements RequestDecoder {
   private readonly limits: RespLimits;
-  /** After request() returned REQUEST: the command name first, then its arguments. */
+  /** After request() returned REQUEST: its arguments are argv[argsFrom…] (1: the name first). */
   private argv: Buffer[] = NO_ARGS;
+  private argsFrom = 0;
   nameBuf: Buffer = EMPTY;
-  readonly nameStart = 0;
+  nameStart = 0;
   nameEnd = 0;
   failure: ReplyError = protocolError('');
   copyArgs = false;
@@ -104,6 +105,7 @@ export class RespDecoder implements RequestDecoder {
   boundary(): void {}
 
   request(): DecodeResult {
+    if (this.state === State.ArrayHeader && !this.failed && this.whole()) return REQUEST;
     const r = this.next();
     if (r === null) return NEED_MORE;
     if (r instanceof ReplyError) {
@@ -111,17 +113,20 @@ export class RespDecoder implements RequestDecoder {
       return FAILED;
     }
     this.argv = r;
+    this.argsFrom = 1;
     this.nameBuf = r[0];
+    this.nameStart = 0;
     this.nameEnd = r[0].length;
     return REQUEST;
   }
 
   args(_spec: CommandSpec): Buffer[] {
     const argv = this.argv;
-    if (argv.length === 1) return NO_ARGS;
-    if (!this.copyArgs) return argv.slice(1);
-    const args: Buffer[] = new Array(argv.length - 1);
-    for (let i = 1; i < argv.length; i++) args[i - 1] = copy(argv[i]);
+    const from = this.argsFrom;
+    if (argv.length === from) return NO_ARGS;
+    if (!this.copyArgs) return from === 0 ? argv : argv.slice(from);
+    const args: Buffer[] = new Array(argv.length - from);
+    for (let i = from; i < argv.length; i++) args[i - from] = copy(argv[i]);
     return args;
   }
 
@@ -136,7 +141,10 @@ export class RespDecoder implements RequestDecoder {
   }
 
   unknown(): ReplyError {
-    return unknownRespCommand(this.argv[0], this.argv.slice(1));
+    return unknownRespCommand(
+      this.nameBuf.subarray(this.nameStart, this.nameEnd),
+      this.argv.slice(this.argsFrom),
+    );
   }
 
   /** True while part of a request is held. */
@@ -149,10 +157,6 @@ export class RespDecoder implements RequestDecoder {
    * protocol error, after which the decoder accepts nothing more.
    */
   next(): Buffer[] | ReplyError | null {
-    if (this.state === State.ArrayHeader && !this.failed) {
-      const request = this.whole();
-      if (request !== null) return request;
-    }
     while (!this.failed) {
       if (this.state === State.BulkBody) {
         if (this.held < this.bulkLen + 2) return null;
@@ -223,15 +227,16 @@ export class RespDecoder implements RequestDecoder {
 
   /**
    * The fast path: a small request that lies whole in the current chunk, CRLFs and all, is read
-   * with plain index arithmetic. Anything else (split, large, malformed) returns null and goes
+   * with plain index arithmetic, its name left where it lies (nameBuf, nameStart, nameEnd) and
+   * its arguments as views. Anything else (split, large, malformed) returns false and goes
    * through the state machine above, which reads it from the same position and finds any error.
    */
-  private whole(): Buffer[] | null {
+  private whole(): boolean {
     const buf = this.chunks[0];
-    if (buf === undefined) return null;
+    if (buf === undefined) return false;
     const n = buf.length;
     const from = this.pos;
-    if (buf[from] !== 0x2a) return null;
+    if (buf[from] !== 0x2a) return false;
     let i = from + 1;
     let count = 0;
     while (i < n && i - from <= 3 && buf[i] >= 0x30 && buf[i] <= 0x39)
@@ -244,12 +249,14 @@ export class RespDecoder implements RequestDecoder {
       count === 0 ||
       count > this.limits.maxArgs
     )
-      return null;
+      return false;
     i += 2;
-    const args: Buffer[] = new Array(count);
+    const args: Buffer[] = count === 1 ? NO_ARGS : new Array(count - 1);
+    let nameStart = 0;
+    let nameEnd = 0;
     let total = 0;
     for (let a = 0; a < count; a++) {
-      if (i >= n || buf[i] !== 0x24) return null;
+      if (i >= n || buf[i] !== 0x24) return false;
       const header = i;
       let len = 0;
       i++;
@@ -262,17 +269,25 @@ export class RespDecoder implements RequestDecoder {
         buf[i + 1] !== LF ||
         len > this.limits.maxBulk
       )
-        return null;
+        return false;
       const start = i + 2;
       const end = start + len;
-      if (end + 1 >= n || buf[end] !== CR || buf[end + 1] !== LF) return null;
+      if (end + 1 >= n || buf[end] !== CR || buf[end + 1] !== LF) return false;
       total += len;
-      if (total > this.limits.maxRequest) return null;
-      args[a] = buf.subarray(start, end);
+      if (total > this.limits.maxRequest) return false;
+      if (a === 0) {
+        nameStart = start;
+        nameEnd = end;
+      } else args[a - 1] = buf.subarray(start, end);
       i = end + 2;
     }
     this.skip(i - from);
-    return args;
+    this.argv = args;
+    this.argsFrom = 0;
+    this.nameBuf = buf;
+    this.nameStart = nameStart;
+    this.nameEnd = nameEnd;
+    return true;
   }
 
   /**

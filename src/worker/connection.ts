@@ -210,8 +210,8 @@ export class Connection extends Session {
     this.decoder.push(chunk);
     this.process();
     // What was not consumed now (a partial request, requests waiting behind an async command or
-    // back-pressure) must outlive the read buffer.
-    if (this.sharedReadBuffer) this.decoder.retain(chunk.buffer);
+    // back-pressure) must outlive the read buffer. (Asked first: `.buffer` is a slow getter.)
+    if (this.sharedReadBuffer && this.decoder.pending) this.decoder.retain(chunk.buffer);
   }
 
   /** A whole message arrived (a WebSocket frame): it holds complete requests. */
