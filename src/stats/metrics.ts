@@ -10,6 +10,7 @@
 // per command: a batch's time is shared evenly by its commands. With one command per read (no
 // pipelining) that is the command's own time; an asynchronous command is timed from its start to
 // its reply.
+import { performance } from 'node:perf_hooks';
 import { codes } from '../errors.ts';
 
 /** Upper bounds of the latency buckets, in seconds (the last bucket, +Inf, is implied). */

@@ -11,6 +11,7 @@
 // and "closes" means lingering: FIN is sent after the replies, and input is read and dropped
 // until the client closes too (or a deadline passes). Closing a socket with unread input sends
 // a reset, and a reset can destroy replies written but not yet delivered (nginx's lingering close).
+import { performance } from 'node:perf_hooks';
 import type { ClientInfo } from '../commands/context.ts';
 import { ReplyError } from '../errors.ts';
 import { formatHostPort, plainIp } from '../net/address.ts';

@@ -8,6 +8,7 @@
 //   GET  /v1/openapi.json      OpenAPI 3.1, generated from the registry (openapi.ts)
 // AUTH is "Authorization: Bearer <token>" (verified once per connection), checked against the
 // same tokens, per-IP failure lock-out and RATE_LIMIT as every transport.
+import { performance } from 'node:perf_hooks';
 import type { Config } from '../../config/schema.ts';
 import { codes, ReplyError, replyErrors } from '../../errors.ts';
 import type { Reply } from '../../protocol/reply.ts';
