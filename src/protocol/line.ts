@@ -129,7 +129,7 @@ export class LineDecoder implements RequestDecoder {
     const chunks = this.chunks;
     while (chunks !== null && chunks.length > 0 && !this.failed) {
       const buf = chunks[0];
-      const nl = buf.indexOf(LF, this.pos);
+      const nl = findLF(buf, this.pos);
       if (nl === -1) {
         const tail = this.pos === 0 ? buf : buf.subarray(this.pos);
         chunks.shift();
@@ -187,6 +187,19 @@ export class LineDecoder implements RequestDecoder {
     this.buf = EMPTY;
     return TOO_LONG;
   }
+}
+
+/** How far findLF looks byte by byte before it asks Buffer#indexOf (a native call). */
+const SCAN = 32;
+
+/**
+ * The first "\n" in buf from `from`, or -1. Requests are short: a loop over their bytes costs
+ * less than indexOf's call into C++ (about 3 % of a worker's samples at pipeline depth 16).
+ */
+function findLF(buf: Buffer, from: number): number {
+  const stop = Math.min(buf.length, from + SCAN);
+  for (let i = from; i < stop; i++) if (buf[i] === LF) return i;
+  return stop < buf.length ? buf.indexOf(LF, stop) : -1;
 }
 
 /** A copy of `b` that shares no memory with it (small ones come from Node's buffer pool). */
