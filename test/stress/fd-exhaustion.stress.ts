@@ -21,8 +21,12 @@ test('fd exhaustion: 3,000 clients against ulimit -n 1024', { timeout: 120_000 }
   await sleep(3000);
   const served = clients.filter((c) => c.text() === 'PONG\n').length;
   const refused = clients.filter((c) => c.text() === 'ERROR: Too many connections\n').length;
-  const resets = clients.filter((c) => c.error !== null).length;
-  const silent = clients.length - served - refused - resets;
+  // A reset is the server's doing. A refused client whose PING is written after it has read the
+  // refusal and its FIN fails in its own socket (EPIPE, "ended by the other party"): past 16
+  // refusals waiting for first bytes, a refusal is sent at once, and the last clients see it
+  // before this loop reaches them.
+  const resets = clients.filter((c) => c.error !== null && c.error.code !== 'EPIPE').length;
+  const silent = clients.length - served - refused;
   for (const c of clients) c.socket.destroy();
   await sleep(500);
   const stats = await statsFull(server.port);
