@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import { once } from 'node:events';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { adoptHandle, HandleChannel, probeHandle } from '../../src/transport/tcp/handle.ts';
 import type { Connection } from '../../src/worker/connection.ts';
+import { adoptingServer, until } from '../helpers/adopting-server.ts';
 import { type ServerProcess, startServer } from '../helpers/server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,48 +52,16 @@ function fakeConnection(peer: Omit<Peer, 'channel' | 'ended' | 'closed'>) {
 }
 
 /** A net.Server whose connections go through adoptHandle(); resolves each channel in turn. */
-async function handleServer() {
-  const peers: Peer[] = [];
-  const waiting: ((p: Peer) => void)[] = [];
-  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (accepted) => {
+function handleServer() {
+  return adoptingServer((accepted): Peer => {
     const channel = adoptHandle(accepted);
     assert.ok(channel instanceof HandleChannel, `adoptHandle() failed: ${String(channel)}`);
     assert.equal((accepted as unknown as { _handle: unknown })._handle, null);
     const recorded = { reads: [] as string[], debug: [] as string[] };
     const { conn, ended, closed } = fakeConnection(recorded);
     channel.start(conn);
-    const peer: Peer = { channel, ...recorded, ended, closed };
-    const waiter = waiting.shift();
-    if (waiter !== undefined) waiter(peer);
-    else peers.push(peer);
+    return { channel, ...recorded, ended, closed };
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  const next = (): Promise<Peer> =>
-    new Promise((resolve) => {
-      const ready = peers.shift();
-      if (ready !== undefined) resolve(ready);
-      else waiting.push(resolve);
-    });
-  const connections = (): Promise<number> =>
-    new Promise((resolve, reject) =>
-      server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
-    );
-  const connect = async (): Promise<{ client: Socket; peer: Peer }> => {
-    const client = createConnection({ port, host: '127.0.0.1', allowHalfOpen: true });
-    client.on('error', () => {});
-    await once(client, 'connect');
-    return { client, peer: await next() };
-  };
-  return { server, connect, connections };
-}
-
-async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 /** Everything a client receives until the server's FIN. */

@@ -5,9 +5,10 @@
 // arguments while other clients' reads overwrite the buffer.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createConnection, createServer, type Server, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { adopt, probeOnread } from '../../src/transport/tcp/onread.ts';
+import { adoptingServer, until } from '../helpers/adopting-server.ts';
 import { TestClient } from '../helpers/client.ts';
 import { type ServerProcess, startServer } from '../helpers/server.ts';
 
@@ -24,10 +25,8 @@ interface Adopted {
 }
 
 /** A net.Server whose connections go through adopt(); resolves each adopted socket in turn. */
-async function adoptingServer(onReadResult: () => boolean = () => true) {
-  const adopted: Adopted[] = [];
-  const waiting: ((a: Adopted) => void)[] = [];
-  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (accepted) => {
+function onreadServer(onReadResult: () => boolean = () => true) {
+  return adoptingServer((accepted): Adopted => {
     const reads: string[] = [];
     const result = adopt(accepted, function (this: Socket, nread, buf) {
       assert.equal(this, entry.socket, 'the callback runs with this = the adopted socket');
@@ -48,38 +47,8 @@ async function adoptingServer(onReadResult: () => boolean = () => true) {
       closed: new Promise((resolve) => socket.once('close', resolve)),
       errors,
     };
-    const waiter = waiting.shift();
-    if (waiter !== undefined) waiter(entry);
-    else adopted.push(entry);
+    return entry;
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  /** The next adopted socket not handed out yet. */
-  const next = (): Promise<Adopted> =>
-    new Promise((resolve) => {
-      const ready = adopted.shift();
-      if (ready !== undefined) resolve(ready);
-      else waiting.push(resolve);
-    });
-  const connections = (): Promise<number> =>
-    new Promise((resolve, reject) =>
-      server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
-    );
-  const connect = async (): Promise<{ client: Socket; peer: Adopted }> => {
-    const client = createConnection({ port, host: '127.0.0.1', allowHalfOpen: true });
-    client.on('error', () => {});
-    await once(client, 'connect');
-    return { client, peer: await next() };
-  };
-  return { server, connect, connections };
-}
-
-async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 describe('onread adapter on this Node', () => {
@@ -88,7 +57,7 @@ describe('onread adapter on this Node', () => {
   });
 
   test('reads arrive through the callback; getConnections() counts the adopted socket', async () => {
-    const { server, connect, connections } = await adoptingServer();
+    const { server, connect, connections } = await onreadServer();
     const { client, peer } = await connect();
     assert.equal(await connections(), 1);
     client.write('hello');
@@ -108,7 +77,7 @@ describe('onread adapter on this Node', () => {
 
   test('pause() stops the reads and resume() brings them back; false from the callback pauses', async () => {
     let answer = true;
-    const { server, connect } = await adoptingServer(() => answer);
+    const { server, connect } = await onreadServer(() => answer);
     const { client, peer } = await connect();
     peer.socket.pause();
     client.write('while paused');
@@ -131,7 +100,7 @@ describe('onread adapter on this Node', () => {
   });
 
   test("the client's FIN is 'end'; the server may still answer (half-close), then both close", async () => {
-    const { server, connect, connections } = await adoptingServer();
+    const { server, connect, connections } = await onreadServer();
     const { client, peer } = await connect();
     client.end('last words');
     await peer.ended;
@@ -148,7 +117,7 @@ describe('onread adapter on this Node', () => {
   });
 
   test('server.close() completes only once the adopted connection has closed', async () => {
-    const { server, connect } = await adoptingServer();
+    const { server, connect } = await onreadServer();
     const { client, peer } = await connect();
     let serverClosed = false;
     server.close(() => {
@@ -164,7 +133,7 @@ describe('onread adapter on this Node', () => {
   });
 
   test("a reset is an 'error' then 'close', and the count goes back to zero", async () => {
-    const { server, connect, connections } = await adoptingServer();
+    const { server, connect, connections } = await onreadServer();
     const { client, peer } = await connect();
     client.write('x');
     await until(() => peer.reads.length === 1, 'the first read');

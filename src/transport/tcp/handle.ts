@@ -16,7 +16,7 @@ import { type Server, Socket } from 'node:net';
 import { constants } from 'node:os';
 import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 import type { Channel, Connection } from '../../worker/connection.ts';
-import { sharedBuffer } from './onread.ts';
+import { detach, sharedBuffer } from './onread.ts';
 
 /** The parts of a libuv stream handle (TCPWrap) used here. */
 interface TcpHandle {
@@ -204,18 +204,7 @@ export function adoptHandle(accepted: Socket): HandleChannel | string | null {
   if (typeof found === 'string') return found;
   const missing = unadoptable(old, found);
   if (missing !== null) return missing;
-  const handle = old._handle!;
-  const server = old._server!;
-  // net.Server's socket started reading at accept. Called in the same tick (or, after a PROXY
-  // header, from within the old socket's read that finished it): no read may run for the old
-  // socket again.
-  if (handle.reading) {
-    handle.readStop();
-    handle.reading = false;
-  }
-  old._handle = null;
-  old._server = null;
-  old.server = null;
+  const { handle, server } = detach(old);
   const channel = new HandleChannel(handle, server);
   handle[found.owner!] = channel;
   handle.useUserBuffer(sharedBuffer());

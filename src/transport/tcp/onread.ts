@@ -79,6 +79,29 @@ function unadoptable(socket: PrivateSocket): string | null {
 }
 
 /**
+ * Takes an accepted socket's handle and its net.Server away from it (the socket is garbage after
+ * this). net.Server's socket started reading at accept. This is called in the same tick (or,
+ * after a PROXY header, from within the old socket's read that finished it): no read may run for
+ * the old socket again.
+ */
+export function detach<H extends { reading: boolean; readStop(): number }, S>(old: {
+  _handle: H | null;
+  _server: S | null;
+  server: unknown;
+}): { handle: H; server: S } {
+  const handle = old._handle!;
+  const server = old._server!;
+  if (handle.reading) {
+    handle.readStop();
+    handle.reading = false;
+  }
+  old._handle = null;
+  old._server = null;
+  old.server = null;
+  return { handle, server };
+}
+
+/**
  * Moves an accepted connection onto the onread path: returns the new socket (the old one is left
  * without a handle, and is garbage), or what this Node lacks for it, leaving the old socket as it
  * was; null when this one socket stays on the 'data' path (it has read bytes not handed out yet).
@@ -88,17 +111,7 @@ export function adopt(accepted: Socket, callback: ReadCallback): Socket | string
   if (old.destroyed || old.readableLength > 0) return null;
   const missing = unadoptable(old);
   if (missing !== null) return missing;
-  const handle = old._handle!;
-  const server = old._server!;
-  // net.Server's socket started reading at accept; no read has run yet when this is called in
-  // the same tick, and none may run for the old socket again.
-  if (handle.reading) {
-    handle.readStop();
-    handle.reading = false;
-  }
-  old._handle = null;
-  old._server = null;
-  old.server = null;
+  const { handle, server } = detach(old);
   const socket = new Socket({
     handle: handle as never,
     allowHalfOpen: true,
