@@ -15,6 +15,7 @@ import {
   type SpanBatch,
   type SpanEncoding,
   type SpanError,
+  clientAttributeEntries,
   isInt64,
   resourceEntries,
   unix,
@@ -46,21 +47,18 @@ export function spanTail(name: string, clientAttributes: Buffer, error: SpanErro
   );
 }
 
-/** The attributes every span of one client carries (semantic conventions for database calls). */
+/** The attributes every span of one client carries (span-batch.ts's clientAttributeEntries). */
 export function clientAttributes(
   protocol: string,
   transport: string,
   address: string,
   port: number,
 ): Buffer {
-  const attributes = [
-    attr('db.system.name', '"tcpool"'),
-    attr('network.protocol.name', JSON.stringify(protocol)),
-    attr('network.transport', '"tcp"'),
-    attr('tcpool.transport', JSON.stringify(transport)),
-    attr('client.address', JSON.stringify(address)),
-    `{"key":"client.port","value":{"intValue":${Number.isInteger(port) ? port : 0}}}`,
-  ];
+  const attributes = clientAttributeEntries(protocol, transport, address, port).map(([key, v]) =>
+    typeof v === 'number'
+      ? `{"key":"${key}","value":{"intValue":${v}}}`
+      : attr(key, JSON.stringify(v)),
+  );
   return Buffer.from(attributes.join(','));
 }
 

@@ -11,6 +11,7 @@ import {
   type SpanBatch,
   type SpanEncoding,
   type SpanError,
+  clientAttributeEntries,
   isInt64,
   resourceEntries,
   unix,
@@ -108,21 +109,18 @@ export function encodeParent(traceId: string, spanId: string, traceState: string
   };
 }
 
-/** The attributes every span of one client carries, as Span fields. */
+/** The attributes every span of one client carries, as Span fields (clientAttributeEntries). */
 export function clientAttributes(
   protocol: string,
   transport: string,
   address: string,
   port: number,
 ): Buffer {
-  return Buffer.concat([
-    spanAttribute('db.system.name', 'tcpool'),
-    spanAttribute('network.protocol.name', protocol),
-    spanAttribute('network.transport', 'tcp'),
-    spanAttribute('tcpool.transport', transport),
-    spanAttribute('client.address', address),
-    spanAttribute('client.port', Number.isInteger(port) ? port : 0),
-  ]);
+  return Buffer.concat(
+    clientAttributeEntries(protocol, transport, address, port).map(([key, v]) =>
+      spanAttribute(key, v),
+    ),
+  );
 }
 
 /** Name, kind SERVER (2), attributes and, for an error reply, status ERROR (2) with its message. */

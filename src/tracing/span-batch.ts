@@ -130,3 +130,23 @@ export function isInt64(v: bigint): boolean {
 export function resourceEntries(resource: Record<string, unknown>): [string, unknown][] {
   return Object.entries(resource).filter(([, v]) => v !== undefined);
 }
+
+/**
+ * The attributes every span of one client carries (the semantic conventions for database calls),
+ * in order: both encodings write these.
+ */
+export function clientAttributeEntries(
+  protocol: string,
+  transport: string,
+  address: string,
+  port: number,
+): [string, string | number][] {
+  return [
+    ['db.system.name', 'tcpool'],
+    ['network.protocol.name', protocol],
+    ['network.transport', 'tcp'],
+    ['tcpool.transport', transport],
+    ['client.address', address],
+    ['client.port', Number.isInteger(port) ? port : 0],
+  ];
+}

@@ -16,7 +16,7 @@ import { type Server, Socket } from 'node:net';
 import { constants } from 'node:os';
 import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 import type { Channel, Connection } from '../../worker/connection.ts';
-import { detach, sharedBuffer } from './onread.ts';
+import { detach, sharedBuffer, unadoptable } from './onread.ts';
 
 /** The parts of a libuv stream handle (TCPWrap) used here. */
 interface TcpHandle {
@@ -172,21 +172,19 @@ export function probeHandle(): string | null {
   return typeof internals === 'string' ? internals : null;
 }
 
-/** What is missing on this accepted socket for adoptHandle(), or null. */
-function unadoptable(socket: PrivateSocket, found: Internals): string | null {
-  const handle = socket._handle;
-  if (handle === null || typeof handle !== 'object') return 'the socket has no handle';
-  for (const m of HANDLE_METHODS)
-    if (typeof handle[m] !== 'function') return `the socket's handle has no ${m}()`;
-  if (typeof handle.reading !== 'boolean') return "the socket's handle has no reading flag";
+/**
+ * What is missing on this accepted socket for adoptHandle(), or null: onread.ts's checks with
+ * every method used here, then Node's read callback and the owner it reads.
+ */
+function missingFor(socket: PrivateSocket, found: Internals): string | null {
+  const missing = unadoptable(socket, HANDLE_METHODS);
+  if (missing !== null) return missing;
+  const handle = socket._handle!;
   if (typeof (handle as { onread?: unknown }).onread !== 'function')
     return "the socket's handle has no read callback";
   found.owner ??= Object.getOwnPropertySymbols(handle).find((s) => handle[s] === socket) ?? null;
   if (found.owner === null || handle[found.owner] !== socket)
     return "the socket's handle does not name its owner";
-  const server = socket._server;
-  if (server === null || typeof server._connections !== 'number')
-    return "net.Server's _connections count is not on the socket";
   return null;
 }
 
@@ -202,7 +200,7 @@ export function adoptHandle(accepted: Socket): HandleChannel | string | null {
   internals ??= discover();
   const found = internals;
   if (typeof found === 'string') return found;
-  const missing = unadoptable(old, found);
+  const missing = missingFor(old, found);
   if (missing !== null) return missing;
   const { handle, server } = detach(old);
   const channel = new HandleChannel(handle, server);

@@ -65,11 +65,14 @@ export function probeOnread(): string | null {
   return null;
 }
 
-/** What is missing on this accepted socket for adopt(), or null. */
-function unadoptable(socket: PrivateSocket): string | null {
-  const handle = socket._handle;
+/** What is missing on this accepted socket for adopt(), or null; handle.ts adds its methods. */
+export function unadoptable(
+  socket: { _handle: object | null; _server: { _connections: number } | null },
+  methods: readonly string[] = ['readStop', 'readStart', 'useUserBuffer'],
+): string | null {
+  const handle = socket._handle as Record<string, unknown> | null;
   if (handle === null || typeof handle !== 'object') return 'the socket has no handle';
-  for (const m of ['readStop', 'readStart', 'useUserBuffer'] as const)
+  for (const m of methods)
     if (typeof handle[m] !== 'function') return `the socket's handle has no ${m}()`;
   if (typeof handle.reading !== 'boolean') return "the socket's handle has no reading flag";
   const server = socket._server;
