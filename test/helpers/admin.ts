@@ -88,14 +88,17 @@ export interface OpenMetricsFamily {
 
 // Reads an exposition from stdin with the Prometheus project's own Python parser, which is strict
 // about OpenMetrics (# EOF, metric grouping, histogram buckets, counter suffixes), and prints
-// what it understood; a rejection exits 1 with the parser's reason.
+// what it understood; a rejection exits 1 with the parser's reason. A value that is not finite
+// (an event loop's mean delay over a window with no samples is NaN) travels as Python's "nan",
+// "inf" or "-inf", since JSON has no number for it.
 const OPENMETRICS_PARSER = `
 import json, math, sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 try:
     families = [
         {'name': f.name, 'type': f.type, 'samples': [
-            {'name': s.name, 'labels': s.labels, 'value': None if math.isinf(s.value) else s.value}
+            {'name': s.name, 'labels': s.labels,
+             'value': s.value if math.isfinite(s.value) else str(s.value)}
             for s in f.samples]}
         for f in text_string_to_metric_families(sys.stdin.read())]
 except ValueError as e:
@@ -111,5 +114,8 @@ print(json.dumps(families))
 export function parseOpenMetrics(text: string): OpenMetricsFamily[] | { rejected: string } {
   const run = spawnSync(PYTHON, ['-c', OPENMETRICS_PARSER], { input: text, timeout: 30_000 });
   if (run.status !== 0) return { rejected: `${run.stderr}`.trim() || `exit ${run.status}` };
-  return JSON.parse(`${run.stdout}`) as OpenMetricsFamily[];
+  const nonFinite: Record<string, number> = { nan: Number.NaN, inf: Infinity, '-inf': -Infinity };
+  return JSON.parse(`${run.stdout}`, (key, value) =>
+    key === 'value' && typeof value === 'string' ? nonFinite[value] : value,
+  ) as OpenMetricsFamily[];
 }
