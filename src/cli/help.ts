@@ -1,5 +1,5 @@
 // --help texts, generated from the config schema so they always match the code.
-import { configKeys, flagName, schema } from '../config/schema.ts';
+import { configKeys, defaultPoolSize, flagName, schema } from '../config/schema.ts';
 import { hashTokenHelp } from './hash-token.ts';
 
 /** An option row: the flag, then its text in a column (one space at least). */
@@ -8,7 +8,8 @@ function row(flag: string, text: string): string {
 }
 
 function defaultText(key: (typeof configKeys)[number]): string {
-  if (key === 'THREAD_POOL_SIZE') return 'number of CPUs';
+  if (key === 'THREAD_POOL_SIZE')
+    return `number of CPUs - 1, at least 1 (here ${defaultPoolSize()})`;
   const d = schema[key].default();
   if (d === null) return 'off';
   if (typeof d === 'boolean') return d ? 'yes' : 'no';

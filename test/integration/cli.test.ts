@@ -233,7 +233,7 @@ describe('tcpool serve start-up', () => {
       assert.match(r.stdout, /--max-connections <value> .*\n +env MAX_CONNECTIONS, default 10000;/);
       assert.match(
         r.stdout,
-        /--thread-pool-size <value> .*\n +env THREAD_POOL_SIZE, default number of CPUs;/,
+        /--thread-pool-size <value> .*\n +env THREAD_POOL_SIZE, default number of CPUs - 1, at least 1 \(here \d+\);/,
       );
     }
     const top = await runTcpool(['--help']);

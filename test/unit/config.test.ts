@@ -42,7 +42,7 @@ describe('config loading', () => {
     assert.deepEqual(config, {
       PORT: 8080,
       HOST: '0.0.0.0',
-      THREAD_POOL_SIZE: availableParallelism(),
+      THREAD_POOL_SIZE: Math.max(1, availableParallelism() - 1),
       MAX_CONNECTIONS: 10000,
       MAX_LINE_BYTES: 65536,
       MAX_BULK_BYTES: 16777216,
