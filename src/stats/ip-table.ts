@@ -4,6 +4,7 @@
 // Each entry has a tiny
 // spin lock (its critical sections are a few arithmetic operations); Atomics give the ordering
 // that makes the plain Float64 fields safe to read under the lock.
+import { monotonicMs } from './clock.ts';
 
 const INT_FIELDS = 8;
 const LOCK = 0;
@@ -15,7 +16,7 @@ const FAIL_WINDOW_START = 5; // seconds since epoch, truncated to int32 range by
 const LAST_SEEN = 6; // seconds since epoch
 const FLOAT_FIELDS = 2;
 const TOKENS = 0;
-const REFILLED_AT = 1; // Date.now() of the last refill
+const REFILLED_AT = 1; // monotonicMs() of the last refill
 const ENTRY_BYTES = INT_FIELDS * 4 + FLOAT_FIELDS * 8;
 const PROBES = 16;
 /**
@@ -47,7 +48,7 @@ function hash(ip: string): [number, number] {
   return [lo, hi];
 }
 
-const nowS = (): number => Math.floor(Date.now() / 1000) - EPOCH_S;
+const nowS = (): number => Math.floor(monotonicMs() / 1000) - EPOCH_S;
 
 export class IpTable {
   readonly buffer: SharedArrayBuffer;
@@ -107,7 +108,7 @@ export class IpTable {
         ints[b + FAIL_WINDOW_START] = now;
         ints[b + LAST_SEEN] = now;
         this.floats[entry * FLOAT_FIELDS + TOKENS] = limits.rateBurst;
-        this.floats[entry * FLOAT_FIELDS + REFILLED_AT] = Date.now();
+        this.floats[entry * FLOAT_FIELDS + REFILLED_AT] = monotonicMs();
         return entry;
       }
       this.unlock(entry);

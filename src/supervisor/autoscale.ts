@@ -5,6 +5,7 @@
 // its own; the Autoscaler only takes the samples and asks the supervisor for the resize, through
 // the same path as PUT /api/v1/pool.
 import type { Config } from '../config/schema.ts';
+import { monotonicMs } from '../stats/clock.ts';
 
 export interface AutoscalePolicy {
   min: number;
@@ -90,13 +91,13 @@ export function decide(
     return {
       state: initialState(at),
       size: size + 1,
-      reason: `mean event-loop utilisation ${percent(elu)}, above ${percent(p.high)} for ${at - next.highSince!} ms`,
+      reason: `mean event-loop utilisation ${percent(elu)}, above ${percent(p.high)} for ${Math.round(at - next.highSince!)} ms`,
     };
   if (cooled && size > p.min && sustained(next.lowSince))
     return {
       state: initialState(at),
       size: size - 1,
-      reason: `mean event-loop utilisation ${percent(elu)}, below ${percent(p.low)} for ${at - next.lowSince!} ms`,
+      reason: `mean event-loop utilisation ${percent(elu)}, below ${percent(p.low)} for ${Math.round(at - next.lowSince!)} ms`,
     };
   return { state: next, size, reason: null };
 }
@@ -145,7 +146,7 @@ export class Autoscaler {
   }
 
   /** The pool was resized by hand: the windows and the cooldown start from now. */
-  changedByHand(now = Date.now()): void {
+  changedByHand(now = monotonicMs()): void {
     this.state = initialState(now);
   }
 
@@ -154,7 +155,7 @@ export class Autoscaler {
     this.timer = null;
   }
 
-  async tick(now = Date.now()): Promise<void> {
+  async tick(now = monotonicMs()): Promise<void> {
     const policy = this.policy;
     if (policy === null || this.busy) return;
     const load = this.target.load();

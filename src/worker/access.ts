@@ -7,6 +7,7 @@ import type { LogThrottle } from '../log/throttle.ts';
 import { blockList, inList } from '../net/address.ts';
 import type { Counter } from '../stats/counters.ts';
 import type { IpLimits, IpTable } from '../stats/ip-table.ts';
+import { monotonicMs } from '../stats/clock.ts';
 
 const UNLIMITED = 2 ** 30;
 
@@ -58,7 +59,7 @@ export class AccessControl {
   takeRateTokens(ipEntry: number, peer: string): number {
     // A connection from before a reload turned RATE_LIMIT on has no entry to take from.
     if (ipEntry < 0) return UNLIMITED;
-    const n = this.ipTable!.takeTokens(ipEntry, this.ipLimits, Date.now(), this.rateBatch);
+    const n = this.ipTable!.takeTokens(ipEntry, this.ipLimits, monotonicMs(), this.rateBatch);
     if (n === 0) {
       this.count('rate_limited');
       this.throttle.warn(

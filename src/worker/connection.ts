@@ -22,6 +22,7 @@ import { startsWithProxyHeader } from '../protocol/proxy.ts';
 import type { Reply } from '../protocol/reply.ts';
 import { executeDecoded } from './executor.ts';
 import { Session, type SessionOrigin, type SessionOwner } from './session.ts';
+import { monotonicMs } from '../stats/clock.ts';
 
 export type { ConnectionLimits } from './session.ts';
 
@@ -95,9 +96,9 @@ export class Connection extends Session {
   private refuseProxyHeader: boolean;
   private readonly messages: boolean;
   private readonly sharedReadBuffer: boolean;
-  /** Date.now() of the last bytes received (IDLE_TIMEOUT_MS). */
-  private lastDataAt = Date.now();
-  /** Date.now() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
+  /** monotonicMs() of the last bytes received (IDLE_TIMEOUT_MS). */
+  private lastDataAt = monotonicMs();
+  /** monotonicMs() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
   private partialSince = 0;
   /** Chosen with the codec; null until the client has spoken. */
   private decoder: RequestDecoder | null = null;
@@ -105,7 +106,7 @@ export class Connection extends Session {
   private closeAfterFlush = false;
   /** No request will be read from new input: the client sent FIN, or shutdown stopped reading. */
   private inputDone = false;
-  /** Date.now() when FIN was sent (closeGracefully): input is dropped until the client closes. */
+  /** monotonicMs() when FIN was sent (closeGracefully): input is dropped until the client closes. */
   lingeringSince = 0;
   /** The channel is gone (closed or destroyed). */
   private closed = false;
@@ -150,7 +151,7 @@ export class Connection extends Session {
   }
 
   clientInfo(): ClientInfo {
-    const now = Date.now();
+    const now = monotonicMs();
     const channel = this.channel;
     return {
       id: this.clientId,
@@ -191,7 +192,7 @@ export class Connection extends Session {
       this.inputDone = true;
       return this.closeIfDone();
     }
-    this.lastDataAt = Date.now();
+    this.lastDataAt = monotonicMs();
     if (this.decoder === null) {
       if (this.refuseProxyHeader && startsWithProxyHeader(chunk)) {
         this.owner.count('proxy_rejections');
@@ -221,7 +222,7 @@ export class Connection extends Session {
     this.owner.metrics.received(data.length);
     this.decoder.push(data);
     this.decoder.boundary();
-    this.lastDataAt = Date.now();
+    this.lastDataAt = monotonicMs();
     this.process();
   }
 
@@ -480,7 +481,7 @@ export class Connection extends Session {
   /** Sends FIN after the queued replies, then reads and drops input until the client closes. */
   closeGracefully(): void {
     if (this.closed || this.lingeringSince > 0) return;
-    this.lingeringSince = Date.now();
+    this.lingeringSince = monotonicMs();
     this.channel.end();
     this.channel.resume();
   }

@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { hashTokenSha256 } from '../../src/auth/tokens.ts';
 import { proxyV1, proxyV2 } from '../../src/protocol/proxy.ts';
 import { encodeRespRequest } from '../../src/protocol/resp.ts';
 import { TestClient } from '../helpers/client.ts';
-import { type ServerProcess, startServer } from '../helpers/server.ts';
+import { SERVER_RUNTIME, type ServerProcess, startServer } from '../helpers/server.ts';
 
 const TOKEN = 'correct-horse-battery-staple';
 const servers: ServerProcess[] = [];
@@ -286,6 +287,48 @@ describe('timeouts', () => {
     assert.equal(busy.closed, false);
     assert.equal(rawStats(await busy.request('STATS FULL')).idle_timeouts, 1);
     busy.close();
+  });
+
+  test('a step of the wall clock (NTP, a resumed VM) changes no timeout and no rate limit', {
+    skip: SERVER_RUNTIME === 'bun' ? "a preload does not reach Bun's worker threads" : false,
+  }, async () => {
+    const preload = `--import=${fileURLToPath(new URL('../fixtures/clock-step.ts', import.meta.url))}`;
+    const stepped = (stepMs: number, env: Record<string, string>) =>
+      start({
+        ...env,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${preload}`,
+        TCPOOL_TEST_CLOCK_STEP_MS: String(stepMs),
+        TCPOOL_TEST_CLOCK_STEP_AFTER_MS: '600',
+      });
+    // An hour forward: a wall clock would make every client an hour idle at once.
+    const ahead = await stepped(3_600_000, { IDLE_TIMEOUT_MS: '2000' });
+    const chatty = await TestClient.connect(ahead.port);
+    const t0 = Date.now();
+    while (Date.now() - t0 < 1500) {
+      assert.equal(await chatty.request('PING'), 'PONG');
+      await sleep(100);
+    }
+    assert.equal(chatty.closed, false);
+    assert.equal(rawStats(await chatty.request('STATS FULL')).idle_timeouts, 0);
+    chatty.close();
+
+    // An hour back: a wall clock would keep a silent client open, and refill no token, for an
+    // hour.
+    const behind = await stepped(-3_600_000, {
+      IDLE_TIMEOUT_MS: '1200',
+      RATE_LIMIT: '10',
+      RATE_LIMIT_BURST: '2',
+    });
+    const silent = await TestClient.connect(behind.port);
+    const limited = await TestClient.connect(behind.port);
+    await sleep(700); // past the step
+    limited.write('PING\nPING\nPING\n');
+    assert.deepEqual(await limited.readLines(3), ['PONG', 'PONG', 'ERROR: Rate limit exceeded']);
+    await sleep(350); // three tokens back at 10/s
+    assert.equal(await limited.request('PING'), 'PONG');
+    await silent.waitClosed(3000);
+    assert.equal(rawStats(await limited.request('STATS FULL')).idle_timeouts, 1);
+    limited.close();
   });
 
   test('REQUEST_TIMEOUT_MS drops a request that stays incomplete, RESP too', async () => {
