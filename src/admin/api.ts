@@ -9,6 +9,7 @@ import { SECRET_KEYS } from '../supervisor/reload.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import { VERSION } from '../version.ts';
 import { HttpError } from './http-error.ts';
+import { monotonicMs } from '../stats/clock.ts';
 
 const PAGE_DEFAULT = 100;
 const PAGE_MAX = 1000;
@@ -192,8 +193,9 @@ export class AdminApi {
     const s = sup.stats.snapshot();
     const m = sup.metrics!.snapshot();
     const now = Date.now();
+    const tick = monotonicMs(); // the rates' interval: a wall-clock step must not skew it
     const last = this.last;
-    const seconds = last === null ? 0 : (now - last.at) / 1000;
+    const seconds = last === null ? 0 : (tick - last.at) / 1000;
     const workers = s.workers.map((w, i) => {
       const mw = m.workers[i];
       const prev = last?.perWorker[i];
@@ -212,7 +214,7 @@ export class AdminApi {
       };
     });
     this.last = {
-      at: now,
+      at: tick,
       perWorker: m.workers.map((w) => ({
         commands: w.commands,
         errors: w.errors,

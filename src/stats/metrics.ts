@@ -12,6 +12,7 @@
 // its reply.
 import { performance } from 'node:perf_hooks';
 import { codes } from '../errors.ts';
+import { monotonicMs } from './clock.ts';
 
 /** Upper bounds of the latency buckets, in seconds (the last bucket, +Inf, is implied). */
 export const LATENCY_BUCKETS = [
@@ -175,7 +176,7 @@ export class WorkerMetrics {
     row[LAG_MAX] = lagMax;
     row[HEAP_USED] = heap.heapUsed;
     row[HEAP_TOTAL] = heap.heapTotal;
-    row[SAMPLED_AT] = Date.now();
+    row[SAMPLED_AT] = monotonicMs();
   }
 }
 

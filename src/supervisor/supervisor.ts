@@ -23,6 +23,7 @@ import { otlpHttpExporter, protocolFromEnv, type SpanExporter } from '../tracing
 import type { FromWorker, QueryKind, ToWorker, WorkerData } from './messages.ts';
 import { Autoscaler, type AutoscalePolicy, clampSize, policyOf } from './autoscale.ts';
 import { reloadedConfig } from './reload.ts';
+import { monotonicMs } from '../stats/clock.ts';
 
 /** How long a drained worker has to end its own thread before it is terminated. */
 const WORKER_EXIT_GRACE_MS = 1000;
@@ -55,7 +56,7 @@ interface Slot {
   drained: (() => void) | null;
   /** A shrink retired it: when it exits, the slot is free, not restarted. */
   retiring: boolean;
-  /** When its worker was started (Date.now()): a load sample older than that is its predecessor's. */
+  /** When its worker was started (monotonicMs()): a load sample older than that is its predecessor's. */
   startedAt: number;
   lastCrash: number;
   backoffMs: number;
@@ -282,7 +283,7 @@ export class Supervisor {
     const slot = this.slots[i];
     slot.worker = worker;
     slot.retiring = false;
-    slot.startedAt = Date.now();
+    slot.startedAt = monotonicMs();
     return new Promise((resolve, reject) => {
       const startup: Startup = { ready: false, crash: null, fail: reject };
       worker.on('message', (msg: FromWorker) => {
@@ -458,7 +459,7 @@ export class Supervisor {
     );
     if (crash?.stack) this.logger.debug(crash.stack);
     // Back off when a worker keeps dying, so a crash loop cannot spin the CPU.
-    const now = Date.now();
+    const now = monotonicMs();
     slot.backoffMs =
       now - slot.lastCrash < 30_000
         ? Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, slot.backoffMs * 2))

@@ -42,6 +42,43 @@ async function poolUntil(server: AdminServer, done: (pool: Pool) => boolean): Pr
 }
 
 test(
+  'a step of the wall clock an hour back does not stop the pool from growing under load',
+  nodeOnly,
+  async () => {
+    const preload = new URL('../fixtures/clock-step.ts', import.meta.url).pathname;
+    const server = await startAdminServer({
+      env: {
+        THREAD_POOL_SIZE: '1',
+        COMMANDS_MODULE: BUSY,
+        POOL_AUTOSCALE: '1..2',
+        POOL_AUTOSCALE_HIGH_PERCENT: '60',
+        POOL_AUTOSCALE_LOW_PERCENT: '20',
+        POOL_AUTOSCALE_WINDOW_MS: '1500',
+        POOL_AUTOSCALE_COOLDOWN_MS: '500',
+        // Date.now() jumps an hour back in every thread after 600 ms (a worker's load samples
+        // would then look older than the worker itself on a wall clock).
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`,
+        TCPOOL_TEST_CLOCK_STEP_MS: '-3600000',
+        TCPOOL_TEST_CLOCK_STEP_AFTER_MS: '600',
+      },
+    });
+    servers.push(server);
+    await sleep(800); // past the step
+    const load = spawn(
+      process.execPath,
+      [BIN, 'bench', '--port', String(server.port), '--command', 'BUSY 5', '-c', '2', '-d', '30'],
+      { env: cleanEnv(), stdio: 'ignore' },
+    );
+    try {
+      await poolUntil(server, (pool) => pool.size === 2);
+    } finally {
+      load.kill('SIGTERM');
+    }
+    await server.kill();
+  },
+);
+
+test(
   'bench load grows the pool, idleness shrinks it, within min..max; logged, counted, shown',
   nodeOnly,
   async () => {

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { hashTokenScrypt, hashTokenSha256, TokenVerifier } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { IpTable } from '../../src/stats/ip-table.ts';
+import { monotonicMs } from '../../src/stats/clock.ts';
 
 const limits = { rate: 0, rateBurst: 1, authMaxFailures: 3, authWindowS: 60 };
 
@@ -80,7 +81,7 @@ describe('IpTable (per-IP state shared by workers)', () => {
     const l = { ...limits, rate: 10, rateBurst: 5 };
     const entry = t.connect('10.0.0.9', 0, l)!;
     const takeOne = (now: number) => t.takeTokens(entry, l, now, 1) === 1;
-    const start = Date.now();
+    const start = monotonicMs();
     const allowed = Array.from({ length: 8 }, () => takeOne(start)).filter(Boolean).length;
     assert.equal(allowed, 5);
     assert.equal(takeOne(start + 99), false, '0.99 token after 99 ms');
