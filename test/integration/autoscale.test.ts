@@ -18,6 +18,16 @@ const BUSY = new URL('../fixtures/busy-commands.js', import.meta.url).pathname;
 const nodeOnly = {
   skip: SERVER_RUNTIME === 'bun' ? 'Bun reports no event-loop utilisation' : false,
 };
+/** One worker, autoscaled within 1..2 on short windows, serving BUSY (a command that blocks). */
+const ONE_TO_TWO = {
+  THREAD_POOL_SIZE: '1',
+  COMMANDS_MODULE: BUSY,
+  POOL_AUTOSCALE: '1..2',
+  POOL_AUTOSCALE_HIGH_PERCENT: '60',
+  POOL_AUTOSCALE_LOW_PERCENT: '20',
+  POOL_AUTOSCALE_WINDOW_MS: '1500',
+  POOL_AUTOSCALE_COOLDOWN_MS: '500',
+};
 const servers: AdminServer[] = [];
 after(async () => {
   for (const s of servers) await s.kill();
@@ -48,13 +58,7 @@ test(
     const preload = new URL('../fixtures/clock-step.ts', import.meta.url).pathname;
     const server = await startAdminServer({
       env: {
-        THREAD_POOL_SIZE: '1',
-        COMMANDS_MODULE: BUSY,
-        POOL_AUTOSCALE: '1..2',
-        POOL_AUTOSCALE_HIGH_PERCENT: '60',
-        POOL_AUTOSCALE_LOW_PERCENT: '20',
-        POOL_AUTOSCALE_WINDOW_MS: '1500',
-        POOL_AUTOSCALE_COOLDOWN_MS: '500',
+        ...ONE_TO_TWO,
         // Date.now() jumps an hour back in every thread after 600 ms (a worker's load samples
         // would then look older than the worker itself on a wall clock).
         NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`,
@@ -84,13 +88,7 @@ test(
   async () => {
     const server = await startAdminServer({
       env: {
-        THREAD_POOL_SIZE: '1',
-        COMMANDS_MODULE: BUSY,
-        POOL_AUTOSCALE: '1..2',
-        POOL_AUTOSCALE_HIGH_PERCENT: '60',
-        POOL_AUTOSCALE_LOW_PERCENT: '20',
-        POOL_AUTOSCALE_WINDOW_MS: '1500',
-        POOL_AUTOSCALE_COOLDOWN_MS: '500',
+        ...ONE_TO_TWO,
         DRAIN_TIMEOUT_MS: '1000',
       },
     });
