@@ -44,3 +44,27 @@ export async function until(check: () => boolean, what: string, ms = 3000): Prom
     await sleep(5);
   }
 }
+
+/**
+ * server.close() completes only once an adopted connection has closed (net.Server's count is the
+ * adapter's to give back): the client half-closes, `endPeer` ends the adapter's side, and only
+ * then may the close callback run.
+ */
+export async function closeWaitsForAdopted<
+  T extends { ended: Promise<unknown>; closed: Promise<unknown> },
+>(adopting: Awaited<ReturnType<typeof adoptingServer<T>>>, endPeer: (peer: T) => void) {
+  const { server, connect } = adopting;
+  const { client, peer } = await connect();
+  let serverClosed = false;
+  server.close(() => {
+    serverClosed = true;
+  });
+  await sleep(100);
+  if (serverClosed)
+    throw new Error('server.close() completed while an adopted connection was open');
+  client.end();
+  await peer.ended;
+  endPeer(peer);
+  await peer.closed;
+  await until(() => serverClosed, "the server's close callback");
+}

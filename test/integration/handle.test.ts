@@ -12,7 +12,7 @@ import { createConnection, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { adoptHandle, HandleChannel, probeHandle } from '../../src/transport/tcp/handle.ts';
 import type { Connection } from '../../src/worker/connection.ts';
-import { adoptingServer, until } from '../helpers/adopting-server.ts';
+import { adoptingServer, closeWaitsForAdopted, until } from '../helpers/adopting-server.ts';
 import { type ServerProcess, startServer } from '../helpers/server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -243,19 +243,7 @@ describe('handle adapter on this Node', () => {
   });
 
   test('server.close() completes only once the adopted connection has closed', async () => {
-    const { server, connect } = await handleServer();
-    const { client, peer } = await connect();
-    let serverClosed = false;
-    server.close(() => {
-      serverClosed = true;
-    });
-    await sleep(100);
-    assert.equal(serverClosed, false, 'an adopted connection is still open');
-    client.end();
-    await peer.ended;
-    peer.channel.end();
-    await peer.closed;
-    await until(() => serverClosed, "the server's close callback");
+    await closeWaitsForAdopted(await handleServer(), (peer) => peer.channel.end());
   });
 
   test('a reset is logged (ECONNRESET) and closes; the count goes back to zero', async () => {

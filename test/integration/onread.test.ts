@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { adopt, probeOnread } from '../../src/transport/tcp/onread.ts';
-import { adoptingServer, until } from '../helpers/adopting-server.ts';
+import { adoptingServer, closeWaitsForAdopted, until } from '../helpers/adopting-server.ts';
 import { TestClient } from '../helpers/client.ts';
 import { type ServerProcess, startServer } from '../helpers/server.ts';
 
@@ -117,19 +117,7 @@ describe('onread adapter on this Node', () => {
   });
 
   test('server.close() completes only once the adopted connection has closed', async () => {
-    const { server, connect } = await onreadServer();
-    const { client, peer } = await connect();
-    let serverClosed = false;
-    server.close(() => {
-      serverClosed = true;
-    });
-    await sleep(100);
-    assert.equal(serverClosed, false, 'an adopted connection is still open');
-    client.end();
-    await peer.ended;
-    peer.socket.end();
-    await peer.closed;
-    await until(() => serverClosed, "the server's close callback");
+    await closeWaitsForAdopted(await onreadServer(), (peer) => peer.socket.end());
   });
 
   test("a reset is an 'error' then 'close', and the count goes back to zero", async () => {
