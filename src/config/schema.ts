@@ -83,7 +83,8 @@ export type ConfigKey = keyof Config;
 /**
  * THREAD_POOL_SIZE's default: the CPUs this process may use, less one (at least 1). The core left
  * over runs what is not a worker (the supervisor, V8's GC and compiler threads, the kernel's
- * network processing), so a worker is not descheduled for them mid-request.
+ * network processing), so a worker is not descheduled for them mid-request
+ * (docs/PERFORMANCE.md, "The tail at P=1").
  */
 export function defaultPoolSize(): number {
   return Math.max(1, availableParallelism() - 1);
@@ -205,9 +206,7 @@ export const schema: { [K in ConfigKey]: KeySpec<K> } = {
     parse: host,
   },
   THREAD_POOL_SIZE: {
-    // One core is left to the rest of the process and the machine: the supervisor, V8's GC
-    // helpers and the kernel's network processing (docs/PERFORMANCE.md, "The tail at P=1").
-    default: () => defaultPoolSize(),
+    default: defaultPoolSize,
     help: 'number of worker threads, each serving any number of clients',
     ...integer(1, 1024),
   },
