@@ -42,6 +42,31 @@ export class TestClient {
     });
   }
 
+  /**
+   * Connects once the server serves: a connection refused, or one reset before PONG (the
+   * supervisor's exclusive port probe accepts for a moment at start-up), is tried again, every
+   * 100 ms, up to `tries` times. For servers that announce no port (LOG_LEVEL=ERROR).
+   */
+  static async whenServing(port: number, host = '127.0.0.1', tries = 100): Promise<TestClient> {
+    let last: unknown;
+    for (let i = 0; i < tries; i++) {
+      const c = await TestClient.connect(port, host).catch((err: unknown) => {
+        last = err;
+        return null;
+      });
+      if (c !== null) {
+        try {
+          if ((await c.request('PING')) === 'PONG') return c;
+        } catch (err) {
+          last = err;
+        }
+        c.close();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${host}:${port} did not answer PING in ${tries} tries: ${String(last)}`);
+  }
+
   private wake(): void {
     const w = this.waiters;
     this.waiters = [];

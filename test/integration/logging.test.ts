@@ -99,7 +99,7 @@ describe('logging', () => {
   });
 
   test('LOG_LEVEL=ERROR keeps only errors', async () => {
-    // Nothing announces the port at this level, so pick a free one and poll until it answers.
+    // Nothing announces the port at this level, so pick a free one and poll until it serves.
     const port = await freePort();
     const server = new ServerProcess(
       spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--log-level', 'error'], {
@@ -108,12 +108,7 @@ describe('logging', () => {
       }),
     );
     servers.push(server);
-    let c: TestClient | null = null;
-    for (let i = 0; i < 100 && c === null; i++) {
-      c = await TestClient.connect(port).catch(() => null);
-      if (c === null) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(c, 'server answered');
+    const c = await TestClient.whenServing(port);
     assert.equal(await c.request('THROW'), 'ERROR: Internal error');
     c.close();
     await server.waitForLog(/\[ERROR\] Command THROW failed/);
