@@ -11,6 +11,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { ClientConnection, type LinkOptions, type Pending } from './connection.ts';
 import { ClientError, clientErrors } from './errors.ts';
 import { type PushMessage, ServerError } from './reply-decoder.ts';
+import { monotonicMs } from '../stats/clock.ts';
 
 export interface ClientOptions {
   port: number;
@@ -116,7 +117,7 @@ export class Client {
     for (let i = 0; i < size; i++) this.open(i);
     // One coarse timer for every deadline, instead of a timer per call.
     this.sweepEvery = Math.max(5, Math.min(100, Math.floor(this.options.timeoutMs / 5)));
-    this.sweep = setInterval(() => this.expire(Date.now()), this.sweepEvery);
+    this.sweep = setInterval(() => this.expire(monotonicMs()), this.sweepEvery);
     this.sweep.unref();
   }
 
@@ -163,7 +164,7 @@ export class Client {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
     // A timeout much shorter than the sweep's period gets a timer of its own.
     if (timeoutMs < this.sweepEvery * 2)
-      setTimeout(() => this.expire(Date.now()), timeoutMs).unref();
+      setTimeout(() => this.expire(monotonicMs()), timeoutMs).unref();
     this.outstanding++;
     return new Promise((resolve, reject) => {
       const p: Pending = {
@@ -175,7 +176,7 @@ export class Client {
           this.outstanding--;
           reject(e);
         },
-        deadline: Date.now() + timeoutMs,
+        deadline: monotonicMs() + timeoutMs,
         settled: false,
         confirmations: options.confirmations,
       };

@@ -5,6 +5,7 @@ import { createConnection, type Socket } from 'node:net';
 import { type ConnectionOptions as TlsOptions, connect as tlsConnect } from 'node:tls';
 import { ClientError, clientErrors } from './errors.ts';
 import { INCOMPLETE, PushMessage, ReplyDecoder, ServerError } from './reply-decoder.ts';
+import { monotonicMs } from '../stats/clock.ts';
 
 export interface LinkOptions {
   host: string;
@@ -102,7 +103,7 @@ export class ClientConnection {
     const hello = ['HELLO', '3'];
     if (options.password !== null) hello.push('AUTH', 'default', options.password);
     if (options.name !== null) hello.push('SETNAME', options.name);
-    const deadline = Date.now() + options.connectTimeoutMs;
+    const deadline = monotonicMs() + options.connectTimeoutMs;
     await new Promise((resolve, reject) =>
       this.send(hello, { resolve, reject, deadline, settled: false }),
     );
@@ -175,7 +176,7 @@ export class ClientConnection {
       }
       if (p.settled) continue; // timed out earlier: its late reply is dropped
       p.settled = true;
-      if (now === 0) now = Date.now();
+      if (now === 0) now = monotonicMs();
       if (p.deadline <= now)
         p.reject(new ClientError(clientErrors.timeout, 'the server did not answer in time'));
       else if (value instanceof ServerError) p.reject(value);

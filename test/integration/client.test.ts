@@ -118,6 +118,29 @@ test('timeouts, the queue limit and close(): refused or failed, never hanging', 
   }
 });
 
+test('a step of the wall clock neither times calls out nor keeps them waiting', async (t) => {
+  const server = await startServer({ env: { COMMANDS_MODULE: MODULE } });
+  const client = createClient({ port: server.port, size: 1, timeoutMs: 3000 });
+  const realNow = Date.now;
+  t.after(async () => {
+    Date.now = realNow;
+    await client.close();
+    await server.kill();
+  });
+  await client.ready();
+  const step = (ms: number): void => {
+    Date.now = () => realNow.call(Date) + ms;
+  };
+  // An hour forward while a call waits: it is answered, not timed out.
+  const answered = client.call('NAP', 60);
+  step(3_600_000);
+  assert.equal(await answered, 'slept 60');
+  // An hour back while a call waits: it times out after its own 20 ms, before its reply (80 ms).
+  const late = client.callWith({ timeoutMs: 20 }, 'NAP', 80);
+  step(-3_600_000);
+  await assert.rejects(late, (e) => codeOf(e) === codes.ERR_CLIENT_TIMEOUT);
+});
+
 test('a server that is not there: calls time out, ready() rejects', async () => {
   const client = createClient({
     port: await freePort(),
