@@ -22,7 +22,7 @@ import { startsWithProxyHeader } from '../protocol/proxy.ts';
 import type { Reply } from '../protocol/reply.ts';
 import { executeDecoded } from './executor.ts';
 import { Session, type SessionOrigin, type SessionOwner } from './session.ts';
-import { monotonicMs } from '../stats/clock.ts';
+import { tickMs } from '../stats/clock.ts';
 
 export type { ConnectionLimits } from './session.ts';
 
@@ -92,13 +92,12 @@ export class Connection extends Session {
   readonly channel: Channel;
   declare readonly owner: ConnectionOwner;
   codec: Protocol | null = null;
-  readonly pushes = true;
   private refuseProxyHeader: boolean;
   private readonly messages: boolean;
   private readonly sharedReadBuffer: boolean;
-  /** monotonicMs() of the last bytes received (IDLE_TIMEOUT_MS). */
-  private lastDataAt = monotonicMs();
-  /** monotonicMs() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
+  /** tickMs() of the last bytes received (IDLE_TIMEOUT_MS). */
+  private lastDataAt = tickMs();
+  /** tickMs() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
   private partialSince = 0;
   /** Chosen with the codec; null until the client has spoken. */
   private decoder: RequestDecoder | null = null;
@@ -106,17 +105,18 @@ export class Connection extends Session {
   private closeAfterFlush = false;
   /** No request will be read from new input: the client sent FIN, or shutdown stopped reading. */
   private inputDone = false;
-  /** monotonicMs() when FIN was sent (closeGracefully): input is dropped until the client closes. */
+  /** tickMs() when FIN was sent (closeGracefully): input is dropped until the client closes. */
   lingeringSince = 0;
   /** The channel is gone (closed or destroyed). */
   private closed = false;
   /** Stopped reading because too many reply bytes are unsent. */
   private paused = false;
-  /** An asynchronous command is running; later requests wait for it, to keep replies in order. */
-  private waiting = false;
-  /** The metrics index of the asynchronous command running, and when it started. */
-  private asyncCmd = 0;
-  private asyncStart = 0;
+  /**
+   * The asynchronous command running (its metrics index, and performance.now() when it started),
+   * or null; later requests wait for it, to keep replies in order. One field, set only then: a
+   * fractional time kept on every connection would take a 16-byte number box each.
+   */
+  private waiting: { readonly cmd: number; readonly start: number } | null = null;
   /**
    * process() is building a batch in owner.output: pub/sub bytes for this client go there, in
    * order.
@@ -141,6 +141,11 @@ export class Connection extends Session {
     }
   }
 
+  /** A stream takes pub/sub messages (a getter: no field on every connection). */
+  get pushes(): boolean {
+    return true;
+  }
+
   /** Has sent at least one byte. */
   get spoken(): boolean {
     return this.decoder !== null;
@@ -151,7 +156,7 @@ export class Connection extends Session {
   }
 
   clientInfo(): ClientInfo {
-    const now = monotonicMs();
+    const now = tickMs();
     const channel = this.channel;
     return {
       id: this.clientId,
@@ -192,7 +197,7 @@ export class Connection extends Session {
       this.inputDone = true;
       return this.closeIfDone();
     }
-    this.lastDataAt = monotonicMs();
+    this.lastDataAt = tickMs();
     if (this.decoder === null) {
       if (this.refuseProxyHeader && startsWithProxyHeader(chunk)) {
         this.owner.count('proxy_rejections');
@@ -222,7 +227,7 @@ export class Connection extends Session {
     this.owner.metrics.received(data.length);
     this.decoder.push(data);
     this.decoder.boundary();
-    this.lastDataAt = monotonicMs();
+    this.lastDataAt = tickMs();
     this.process();
   }
 
@@ -360,7 +365,7 @@ export class Connection extends Session {
     if (
       this.closed ||
       this.lingeringSince > 0 ||
-      this.waiting ||
+      this.waiting !== null ||
       this.paused ||
       decoder === null ||
       codec === null
@@ -387,9 +392,7 @@ export class Connection extends Session {
       const reply = executeDecoded(this, decoder);
       commands++;
       if (reply instanceof Promise) {
-        this.asyncCmd = this.cmd;
-        this.asyncStart = performance.now();
-        this.waiting = true;
+        this.waiting = { cmd: this.cmd, start: performance.now() };
         reply.then(
           (r) => this.afterAsync(r),
           (err: unknown) => this.afterAsync(this.internalError(this.lastCommand, err)),
@@ -423,9 +426,10 @@ export class Connection extends Session {
   }
 
   private afterAsync(reply: Reply): void {
-    this.waiting = false;
+    const { cmd, start } = this.waiting!;
+    this.waiting = null;
     const metrics = this.owner.metrics;
-    metrics.asyncCommand(this.asyncCmd, this.codec!.name === 'line' ? 0 : 1, this.asyncStart);
+    metrics.asyncCommand(cmd, this.codec!.name === 'line' ? 0 : 1, start);
     if (reply instanceof ReplyError) metrics.error(reply.code);
     if (this.closed) return;
     this.flushPushed();
@@ -438,7 +442,7 @@ export class Connection extends Session {
 
   /** Closes once nothing more is owed: QUIT, or no more input and every request read answered. */
   private closeIfDone(): void {
-    if (this.closed || this.lingeringSince > 0 || this.waiting) return;
+    if (this.closed || this.lingeringSince > 0 || this.waiting !== null) return;
     if (this.closeAfterFlush || (this.inputDone && !this.paused)) this.closeGracefully();
   }
 
@@ -451,7 +455,7 @@ export class Connection extends Session {
   ): 'idle' | 'request' | 'linger' | null {
     if (this.closed) return null;
     if (this.lingeringSince > 0) return now - this.lingeringSince > lingerMs ? 'linger' : null;
-    if (this.waiting) return null;
+    if (this.waiting !== null) return null;
     // A subscriber only listens: as Redis, IDLE_TIMEOUT_MS does not apply to it.
     if (idleMs > 0 && now - this.lastDataAt > idleMs && this.subscriptions === 0) return 'idle';
     if (
@@ -481,7 +485,7 @@ export class Connection extends Session {
   /** Sends FIN after the queued replies, then reads and drops input until the client closes. */
   closeGracefully(): void {
     if (this.closed || this.lingeringSince > 0) return;
-    this.lingeringSince = monotonicMs();
+    this.lingeringSince = tickMs();
     this.channel.end();
     this.channel.resume();
   }

@@ -34,7 +34,7 @@ import {
   type ConnectionOwner,
 } from './connection.ts';
 import { SilentConnections, startSweep } from './timeouts.ts';
-import { monotonicMs } from '../stats/clock.ts';
+import { tickMs } from '../stats/clock.ts';
 
 export interface WorkerServerOptions {
   server: ServerInfo;
@@ -303,7 +303,7 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
 
   /** The server is full: close the oldest connection that never spoke, if one is old enough. */
   private evictSilent(): boolean {
-    const conn = this.silent.takeOldest(monotonicMs());
+    const conn = this.silent.takeOldest(tickMs());
     if (conn === null) return false;
     this.count('silent_evictions');
     this.throttle.warn(

@@ -18,7 +18,7 @@ import type { Admitted } from './admission.ts';
 import { internalError } from './executor.ts';
 import type { WorkerMetrics } from '../stats/metrics.ts';
 import type { TraceParent } from '../tracing/tracing.ts';
-import { monotonicMs } from '../stats/clock.ts';
+import { tickMs } from '../stats/clock.ts';
 
 /** What every session of a worker shares. */
 export interface SessionOwner {
@@ -76,7 +76,7 @@ export abstract class Session implements CommandContext {
   transaction: Transaction | null = null;
   /** The command being (or last) run, for CLIENT LIST and error logs. */
   lastCommand = 'NULL';
-  readonly createdAt = monotonicMs();
+  readonly createdAt = tickMs();
   lastCommandAt = this.createdAt;
   /** The W3C trace context the client sent (HTTP and WebSocket traceparent): its spans' parent. */
   traceContext: TraceParent | null = null;

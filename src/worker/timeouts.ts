@@ -6,7 +6,7 @@ import type { LogThrottle } from '../log/throttle.ts';
 import type { Counter } from '../stats/counters.ts';
 import type { TrackedClient } from '../transport/transport.ts';
 import type { Connection } from './connection.ts';
-import { monotonicMs } from '../stats/clock.ts';
+import { tickMs } from '../stats/clock.ts';
 
 /**
  * How long a connection we closed (QUIT, end of input) may keep us reading and dropping its input
@@ -28,7 +28,7 @@ export function startSweep(owner: SweepOwner, config: Config): NodeJS.Timeout {
   const shortest = Math.min(idle || Infinity, request || Infinity, LINGER_MS);
   const every = Math.max(50, Math.min(1000, Math.floor(shortest / 4)));
   const timer = setInterval(() => {
-    const now = monotonicMs();
+    const now = tickMs();
     // During shutdown, lingering is bounded by SHUTDOWN_TIMEOUT_MS instead.
     const linger = owner.draining ? Infinity : LINGER_MS;
     for (const conn of owner.connections) {

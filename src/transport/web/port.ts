@@ -26,7 +26,7 @@ import { runtime } from '../bun/runtime.ts';
 import { httpStatus } from '../http/json.ts';
 import type { Admitted } from '../../worker/admission.ts';
 import type { Refusal, TrackedClient, TransportHost } from '../transport.ts';
-import { monotonicMs } from '../../stats/clock.ts';
+import { tickMs } from '../../stats/clock.ts';
 
 export type WebRequest = IncomingMessage | Http2ServerRequest;
 export type WebResponse = ServerResponse | Http2ServerResponse;
@@ -69,13 +69,13 @@ const refusal: Refusal = (error: ReplyError, first: Buffer | null) => {
 export class WebClient implements TrackedClient {
   readonly socket: Socket;
   readonly admitted: Admitted;
-  readonly createdAt = monotonicMs();
+  readonly createdAt = tickMs();
   /** "http/1.1" or "h2". */
   version = 'http/1.1';
   /** Requests in progress, and since when the oldest of them has run (0: none). */
   active = 0;
   busySince = 0;
-  lastActive = monotonicMs();
+  lastActive = tickMs();
   lastCommand = 'NULL';
   session: Http2Session | null = null;
   /** Shutdown began: finish the requests in progress, take no more. */
@@ -101,11 +101,11 @@ export class WebClient implements TrackedClient {
   }
 
   requestStarted(): void {
-    if (this.active++ === 0) this.busySince = monotonicMs();
+    if (this.active++ === 0) this.busySince = tickMs();
   }
 
   requestDone(): void {
-    this.lastActive = monotonicMs();
+    this.lastActive = tickMs();
     if (--this.active === 0) {
       this.busySince = 0;
       if (this.closing) this.drain();
@@ -129,7 +129,7 @@ export class WebClient implements TrackedClient {
   }
 
   clientInfo(): ClientInfo {
-    const now = monotonicMs();
+    const now = tickMs();
     return {
       id: this.clientId,
       addr: this.peer,
