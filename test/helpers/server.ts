@@ -98,9 +98,20 @@ export class ServerProcess {
       for (const w of this.watchers) w();
     });
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d));
-    this.exited = new Promise((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
-    );
+    // 'close', not 'exit': the process can exit before its last output is read, and callers
+    // check the log once it has exited. A test that stopped reading stdout (paused it, to fill
+    // the pipe) would never see it close: then the exit is all there is to wait for.
+    this.exited = new Promise((resolve) => {
+      child.on('close', (code, signal) => resolve({ code, signal }));
+      child.on('exit', (code, signal) => {
+        if (child.stdout!.readableFlowing === false) resolve({ code, signal });
+      });
+    });
+  }
+
+  /** The process itself has ended (exited or killed), whether or not its output is all read. */
+  private get gone(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
   get pid(): number {
@@ -143,8 +154,7 @@ export class ServerProcess {
 
   /** Sends `signal` and waits for the exit (SIGKILL after timeoutMs, which fails the caller). */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000) {
-    if (this.child.exitCode === null && this.child.signalCode === null)
-      process.kill(this.pid, signal);
+    if (!this.gone) process.kill(this.pid, signal);
     let timer: NodeJS.Timeout | undefined;
     const result = await Promise.race([
       this.exited,
@@ -152,6 +162,10 @@ export class ServerProcess {
     ]);
     clearTimeout(timer);
     if (result === null) {
+      if (this.gone)
+        throw new Error(
+          `server ${this.pid} exited, but its output did not end within ${timeoutMs} ms of ${signal}`,
+        );
       process.kill(this.pid, 'SIGKILL');
       throw new Error(`server ${this.pid} did not exit within ${timeoutMs} ms of ${signal}`);
     }
@@ -164,7 +178,7 @@ export class ServerProcess {
    * SIGKILL if that has not ended it within graceMs.
    */
   async kill(graceMs = 3000): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.gone) return;
     process.kill(this.pid, 'SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const exited = await Promise.race([
@@ -172,9 +186,10 @@ export class ServerProcess {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
     ]);
     clearTimeout(timer);
-    if (!exited && this.child.exitCode === null && this.child.signalCode === null) {
+    if (!exited && !this.gone) {
       process.kill(this.pid, 'SIGKILL');
-      await this.exited;
+      // The process, not its output: something it started may hold its stdout open.
+      if (!this.gone) await new Promise((resolve) => this.child.once('exit', resolve));
     }
   }
 }

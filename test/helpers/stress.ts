@@ -5,14 +5,15 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseStatsFull, TestClient } from './client.ts';
 import { BIN, cleanEnv, freePort, ServerProcess } from './server.ts';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * `tcpool serve` on 127.0.0.1 in a shell that first sets `ulimit -n nofile`. LOG_LEVEL=WARN keeps a
- * probe's hundred thousand "Client connected" lines out of the way, so the port is chosen here and
- * the server is ready once it accepts a connection.
+ * probe's hundred thousand "Client connected" lines out of the way (and "Server listening" with
+ * them), so the port is chosen here and the server is ready once every worker answers.
  */
 export async function startWithUlimit(
   nofile: number,
@@ -36,23 +37,26 @@ export async function startWithUlimit(
   );
   const server = new ServerProcess(child);
   server.port = port;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host: '127.0.0.1' }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline || child.exitCode !== null) {
-      await server.kill();
-      throw new Error(`server did not start; stdout: ${server.stdout} stderr: ${server.stderr}`);
+  // Ready once every worker serves (the supervisor's exclusive probe of the port accepts for a
+  // moment before any worker listens): STATS FULL names the worker that answers it, and
+  // connections are spread over the workers that listen, so ask until each one has answered.
+  try {
+    const pool = Number(env.THREAD_POOL_SIZE ?? 2);
+    const answered = new Set<number>();
+    const deadline = Date.now() + 20_000;
+    while (answered.size < pool) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`${answered.size} of ${pool} workers answered`);
+      const c = await TestClient.whenServing(port, '127.0.0.1', 200);
+      answered.add(parseStatsFull(await c.request('STATS FULL')).worker);
+      c.close();
     }
-    await sleep(100);
+  } catch (err) {
+    await server.kill();
+    throw new Error(
+      `server did not start (${String(err)}); stdout: ${server.stdout} stderr: ${server.stderr}`,
+    );
   }
-  await sleep(500); // every worker listening, not just the first
   return server;
 }
 
