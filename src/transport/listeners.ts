@@ -81,7 +81,7 @@ export class Listeners {
     const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
       this.owner.acceptPlain(socket, options),
     );
-    return this.bind(server, options.port);
+    return this.bind(server, options.port, options.listening);
   }
 
   /**
@@ -171,7 +171,7 @@ export class Listeners {
     return true;
   }
 
-  private bind(server: Server, port: number): Promise<void> {
+  private bind(server: Server, port: number, listening?: (server: Server) => void): Promise<void> {
     const host = this.host;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => reject(listenError(err, host, port));
@@ -180,6 +180,7 @@ export class Listeners {
         server.off('error', onError);
         server.on('error', (err: NodeJS.ErrnoException) => this.acceptFailed(err));
         this.servers.push(server);
+        listening?.(server);
         resolve();
       });
     });

@@ -3,7 +3,7 @@
 // which admits every client at accept (limits, protected mode, PROXY headers), runs the TLS
 // handshake, and gives it sessions that share the worker's limits, counters, logs, timeouts and
 // shutdown. Adding a transport: a folder under src/transport/ and one line in index.ts.
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Config } from '../config/schema.ts';
 import type { TlsMaterial } from '../config/tls.ts';
 import type { ReplyError } from '../errors.ts';
@@ -33,6 +33,8 @@ export interface ListenOptions {
     firstBytes: Buffer | null,
     refuseProxyHeader: boolean,
   ): void;
+  /** The plain port's net.Server is bound (the TCP transport takes its accepts from here). */
+  listening?(server: Server): void;
 }
 
 /** A client the worker tracks for its timeouts, CLIENT LIST and shutdown, whatever carries it. */
@@ -77,6 +79,17 @@ export interface TransportHost extends SessionOwner {
    * the PROXY header of a trusted proxy, admission, then options.serve, as for host.listen's.
    */
   acceptPlain(socket: Socket, options: ListenOptions): void;
+  /**
+   * Admission for a client accepted without a net.Socket (the TCP transport's handle path):
+   * undefined when the peer is a trusted proxy whose PROXY header must be read first (the
+   * socket path does that), null when refused (`socket` is then made, to carry the refusal).
+   */
+  admitUnread(
+    ip: string,
+    port: number,
+    socket: () => Socket,
+    refusal: Refusal,
+  ): { admitted: Admitted; refuseProxyHeader: boolean } | null | undefined;
   /** `stop` runs when the worker stops accepting (shutdown): a transport's own listener closes. */
   onStop(stop: () => void): void;
 }

@@ -71,7 +71,7 @@ export class Admission {
    * a client is refused by closing, since it could only read a refusal after a handshake.
    */
   admit(
-    socket: Socket,
+    socket: Socket | (() => Socket),
     ip: string,
     port: number,
     firstBytes: Buffer | null,
@@ -80,8 +80,10 @@ export class Admission {
     const { config, throttle } = this.deps;
     const peer = formatHostPort(ip, port);
     const refuse = (error: ReplyError): null => {
-      if (refusal === null) socket.end(() => socket.destroy());
-      else this.refuse(socket, error, firstBytes, refusal);
+      // A client accepted without a net.Socket gets one here, to carry the refusal.
+      const s = typeof socket === 'function' ? socket() : socket;
+      if (refusal === null) s.end(() => s.destroy());
+      else this.refuse(s, error, firstBytes, refusal);
       return null;
     };
     if (this.protectedMode && !isLoopback(ip)) {

@@ -258,6 +258,18 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
     else then(ip, socket.remotePort ?? 0, null, proxyOn);
   }
 
+  admitUnread(
+    ip: string,
+    port: number,
+    socket: () => Socket,
+    refusal: Refusal,
+  ): { admitted: Admitted; refuseProxyHeader: boolean } | null | undefined {
+    const proxyOn = this.config.PROXY_PROTOCOL !== 'off';
+    if (proxyOn && inList(this.trustedProxies, ip)) return undefined;
+    const admitted = this.admission.admit(socket, ip, port, null, refusal);
+    return admitted === null ? null : { admitted, refuseProxyHeader: proxyOn };
+  }
+
   admit(
     socket: Socket,
     ip: string,

@@ -8,9 +8,14 @@
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import { once } from 'node:events';
-import { createConnection, type Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { adoptHandle, HandleChannel, probeHandle } from '../../src/transport/tcp/handle.ts';
+import {
+  acceptHandles,
+  adoptHandle,
+  HandleChannel,
+  probeHandle,
+} from '../../src/transport/tcp/handle.ts';
 import type { Connection } from '../../src/worker/connection.ts';
 import { adoptingServer, closeWaitsForAdopted, until } from '../helpers/adopting-server.ts';
 import { type ServerProcess, startServer } from '../helpers/server.ts';
@@ -117,6 +122,94 @@ describe('handle adapter on this Node', () => {
     await peer.closed;
     assert.equal(await connections(), 0);
     server.close();
+  });
+
+  test('acceptHandles(): after a first adopted connection, accepts skip net.Socket; counted, served, refusable; server.close() waits', async (t) => {
+    const viaServer: Peer[] = [];
+    const taken: Peer[] = [];
+    const start = (channel: HandleChannel): Peer => {
+      const recorded = { reads: [] as string[], debug: [] as string[] };
+      const { conn, ended, closed } = fakeConnection(recorded);
+      channel.start(conn);
+      return { channel, ...recorded, ended, closed };
+    };
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (accepted) => {
+      const channel = adoptHandle(accepted);
+      assert.ok(channel instanceof HandleChannel, `adoptHandle() failed: ${String(channel)}`);
+      viaServer.push(start(channel));
+    });
+    const clients: Socket[] = [];
+    t.after(() => {
+      // A failure midway must not leave the file's process waiting on open sockets.
+      for (const c of clients) c.destroy();
+      for (const p of [...viaServer, ...taken]) p.channel.destroy();
+      server.close();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    let refuse = false;
+    const peers: { address: string; port: number }[] = [];
+    assert.equal(
+      acceptHandles(server, (accepted) => {
+        peers.push({ address: accepted.address, port: accepted.port });
+        if (refuse) accepted.socket().end('refused\n');
+        else taken.push(start(accepted.channel()));
+        return true;
+      }),
+      null,
+    );
+    const connections = (): Promise<number> =>
+      new Promise((resolve, reject) =>
+        server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+      );
+    const connect = async (): Promise<Socket> => {
+      const client = createConnection({ port, host: '127.0.0.1', allowHalfOpen: true });
+      client.on('error', () => {});
+      clients.push(client);
+      await once(client, 'connect');
+      return client;
+    };
+    // The first goes through net.Server unless this thread adopted a handle already (the tests
+    // above): that shows the owner symbol and read callback a taken handle needs.
+    const first = await connect();
+    await until(() => viaServer.length + taken.length === 1, 'the first connection');
+    const firstPeer = viaServer[0] ?? taken[0];
+    // The next is taken before any net.Socket.
+    const before = taken.length;
+    const second = await connect();
+    await until(() => taken.length === before + 1, 'the second connection, taken');
+    const secondPeer = taken[before];
+    assert.equal(viaServer.length, 1 - before);
+    assert.deepEqual(peers.at(-1), { address: '127.0.0.1', port: second.localPort });
+    assert.equal(await connections(), 2);
+    second.write('hello');
+    await until(() => secondPeer.reads.join('') === 'hello', 'its first read');
+    secondPeer.channel.write('back');
+    assert.equal(((await once(second, 'data')) as [Buffer])[0].toString(), 'back');
+    // A refusal is written on a net.Socket made for it, counted while it lasts.
+    refuse = true;
+    const seen = peers.length;
+    const third = await connect();
+    assert.equal((await collect(third)).toString(), 'refused\n');
+    third.end();
+    assert.equal(peers.length, seen + 1, 'the third was taken too');
+    // server.close() waits for the taken connection as for the first.
+    let serverClosed = false;
+    server.close(() => {
+      serverClosed = true;
+    });
+    first.end();
+    await firstPeer.ended;
+    firstPeer.channel.end();
+    await firstPeer.closed;
+    await sleep(50);
+    assert.equal(serverClosed, false, 'the taken connection is still open');
+    second.end();
+    await secondPeer.ended;
+    secondPeer.channel.end();
+    await secondPeer.closed;
+    await until(() => serverClosed, 'server.close() to complete');
+    assert.equal(await connections(), 0);
   });
 
   test('a write the kernel cannot take waits in order; its callback runs once it is sent; FIN follows it', async () => {
@@ -297,7 +390,11 @@ describe('a server on each read path', () => {
     test(`TCP_READ_PATH=${path}: pipelined requests, a reply larger than the socket buffer, FIN after the replies`, async () => {
       const server = await startServer({ env: { THREAD_POOL_SIZE: '1', TCP_READ_PATH: path } });
       servers.push(server);
-      assert.doesNotMatch(server.stdout, /unavailable/);
+      assert.doesNotMatch(server.stdout, /unavailable|accepted through net\.Sockets/);
+      // A first client, so that on the handle path the next is accepted without a net.Socket.
+      const warm = createConnection({ port: server.port, host: '127.0.0.1' });
+      warm.end('PING\n');
+      assert.equal((await collect(warm)).toString(), 'PONG\n');
       const client = createConnection({ port: server.port, host: '127.0.0.1' });
       await once(client, 'connect');
       const word = 'w'.repeat(60_000);

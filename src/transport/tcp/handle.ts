@@ -4,9 +4,12 @@
 // handle with Node's own request objects (WriteWrap, ShutdownWrap), so libuv keeps the order of
 // writes and FIN. A write done at once leaves its WriteWrap unbound (getAsyncId() -1), and the
 // next write uses it again. No Readable, no Writable: no allocation, closure or tick per write,
-// and about 700 B less per connection. This file and onread.ts are the one place tcpool touches Node's private net
-// internals. Everything used is found once per thread (discover) and checked on each handle
-// (adoptHandle); when anything is missing the transport falls back to onread.ts with one log
+// and about 700 B less per connection. After a worker's first connection, accepted ones are taken
+// from the listener before net.Server makes a net.Socket of each (acceptHandles): no socket to
+// throw away, 0.5–1 KB less RSS per connection when thousands arrive at once. This file and
+// onread.ts are the one place tcpool touches Node's private net internals. Everything used is
+// found once per thread (discover) and checked on each handle (adoptHandle, acceptHandles); when
+// anything is missing the transport falls back to onread.ts (or net.Server's accept) with one log
 // line. test/integration/handle.test.ts fails when a Node upgrade breaks any of it.
 //
 // The handle's read callback is Node's onStreamRead, which reads the length of each read from
@@ -30,6 +33,9 @@ interface TcpHandle {
   shutdown(req: ShutdownReq): number;
   close(callback: () => void): void;
   getsockname(out: { address?: string; port?: number }): number;
+  getpeername(out: { address?: string; port?: number }): number;
+  setNoDelay(on: boolean): number;
+  onread: unknown;
   [key: symbol]: unknown;
 }
 const HANDLE_METHODS = [
@@ -42,6 +48,8 @@ const HANDLE_METHODS = [
   'shutdown',
   'close',
   'getsockname',
+  'getpeername',
+  'setNoDelay',
 ] as const;
 
 /**
@@ -77,6 +85,8 @@ interface Internals {
   ShutdownWrap: ShutdownWrapClass;
   /** Where a handle keeps its owner: found on the first handle adopted. */
   owner: symbol | null;
+  /** Node's read callback for stream handles (onStreamRead): found on the first handle adopted. */
+  onread: unknown;
 }
 let internals: Internals | string | null = null;
 
@@ -163,6 +173,7 @@ function discover(): Internals | string {
     WriteWrap: WriteWrap as WriteWrapClass,
     ShutdownWrap: ShutdownWrap as ShutdownWrapClass,
     owner: null,
+    onread: null,
   };
 }
 
@@ -185,6 +196,7 @@ function missingFor(socket: PrivateSocket, found: Internals): string | null {
   found.owner ??= Object.getOwnPropertySymbols(handle).find((s) => handle[s] === socket) ?? null;
   if (found.owner === null || handle[found.owner] !== socket)
     return "the socket's handle does not name its owner";
+  found.onread ??= handle.onread;
   return null;
 }
 
@@ -207,6 +219,91 @@ export function adoptHandle(accepted: Socket): HandleChannel | string | null {
   handle[found.owner!] = channel;
   handle.useUserBuffer(sharedBuffer());
   return channel;
+}
+
+/** A connection the listener accepted, before any net.Socket: see acceptHandles(). */
+export interface AcceptedHandle {
+  /** The client's address and port (getpeername). */
+  readonly address: string;
+  readonly port: number;
+  /** Serves it without a net.Socket: its channel (counted in net.Server's connections). */
+  channel(): HandleChannel;
+  /** Or a net.Socket over it, made as net.Server makes one (a refusal is written on it). */
+  socket(): Socket;
+}
+
+/** net.Server's private parts used by acceptHandles(). */
+interface ListeningServer {
+  _handle: { onconnection?: unknown } | null;
+  _connections: number;
+}
+type OnConnection = (this: unknown, err: number, clientHandle?: TcpHandle) => void;
+
+/**
+ * Takes the connections `server` accepts before net.Server wraps each in a net.Socket that the
+ * handle path would throw away at once: Node's `onconnection` on the listening handle is wrapped,
+ * and each accepted handle is offered to `take`, which returns true when it dealt with it and
+ * false to let net.Server go on as always (a 'connection' event). Without that garbage a burst of
+ * 10,000 connections grows a fresh server's RSS by 0.5–1 KB less per connection
+ * (docs/PERFORMANCE.md, section 4). A handle goes to `take` only once a first connection adopted through
+ * net.Server has shown the owner symbol and read callback it needs, and only with every method
+ * used here; anything else goes the usual way. Returns what this Node lacks, or null.
+ */
+export function acceptHandles(
+  server: Server,
+  take: (accepted: AcceptedHandle) => boolean,
+): string | null {
+  internals ??= discover();
+  if (typeof internals === 'string') return internals;
+  const listening = server as unknown as ListeningServer;
+  const original = listening._handle?.onconnection;
+  if (typeof original !== 'function') return "net.Server's handle has no onconnection";
+  if (typeof listening._connections !== 'number') return 'net.Server has no _connections count';
+  const onconnection: OnConnection = function (err, clientHandle) {
+    const found = internals as Internals;
+    if (err || clientHandle === undefined || found.owner === null || !takeable(clientHandle, found))
+      return (original as OnConnection).call(this, err, clientHandle);
+    const peer: { address?: string; port?: number } = {};
+    if (clientHandle.getpeername(peer) !== 0 || peer.address === undefined)
+      return (original as OnConnection).call(this, err, clientHandle);
+    clientHandle.setNoDelay(true); // as net.Server does for noDelay: true
+    const accepted: AcceptedHandle = {
+      address: peer.address,
+      port: peer.port ?? 0,
+      channel() {
+        listening._connections++;
+        const channel = new HandleChannel(clientHandle, server as PrivateSocket['_server']);
+        clientHandle[found.owner!] = channel;
+        clientHandle.onread = found.onread;
+        clientHandle.reading = false;
+        clientHandle.useUserBuffer(sharedBuffer());
+        return channel;
+      },
+      socket() {
+        listening._connections++;
+        const socket = new Socket({
+          handle: clientHandle as never,
+          allowHalfOpen: true,
+          readable: true,
+          writable: true,
+        }) as PrivateSocket;
+        socket._server = server as PrivateSocket['_server'];
+        socket.server = server;
+        socket.on('error', () => {}); // resets while refused; 'close' does the bookkeeping
+        return socket;
+      },
+    };
+    if (!take(accepted)) (original as OnConnection).call(this, err, clientHandle);
+  };
+  (listening._handle as { onconnection: OnConnection }).onconnection = onconnection;
+  return null;
+}
+
+/** An accepted handle has what the channel uses (checked on each, as adoptHandle() does). */
+function takeable(handle: TcpHandle, found: Internals): boolean {
+  if (typeof found.onread !== 'function') return false;
+  for (const m of HANDLE_METHODS) if (typeof handle[m] !== 'function') return false;
+  return true;
 }
 
 /** onStreamRead's call for each read (this = the channel): `buf` is reused once it returns. */

@@ -11,7 +11,8 @@ import type { Connection } from '../../worker/connection.ts';
 import type { Refusal, Transport, TransportHost } from '../transport.ts';
 import { bunListens } from '../bun/index.ts';
 import { runtime } from '../bun/runtime.ts';
-import { adoptHandle, HandleChannel, probeHandle } from './handle.ts';
+import { plainIp } from '../../net/address.ts';
+import { acceptHandles, adoptHandle, HandleChannel, probeHandle } from './handle.ts';
 import { adopt, probeOnread } from './onread.ts';
 
 // The socket listeners are shared by every connection (no closures per client): each finds its
@@ -86,6 +87,30 @@ export const tcp: Transport = {
         port,
         tls: key === 'PORT' ? null : tls,
         refusal,
+        // The handle path takes accepted connections before net.Server makes a net.Socket of
+        // each (handle.ts acceptHandles); a trusted proxy's, and any it cannot take, go on to
+        // serve() below.
+        listening(server) {
+          if (transport !== 'tcp' || path !== 'handle') return;
+          const missing = acceptHandles(server, (accepted) => {
+            if (path !== 'handle') return false;
+            const ip = plainIp(accepted.address);
+            const entry = host.admitUnread(ip, accepted.port, () => accepted.socket(), refusal);
+            if (entry === undefined) return false; // a PROXY header to read first
+            if (entry === null) return true; // refused, on a socket made for it
+            const channel = accepted.channel();
+            const conn = host.open(channel, {
+              admitted: entry.admitted,
+              transport,
+              refuseProxyHeader: entry.refuseProxyHeader,
+              sharedReadBuffer: true,
+            });
+            channel.start(conn);
+            return true;
+          });
+          if (missing !== null && host.workerId === 0)
+            host.logger.warn(`TCP: connections accepted through net.Sockets (${missing})`);
+        },
         serve(accepted, admitted, firstBytes, refuseProxyHeader) {
           const origin = { admitted, transport, refuseProxyHeader, sharedReadBuffer: true };
           if (path === 'handle' && transport === 'tcp') {
