@@ -148,10 +148,12 @@ describe('handle adapter on this Node', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     let refuse = false;
+    let giveBack = false;
     const peers: { address: string; port: number }[] = [];
     assert.equal(
       acceptHandles(server, (accepted) => {
         peers.push({ address: accepted.address, port: accepted.port });
+        if (giveBack) return false;
         if (refuse) accepted.socket().end('refused\n');
         else taken.push(start(accepted.channel()));
         return true;
@@ -193,6 +195,17 @@ describe('handle adapter on this Node', () => {
     assert.equal((await collect(third)).toString(), 'refused\n');
     third.end();
     assert.equal(peers.length, seen + 1, 'the third was taken too');
+    // One that take() gives back goes through net.Server as always.
+    refuse = false;
+    giveBack = true;
+    const viaBefore = viaServer.length;
+    const fourth = await connect();
+    await until(() => viaServer.length === viaBefore + 1, 'the fourth, through net.Server');
+    const fourthPeer = viaServer[viaBefore];
+    fourth.end();
+    await fourthPeer.ended;
+    fourthPeer.channel.end();
+    await fourthPeer.closed;
     // server.close() waits for the taken connection as for the first.
     let serverClosed = false;
     server.close(() => {

@@ -232,22 +232,75 @@ export interface AcceptedHandle {
   socket(): Socket;
 }
 
-/** net.Server's private parts used by acceptHandles(). */
+/** net.Server's private parts used by acceptHandles(), and the options its accept applies. */
 interface ListeningServer {
   _handle: { onconnection?: unknown } | null;
   _connections: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  pauseOnConnect?: boolean;
+  maxConnections?: number;
+  blockList?: unknown;
 }
 type OnConnection = (this: unknown, err: number, clientHandle?: TcpHandle) => void;
+
+/** One accepted handle offered to acceptHandles()'s `take` (a class: no closures per accept). */
+class TakenHandle implements AcceptedHandle {
+  /** What channel() or socket() made of it, to close if `take` throws. */
+  made: HandleChannel | Socket | null = null;
+  readonly address: string;
+  readonly port: number;
+  private readonly handle: TcpHandle;
+  private readonly server: Server;
+  private readonly found: Internals;
+
+  constructor(handle: TcpHandle, server: Server, found: Internals, address: string, port: number) {
+    this.handle = handle;
+    this.server = server;
+    this.found = found;
+    this.address = address;
+    this.port = port;
+  }
+
+  channel(): HandleChannel {
+    const handle = this.handle;
+    (this.server as unknown as ListeningServer)._connections++;
+    const channel = new HandleChannel(handle, this.server as PrivateSocket['_server']);
+    handle[this.found.owner!] = channel;
+    handle.onread = this.found.onread;
+    handle.reading = false;
+    handle.useUserBuffer(sharedBuffer());
+    this.made = channel;
+    return channel;
+  }
+
+  socket(): Socket {
+    (this.server as unknown as ListeningServer)._connections++;
+    const socket = new Socket({
+      handle: this.handle as never,
+      allowHalfOpen: true,
+      readable: true,
+      writable: true,
+    }) as PrivateSocket;
+    socket._server = this.server as PrivateSocket['_server'];
+    socket.server = this.server;
+    socket.on('error', () => {}); // resets while refused; 'close' does the bookkeeping
+    this.made = socket;
+    return socket;
+  }
+}
 
 /**
  * Takes the connections `server` accepts before net.Server wraps each in a net.Socket that the
  * handle path would throw away at once: Node's `onconnection` on the listening handle is wrapped,
- * and each accepted handle is offered to `take`, which returns true when it dealt with it and
- * false to let net.Server go on as always (a 'connection' event). Without that garbage a burst of
- * 10,000 connections grows a fresh server's RSS by 0.5–1 KB less per connection
- * (docs/PERFORMANCE.md, section 4). A handle goes to `take` only once a first connection adopted through
- * net.Server has shown the owner symbol and read callback it needs, and only with every method
- * used here; anything else goes the usual way. Returns what this Node lacks, or null.
+ * and each accepted handle is offered to `take`, which returns true when it dealt with it (through
+ * channel() or socket()) and false, having called neither, to let net.Server go on as always (a
+ * 'connection' event). Without that garbage a burst of 10,000 connections grows a fresh server's
+ * RSS by 0.5–1 KB less per connection (docs/PERFORMANCE.md, section 8). A handle goes to `take`
+ * only once a first connection adopted through net.Server has shown the owner symbol and read
+ * callback it needs, and only with every method used here; anything else goes the usual way.
+ * Taken connections emit no 'connection' event and no `net.server.socket` diagnostics message.
+ * Returns what this Node (or this server's options) lacks, or null.
  */
 export function acceptHandles(
   server: Server,
@@ -256,44 +309,37 @@ export function acceptHandles(
   internals ??= discover();
   if (typeof internals === 'string') return internals;
   const listening = server as unknown as ListeningServer;
-  const original = listening._handle?.onconnection;
+  const original = listening._handle?.onconnection as OnConnection | undefined;
   if (typeof original !== 'function') return "net.Server's handle has no onconnection";
   if (typeof listening._connections !== 'number') return 'net.Server has no _connections count';
+  // Only noDelay of net.Server's per-connection options is applied here.
+  if (
+    listening.keepAlive === true ||
+    listening.pauseOnConnect === true ||
+    listening.maxConnections !== undefined ||
+    listening.blockList !== undefined
+  )
+    return 'the net.Server has options only its own accept applies';
+  const noDelay = listening.noDelay === true;
   const onconnection: OnConnection = function (err, clientHandle) {
     const found = internals as Internals;
     if (err || clientHandle === undefined || found.owner === null || !takeable(clientHandle, found))
-      return (original as OnConnection).call(this, err, clientHandle);
+      return original.call(this, err, clientHandle);
     const peer: { address?: string; port?: number } = {};
     if (clientHandle.getpeername(peer) !== 0 || peer.address === undefined)
-      return (original as OnConnection).call(this, err, clientHandle);
-    clientHandle.setNoDelay(true); // as net.Server does for noDelay: true
-    const accepted: AcceptedHandle = {
-      address: peer.address,
-      port: peer.port ?? 0,
-      channel() {
-        listening._connections++;
-        const channel = new HandleChannel(clientHandle, server as PrivateSocket['_server']);
-        clientHandle[found.owner!] = channel;
-        clientHandle.onread = found.onread;
-        clientHandle.reading = false;
-        clientHandle.useUserBuffer(sharedBuffer());
-        return channel;
-      },
-      socket() {
-        listening._connections++;
-        const socket = new Socket({
-          handle: clientHandle as never,
-          allowHalfOpen: true,
-          readable: true,
-          writable: true,
-        }) as PrivateSocket;
-        socket._server = server as PrivateSocket['_server'];
-        socket.server = server;
-        socket.on('error', () => {}); // resets while refused; 'close' does the bookkeeping
-        return socket;
-      },
-    };
-    if (!take(accepted)) (original as OnConnection).call(this, err, clientHandle);
+      return original.call(this, err, clientHandle);
+    if (noDelay) clientHandle.setNoDelay(true);
+    const accepted = new TakenHandle(clientHandle, server, found, peer.address, peer.port ?? 0);
+    let taken: boolean;
+    try {
+      taken = take(accepted);
+    } catch (error) {
+      // Nothing may be left open (a descriptor, net.Server's count) by a throw halfway.
+      if (accepted.made === null) clientHandle.close(noop);
+      else accepted.made.destroy();
+      throw error;
+    }
+    if (!taken) original.call(this, err, clientHandle);
   };
   (listening._handle as { onconnection: OnConnection }).onconnection = onconnection;
   return null;
