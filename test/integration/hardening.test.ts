@@ -44,6 +44,22 @@ async function statsOf(client: TestClient): Promise<Record<string, number>> {
   );
 }
 
+/**
+ * STATS FULL once `settled` holds, or as it stands after 2 s (the caller's assertions then say
+ * what is off): the server's books move a tick after the client sees a close.
+ */
+async function statsWhen(
+  client: TestClient,
+  settled: (stats: Record<string, number>) => boolean,
+): Promise<Record<string, number>> {
+  let stats = await statsOf(client);
+  for (let i = 0; i < 100 && !settled(stats); i++) {
+    await sleep(20);
+    stats = await statsOf(client);
+  }
+  return stats;
+}
+
 /** A raw socket that records everything it receives, whether it closed, and any error. */
 interface Probe {
   socket: Socket;
@@ -129,30 +145,20 @@ describe('hardening', () => {
     const plain = await TestClient.connect(server.port);
     assert.equal(await plain.readLine(), 'ERROR: Too many connections');
     // The server forgets a refused one at its 'close', a tick after the client sees it closed.
-    let during = await statsOf(observer);
-    for (
-      let i = 0;
-      i < 100 && (during.active !== 20 || during.tls_handshakes_in_progress !== 19);
-      i++
-    ) {
-      await sleep(20);
-      during = await statsOf(observer);
-    }
+    const during = await statsWhen(
+      observer,
+      (s) => s.active === 20 && s.tls_handshakes_in_progress === 19,
+    );
     assert.equal(during.tls_handshakes_in_progress, 19);
     assert.equal(during.active, 20);
     // Every stalled handshake is closed once TLS_HANDSHAKE_TIMEOUT_MS passes.
     await within(10_000, 'stalled handshakes closed', Promise.all(stalled.map((s) => s.closed)));
     // The server forgets a handshake on the socket's 'close', a tick after the client sees it
     // closed, and the observer may be on another worker: wait (bounded) for the books to settle.
-    let later = await statsOf(observer);
-    for (
-      let i = 0;
-      i < 100 && (later.tls_handshakes_in_progress !== 0 || later.active !== 1);
-      i++
-    ) {
-      await sleep(20);
-      later = await statsOf(observer);
-    }
+    const later = await statsWhen(
+      observer,
+      (s) => s.tls_handshakes_in_progress === 0 && s.active === 1,
+    );
     assert.equal(later.tls_handshakes_in_progress, 0);
     assert.equal(later.tls_handshake_timeouts, 19);
     assert.equal(later.active, 1);
