@@ -20,9 +20,8 @@ TOOLS_BIN=${TOOLS_BIN:-/tmp/tcpool-tools}
 ROUNDS=${ROUNDS:-3} CONNS=${CONNS:-50} P=${P:-1} N=${N:-200000}
 REQ=${REQ:-'PING\r\n'} EXPECT=${EXPECT:-PONG} SERVER_ENV=${SERVER_ENV:-}
 [ $# -gt 0 ] || set -- "default="
-make -s -C ../../shared/tools BIN="$TOOLS_BIN" >/dev/null 2>&1 ||
-  make -s -C /work/shared/tools BIN="$TOOLS_BIN" >/dev/null ||
-  { echo "ab: cannot build the C tools" >&2; exit 2; }
+. benchmarks/lib.sh
+build_tools ab
 TICK=$(getconf CLK_TCK)
 LOG_PREFIX=ab
 . benchmarks/variants.sh

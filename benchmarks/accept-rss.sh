@@ -9,9 +9,8 @@
 set -u
 cd "$(dirname "$0")/.."
 N=${N:-10000} ROUNDS=${ROUNDS:-3} TOOLS_BIN=${TOOLS_BIN:-/tmp/tcpool-tools}
-make -s -C ../shared/tools BIN="$TOOLS_BIN" >/dev/null 2>&1 ||
-  make -s -C /work/shared/tools BIN="$TOOLS_BIN" >/dev/null ||
-  { echo "accept-rss: cannot build the C tools" >&2; exit 2; }
+. benchmarks/lib.sh
+build_tools accept-rss
 port=17431 server=
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null' EXIT
 LISTENER='

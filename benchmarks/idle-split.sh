@@ -11,9 +11,8 @@
 set -u
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3} IDLE=${IDLE:-10000} TOOLS_BIN=${TOOLS_BIN:-/tmp/tcpool-tools}
-make -s -C ../shared/tools BIN="$TOOLS_BIN" >/dev/null 2>&1 ||
-  make -s -C /work/shared/tools BIN="$TOOLS_BIN" >/dev/null ||
-  { echo "idle-split: cannot build the C tools" >&2; exit 2; }
+. benchmarks/lib.sh
+build_tools idle-split
 [ $# -gt 0 ] || set -- "default="
 port=17411 server=
 trap '[ -n "$server" ] && kill -TERM -- -"$server" 2>/dev/null; wait 2>/dev/null' EXIT
@@ -47,12 +46,8 @@ for round in $(seq 1 "$RUNS"); do
     IFS=, read -r -a kv <<<"$envs"
     setsid env PORT=$port "${kv[@]}" node_modules/.bin/node bin/tcpool.js serve >/tmp/idle-split.log 2>&1 &
     server=$!
-    pid=
-    for _ in $(seq 1 300); do
-      pid=$(ss -Htlnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
-      [ -n "$pid" ] && break; sleep 0.1
-    done
-    [ -n "$pid" ] || { echo "idle-split: $name did not listen on $port" >&2; tail /tmp/idle-split.log >&2; exit 2; }
+    pid=$(wait_listener $port) ||
+      { echo "idle-split: $name did not listen on $port" >&2; tail /tmp/idle-split.log >&2; exit 2; }
     before=$(mktemp) after=$(mktemp)
     r0=$(awk '/VmRSS/{print $2}' "/proc/$pid/status"); snap "$pid" "$before"
     "$TOOLS_BIN/linegen" -p $port -c 1 -n 0 -d 8 -r 'PING\r\n' -e PONG --idle "$IDLE" -q --csv >/dev/null 2>&1 &

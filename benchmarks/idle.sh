@@ -18,9 +18,8 @@ TOOLS_BIN=${TOOLS_BIN:-/tmp/tcpool-tools}
 N=${N:-10000} STEPS=${STEPS:-3} SETTLE=${SETTLE:-5} ACTIVE=${ACTIVE:-0}
 if [ "$ACTIVE" = 1 ]; then req=(-r 'PING\r\n'); else req=(-r '*2\r\n' --stall 600); fi
 [ $# -gt 0 ] || set -- "default="
-make -s -C ../../shared/tools BIN="$TOOLS_BIN" >/dev/null 2>&1 ||
-  make -s -C /work/shared/tools BIN="$TOOLS_BIN" >/dev/null ||
-  { echo "idle: cannot build the C tools" >&2; exit 2; }
+. benchmarks/lib.sh
+build_tools idle
 NODE=node_modules/.bin/node
 BUN=node_modules/@oven/bun-linux-x64/bin/bun
 PER_ADDR=25000
@@ -30,7 +29,6 @@ port=17401
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT INT TERM
-listener_pid() { ss -Htlnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 hold=$(( (SETTLE + 3) * (STEPS + 1) + 10 ))
 

@@ -14,7 +14,8 @@ set -u
 cd "$(dirname "$0")/.."
 PAIRS=${PAIRS:-5} N=${N:-8000000} WARM=${WARM:-2000000} SAMPLE=${SAMPLE:-0.01}
 TOOLS_BIN=${TOOLS_BIN:-/tmp/tcpool-tools}
-make -s -C ../shared/tools BIN="$TOOLS_BIN" >/dev/null || { echo "tracing-threads: cannot build the C tools" >&2; exit 2; }
+. benchmarks/lib.sh
+build_tools tracing-threads
 LG=$TOOLS_BIN/linegen
 port=17301 sink_port=17199
 node_modules/.bin/node -e '
@@ -37,12 +38,7 @@ for pair in $(seq 1 "$PAIRS"); do
     esac
     setsid env PORT=$port "${envs[@]}" node_modules/.bin/node bin/tcpool.js serve >/dev/null 2>&1 &
     server=$!
-    pid=
-    for _ in $(seq 1 100); do
-      pid=$(ss -Htlnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
-      [ -n "$pid" ] && break; sleep 0.1
-    done
-    [ -n "$pid" ] || { echo "tracing-threads: the server did not listen on $port" >&2; exit 2; }
+    pid=$(wait_listener $port) || { echo "tracing-threads: the server did not listen on $port" >&2; exit 2; }
     "$LG" -p $port -c 50 -P 16 -n "$WARM" -d 120 -e PONG -q --csv >/dev/null 2>&1
     before=$(snap "$pid")
     line=$("$LG" -p $port -c 50 -P 16 -n "$N" -d 120 -e PONG -q --csv 2>/dev/null | tail -1)

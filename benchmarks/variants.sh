@@ -11,7 +11,7 @@ BUN=node_modules/@oven/bun-linux-x64/bin/bun
 pids=() names=() ports=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT INT TERM
-listener_pid() { ss -Htlnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
+. benchmarks/lib.sh
 
 # start_variants FIRST_PORT VARIANT…
 start_variants() {

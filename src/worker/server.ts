@@ -250,12 +250,21 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
     then: (ip: string, port: number, rest: Buffer | null, refuseProxy: boolean) => void,
   ): void {
     const ip = plainIp(socket.remoteAddress);
-    const proxyOn = this.config.PROXY_PROTOCOL !== 'off';
-    if (proxyOn && inList(this.trustedProxies, ip))
+    if (this.readsProxyHeader(ip))
       this.admission.readProxyHeader(socket, ip, (realIp, port, rest) =>
         then(plainIp(realIp), port, rest, false),
       );
-    else then(ip, socket.remotePort ?? 0, null, proxyOn);
+    else then(ip, socket.remotePort ?? 0, null, this.proxyOn);
+  }
+
+  /** PROXY_PROTOCOL is on: a peer that is not a trusted proxy may not send a header. */
+  private get proxyOn(): boolean {
+    return this.config.PROXY_PROTOCOL !== 'off';
+  }
+
+  /** A trusted proxy's PROXY header names the client: it is read before admission. */
+  private readsProxyHeader(ip: string): boolean {
+    return this.proxyOn && inList(this.trustedProxies, ip);
   }
 
   admitUnread(
@@ -264,10 +273,9 @@ export class WorkerServer implements ConnectionOwner, TransportHost {
     socket: () => Socket,
     refusal: Refusal,
   ): { admitted: Admitted; refuseProxyHeader: boolean } | null | undefined {
-    const proxyOn = this.config.PROXY_PROTOCOL !== 'off';
-    if (proxyOn && inList(this.trustedProxies, ip)) return undefined;
+    if (this.readsProxyHeader(ip)) return undefined;
     const admitted = this.admission.admit(socket, ip, port, null, refusal);
-    return admitted === null ? null : { admitted, refuseProxyHeader: proxyOn };
+    return admitted === null ? null : { admitted, refuseProxyHeader: this.proxyOn };
   }
 
   admit(

@@ -7,7 +7,7 @@
 import { Socket } from 'node:net';
 import type { Config } from '../../config/schema.ts';
 import { detectProtocol } from '../../protocol/index.ts';
-import type { Connection } from '../../worker/connection.ts';
+import type { Connection, ConnectionOrigin } from '../../worker/connection.ts';
 import type { Refusal, Transport, TransportHost } from '../transport.ts';
 import { bunListens } from '../bun/index.ts';
 import { runtime } from '../bun/runtime.ts';
@@ -78,6 +78,16 @@ export const tcp: Transport = {
   tlsKeys: (config: Config) => (config.TLS_PORT === 0 ? [] : ['TLS_PORT']),
   async start(host, ports, tls) {
     let path = startingPath(host);
+    /** A client on the handle path: its Connection, reading from now on. */
+    const startChannel = (
+      channel: HandleChannel,
+      origin: Omit<ConnectionOrigin, 'authenticated'>,
+      firstBytes: Buffer | null,
+    ): void => {
+      const conn = host.open(channel, origin);
+      channel.start(conn);
+      if (firstBytes !== null) conn.onData(firstBytes);
+    };
     for (const key of ['PORT', 'TLS_PORT']) {
       const port = ports[key];
       if (port === undefined || (key === 'TLS_PORT' && tls === null)) continue;
@@ -98,14 +108,12 @@ export const tcp: Transport = {
             const entry = host.admitUnread(ip, accepted.port, () => accepted.socket(), refusal);
             if (entry === undefined) return false; // a PROXY header to read first
             if (entry === null) return true; // refused, on a socket made for it
-            const channel = accepted.channel();
-            const conn = host.open(channel, {
-              admitted: entry.admitted,
-              transport,
-              refuseProxyHeader: entry.refuseProxyHeader,
-              sharedReadBuffer: true,
-            });
-            channel.start(conn);
+            const { admitted, refuseProxyHeader } = entry;
+            startChannel(
+              accepted.channel(),
+              { admitted, transport, refuseProxyHeader, sharedReadBuffer: true },
+              null,
+            );
             return true;
           });
           if (missing !== null && host.workerId === 0)
@@ -115,12 +123,7 @@ export const tcp: Transport = {
           const origin = { admitted, transport, refuseProxyHeader, sharedReadBuffer: true };
           if (path === 'handle' && transport === 'tcp') {
             const channel = adoptHandle(accepted);
-            if (channel instanceof HandleChannel) {
-              const conn = host.open(channel, origin);
-              channel.start(conn);
-              if (firstBytes !== null) conn.onData(firstBytes);
-              return;
-            }
+            if (channel instanceof HandleChannel) return startChannel(channel, origin, firstBytes);
             if (channel !== null) {
               // Something adoptHandle() needs is gone: this worker goes on with onread.
               unavailable(host, 'handle', channel);
