@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { Config, ProxyMode } from '../config/schema.ts';
 import { type ReplyError, replyErrors } from '../errors.ts';
 import type { LogThrottle } from '../log/throttle.ts';
-import { formatHostPort, isLoopback } from '../net/address.ts';
+import { formatHostPort, internIp, isLoopback } from '../net/address.ts';
 import { parseProxyHeader } from '../protocol/proxy.ts';
 import type { Counter, SharedStats } from '../stats/counters.ts';
 import type { IpLimits, IpTable } from '../stats/ip-table.ts';
@@ -79,20 +79,13 @@ export class Admission {
   ): Admitted | null {
     const { config, throttle } = this.deps;
     const peer = formatHostPort(ip, port);
-    const refuse = (error: ReplyError): null => {
-      // A client accepted without a net.Socket gets one here, to carry the refusal.
-      const s = typeof socket === 'function' ? socket() : socket;
-      if (refusal === null) s.end(() => s.destroy());
-      else this.refuse(s, error, firstBytes, refusal);
-      return null;
-    };
     if (this.protectedMode && !isLoopback(ip)) {
       this.count('protected_mode_rejections');
       throttle.warn(
         'Protected mode',
         `Connection refused by protected mode: ${peer} (no AUTH, HOST ${config.HOST})`,
       );
-      return refuse(replyErrors.protectedMode);
+      return this.refuseWith(socket, replyErrors.protectedMode, firstBytes, refusal);
     }
     let ipEntry = -1;
     const table = this.deps.ipTable;
@@ -104,7 +97,7 @@ export class Admission {
           'Connection rejected per IP',
           `Connection rejected: ${peer} (Too many connections from this address, limit ${config.MAX_CONNECTIONS_PER_IP})`,
         );
-        return refuse(replyErrors.tooManyFromAddress);
+        return this.refuseWith(socket, replyErrors.tooManyFromAddress, firstBytes, refusal);
       }
       ipEntry = entry;
     }
@@ -120,9 +113,25 @@ export class Admission {
         'Connection rejected',
         `Connection rejected: ${peer} (Too many connections, limit ${maxConnections})`,
       );
-      return refuse(replyErrors.tooManyConnections);
+      return this.refuseWith(socket, replyErrors.tooManyConnections, firstBytes, refusal);
     }
-    return { ip, peer, ipEntry, released: false };
+    return { ip: internIp(ip), peer, ipEntry, released: false };
+  }
+
+  /**
+   * Sends a refusal from admit() (a method, not a closure made on every accept). A client
+   * accepted without a net.Socket gets one here, to carry it.
+   */
+  private refuseWith(
+    socket: Socket | (() => Socket),
+    error: ReplyError,
+    firstBytes: Buffer | null,
+    refusal: Refusal | null,
+  ): null {
+    const s = typeof socket === 'function' ? socket() : socket;
+    if (refusal === null) s.end(() => s.destroy());
+    else this.refuse(s, error, firstBytes, refusal);
+    return null;
   }
 
   /** Gives back what admit() took; returns the active clients left (-1 if already released). */

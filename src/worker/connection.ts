@@ -26,6 +26,16 @@ import { tickMs } from '../stats/clock.ts';
 
 export type { ConnectionLimits } from './session.ts';
 
+// Connection's flags.
+const F_REFUSE_PROXY_HEADER = 1;
+const F_MESSAGES = 2;
+const F_SHARED_READ_BUFFER = 4;
+const F_CLOSE_AFTER_FLUSH = 8;
+const F_INPUT_DONE = 16;
+const F_CLOSED = 32;
+const F_PAUSED = 64;
+const F_BATCHING = 128;
+
 /** Connections with pub/sub messages gathered, written once the current turn's work is done. */
 let toFlush: Connection[] = [];
 function flushSoon(conn: Connection): void {
@@ -92,25 +102,14 @@ export class Connection extends Session {
   readonly channel: Channel;
   declare readonly owner: ConnectionOwner;
   codec: Protocol | null = null;
-  private refuseProxyHeader: boolean;
-  private readonly messages: boolean;
-  private readonly sharedReadBuffer: boolean;
   /** tickMs() of the last bytes received (IDLE_TIMEOUT_MS). */
-  private lastDataAt = tickMs();
+  private lastDataAt = this.createdAt;
   /** tickMs() since when a request has been incomplete, 0 when none is (REQUEST_TIMEOUT_MS). */
   private partialSince = 0;
   /** Chosen with the codec; null until the client has spoken. */
   private decoder: RequestDecoder | null = null;
-  /** QUIT or a framing error: close once the replies so far are sent. */
-  private closeAfterFlush = false;
-  /** No request will be read from new input: the client sent FIN, or shutdown stopped reading. */
-  private inputDone = false;
   /** tickMs() when FIN was sent (closeGracefully): input is dropped until the client closes. */
   lingeringSince = 0;
-  /** The channel is gone (closed or destroyed). */
-  private closed = false;
-  /** Stopped reading because too many reply bytes are unsent. */
-  private paused = false;
   /**
    * The asynchronous command running (its metrics index, and performance.now() when it started),
    * or null; later requests wait for it, to keep replies in order. One field, set only then: a
@@ -118,10 +117,63 @@ export class Connection extends Session {
    */
   private waiting: { readonly cmd: number; readonly start: number } | null = null;
   /**
+   * The yes/no state below, one bit each (the F_ constants): one field where eight took 64 bytes
+   * on every connection (docs/PERFORMANCE.md, section 9). The accessors are inlined.
+   */
+  private flags = 0;
+  /** The client may not send a PROXY header (it is refused if it does). */
+  private get refuseProxyHeader(): boolean {
+    return (this.flags & F_REFUSE_PROXY_HEADER) !== 0;
+  }
+  private set refuseProxyHeader(on: boolean) {
+    this.flags = on ? this.flags | F_REFUSE_PROXY_HEADER : this.flags & ~F_REFUSE_PROXY_HEADER;
+  }
+  /** Each reply is its own message (WebSocket frames), not bytes batched with others. */
+  private get messages(): boolean {
+    return (this.flags & F_MESSAGES) !== 0;
+  }
+  /** Reads arrive in a buffer reused after each (the handle path): the decoder copies. */
+  private get sharedReadBuffer(): boolean {
+    return (this.flags & F_SHARED_READ_BUFFER) !== 0;
+  }
+  /** QUIT or a framing error: close once the replies so far are sent. */
+  private get closeAfterFlush(): boolean {
+    return (this.flags & F_CLOSE_AFTER_FLUSH) !== 0;
+  }
+  private set closeAfterFlush(on: boolean) {
+    this.flags = on ? this.flags | F_CLOSE_AFTER_FLUSH : this.flags & ~F_CLOSE_AFTER_FLUSH;
+  }
+  /** No request will be read from new input: the client sent FIN, or shutdown stopped reading. */
+  private get inputDone(): boolean {
+    return (this.flags & F_INPUT_DONE) !== 0;
+  }
+  private set inputDone(on: boolean) {
+    this.flags = on ? this.flags | F_INPUT_DONE : this.flags & ~F_INPUT_DONE;
+  }
+  /** The channel is gone (closed or destroyed). */
+  private get closed(): boolean {
+    return (this.flags & F_CLOSED) !== 0;
+  }
+  private set closed(on: boolean) {
+    this.flags = on ? this.flags | F_CLOSED : this.flags & ~F_CLOSED;
+  }
+  /** Stopped reading because too many reply bytes are unsent. */
+  private get paused(): boolean {
+    return (this.flags & F_PAUSED) !== 0;
+  }
+  private set paused(on: boolean) {
+    this.flags = on ? this.flags | F_PAUSED : this.flags & ~F_PAUSED;
+  }
+  /**
    * process() is building a batch in owner.output: pub/sub bytes for this client go there, in
    * order.
    */
-  private batching = false;
+  private get batching(): boolean {
+    return (this.flags & F_BATCHING) !== 0;
+  }
+  private set batching(on: boolean) {
+    this.flags = on ? this.flags | F_BATCHING : this.flags & ~F_BATCHING;
+  }
   private closeHooks: (() => void)[] | null = null;
   /** Pub/sub messages gathered this turn, written together (flushPushed). */
   private pushed: (string | Buffer)[] | null = null;
@@ -130,9 +182,10 @@ export class Connection extends Session {
   constructor(channel: Channel, owner: ConnectionOwner, origin: ConnectionOrigin) {
     super(owner, origin);
     this.channel = channel;
-    this.refuseProxyHeader = origin.refuseProxyHeader;
-    this.messages = origin.messages === true;
-    this.sharedReadBuffer = origin.sharedReadBuffer === true;
+    this.flags =
+      (origin.refuseProxyHeader ? F_REFUSE_PROXY_HEADER : 0) |
+      (origin.messages === true ? F_MESSAGES : 0) |
+      (origin.sharedReadBuffer === true ? F_SHARED_READ_BUFFER : 0);
     if (origin.protocol !== undefined) {
       this.codec = origin.protocol.codec;
       this.respVersion = origin.protocol.respVersion;

@@ -70,9 +70,8 @@ export abstract class Session implements CommandContext {
   /** The metrics index of the command being executed (src/stats/metrics.ts; 0: unknown). */
   cmd = 0;
   respVersion: 2 | 3 = 2;
-  clientName = '';
-  libName = '';
-  libVer = '';
+  /** CLIENT SETNAME and SETINFO's values: one object, made by the first (most clients never). */
+  private named: { clientName: string; libName: string; libVer: string } | null = null;
   transaction: Transaction | null = null;
   /** The command being (or last) run, for CLIENT LIST and error logs. */
   lastCommand = 'NULL';
@@ -102,6 +101,28 @@ export abstract class Session implements CommandContext {
 
   get peer(): string {
     return this.admitted.peer;
+  }
+  get clientName(): string {
+    return this.named === null ? '' : this.named.clientName;
+  }
+  set clientName(name: string) {
+    this.naming().clientName = name;
+  }
+  get libName(): string {
+    return this.named === null ? '' : this.named.libName;
+  }
+  set libName(name: string) {
+    this.naming().libName = name;
+  }
+  get libVer(): string {
+    return this.named === null ? '' : this.named.libVer;
+  }
+  set libVer(version: string) {
+    this.naming().libVer = version;
+  }
+  private naming(): { clientName: string; libName: string; libVer: string } {
+    this.named ??= { clientName: '', libName: '', libVer: '' };
+    return this.named;
   }
   get registry(): Registry {
     return this.owner.registry;

@@ -325,7 +325,9 @@ export function acceptHandles(
     const found = internals as Internals;
     if (err || clientHandle === undefined || found.owner === null || !takeable(clientHandle, found))
       return original.call(this, err, clientHandle);
-    const peer: { address?: string; port?: number } = {};
+    // getpeername() fills in the object it is given: one, reused (read before anything else runs).
+    peer.address = undefined;
+    peer.port = undefined;
     if (clientHandle.getpeername(peer) !== 0 || peer.address === undefined)
       return original.call(this, err, clientHandle);
     if (noDelay) clientHandle.setNoDelay(true);
@@ -345,12 +347,28 @@ export function acceptHandles(
   return null;
 }
 
-/** An accepted handle has what the channel uses (checked on each, as adoptHandle() does). */
+/** An accepted handle has what the channel uses (as adoptHandle() checks on each socket). */
 function takeable(handle: TcpHandle, found: Internals): boolean {
   if (typeof found.onread !== 'function') return false;
-  for (const m of HANDLE_METHODS) if (typeof handle[m] !== 'function') return false;
+  // Accepted handles share one prototype (TCPWrap's), where these methods are: it is checked
+  // once, not on each accept (whose loop made garbage: docs/PERFORMANCE.md, section 9).
+  const proto: unknown = Object.getPrototypeOf(handle);
+  if (proto === checkedPrototype) return true;
+  for (let i = 0; i < HANDLE_METHODS.length; i++)
+    if (typeof handle[HANDLE_METHODS[i]] !== 'function') return false;
+  checkedPrototype = proto;
   return true;
 }
+
+/** What getpeername() fills in for onconnection. */
+const peer: { address?: string; port?: number; family?: string } = {
+  address: undefined,
+  port: undefined,
+  family: undefined,
+};
+
+/** The prototype whose handles had every method takeable() needs. */
+let checkedPrototype: unknown = null;
 
 /** onStreamRead's call for each read (this = the channel): `buf` is reused once it returns. */
 function onRead(this: HandleChannel, nread: number, buf: Buffer): boolean {
@@ -400,24 +418,45 @@ function onShutdownComplete(this: ShutdownReq): void {
 const READABLE_STATE = Object.freeze({ endEmitted: false });
 
 /** A Connection's Channel over a libuv TCP handle. */
+/** cork()'s writes, waiting for uncork(). */
+interface Corked {
+  chunks: Buffer[];
+  bytes: number;
+  callbacks: (() => void)[] | null;
+}
+
+// HandleChannel's ends.
+const E_PEER = 1;
+const E_ENDING = 2;
+const E_WRITTEN = 4;
+
 export class HandleChannel implements Channel {
   private readonly handle: TcpHandle;
   private readonly server: NonNullable<PrivateSocket['_server']>;
   conn: Connection | null = null;
   /** Closed or closing (onStreamRead reads this name). */
   destroyed = false;
-  /** The client sent FIN. */
-  private peerEnded = false;
-  /** end() was called (FIN requested). */
-  private ending = false;
-  /** FIN was sent. */
-  private writeEnded = false;
   /** Bytes of the writes libuv has not finished (each counted whole, as a Writable does). */
   queued = 0;
   /** Between cork() and uncork(): the chunks, written in one writev. */
-  private corked: Buffer[] | null = null;
-  private corkedBytes = 0;
-  private corkedCallbacks: (() => void)[] | null = null;
+  private corked: Corked | null = null;
+  /**
+   * FIN received, requested and sent (the E_ bits): one field where three took 24 bytes on every
+   * connection.
+   */
+  private ends = 0;
+  /** The client sent FIN. */
+  private get peerEnded(): boolean {
+    return (this.ends & E_PEER) !== 0;
+  }
+  /** end() was called (FIN requested). */
+  private get ending(): boolean {
+    return (this.ends & E_ENDING) !== 0;
+  }
+  /** FIN was sent. */
+  private get writeEnded(): boolean {
+    return (this.ends & E_WRITTEN) !== 0;
+  }
 
   constructor(handle: TcpHandle, server: PrivateSocket['_server']) {
     this.handle = handle;
@@ -431,7 +470,7 @@ export class HandleChannel implements Channel {
   }
 
   get writableLength(): number {
-    return this.queued + this.corkedBytes;
+    return this.corked === null ? this.queued : this.queued + this.corked.bytes;
   }
   /** Every read is handed over at once: nothing waits unread here. */
   get readableLength(): number {
@@ -456,11 +495,11 @@ export class HandleChannel implements Channel {
     const corked = this.corked;
     if (corked !== null) {
       const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      corked.push(buf);
-      this.corkedBytes += buf.length;
+      corked.chunks.push(buf);
+      corked.bytes += buf.length;
       if (onWritten !== undefined) {
-        this.corkedCallbacks ??= [];
-        this.corkedCallbacks.push(onWritten);
+        corked.callbacks ??= [];
+        corked.callbacks.push(onWritten);
       }
       return true;
     }
@@ -503,17 +542,14 @@ export class HandleChannel implements Channel {
   }
 
   cork(): void {
-    this.corked ??= [];
+    this.corked ??= { chunks: [], bytes: 0, callbacks: null };
   }
 
   uncork(): void {
-    const chunks = this.corked;
-    if (chunks === null) return;
-    const callbacks = this.corkedCallbacks;
-    const bytes = this.corkedBytes;
+    const corked = this.corked;
+    if (corked === null) return;
+    const { chunks, bytes, callbacks } = corked;
     this.corked = null;
-    this.corkedBytes = 0;
-    this.corkedCallbacks = null;
     const onWritten =
       callbacks === null
         ? undefined
@@ -548,7 +584,7 @@ export class HandleChannel implements Channel {
     if (this.destroyed || this.ending) return this;
     this.uncork();
     if (this.destroyed) return this; // the corked writes failed
-    this.ending = true;
+    this.ends |= E_ENDING;
     const req = new (internals as Internals).ShutdownWrap();
     req.handle = this.handle;
     req.oncomplete = onShutdownComplete;
@@ -561,14 +597,14 @@ export class HandleChannel implements Channel {
 
   /** FIN sent: once the client's has come too, the connection closes. */
   writeSideDone(): void {
-    this.writeEnded = true;
+    this.ends |= E_WRITTEN;
     if (this.peerEnded) this.destroy();
   }
 
   /** onStreamRead's EOF (the client sent FIN): push(null), then read(0). */
   push(chunk: unknown): boolean {
     if (chunk !== null || this.peerEnded) return false;
-    this.peerEnded = true;
+    this.ends |= E_PEER;
     this.handle.reading = false;
     this.conn?.onEnd();
     if (this.writeEnded && !this.destroyed) this.destroy();
@@ -596,8 +632,6 @@ export class HandleChannel implements Channel {
         `Client error: ${conn.peer}: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
       );
     this.corked = null;
-    this.corkedBytes = 0;
-    this.corkedCallbacks = null;
     this.queued = 0;
     this.handle.reading = false;
     this.handle.close(() => this.conn?.onClose());
