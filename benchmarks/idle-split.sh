@@ -5,7 +5,8 @@
 # 256 KiB), other anonymous memory (malloc arenas of the threads: libuv handles, Node's C++ wraps,
 # message buffers), the main thread's brk heap. Variants alternate, RUNS rounds.
 #
-# usage: benchmarks/idle-split.sh [VARIANT …]   (VARIANT as in ab.sh: "name=ENV=VALUE,ENV=VALUE")
+# usage: benchmarks/idle-split.sh [VARIANT …]   (VARIANT as in ab.sh: "name=ENV=VALUE,ENV=VALUE";
+#        SRC=DIR among them runs the tcpool checked out in DIR)
 # env: RUNS (3), IDLE (10000), TOOLS_BIN (/tmp/tcpool-tools)
 #      e.g. RUNS=3 benchmarks/idle-split.sh default= yg1=WORKER_YOUNG_GENERATION_MB=1 warn=LOG_LEVEL=WARN
 set -u
@@ -44,7 +45,10 @@ for round in $(seq 1 "$RUNS"); do
   for v in "$@"; do
     name=${v%%=*} envs=${v#*=}
     IFS=, read -r -a kv <<<"$envs"
-    setsid env PORT=$port "${kv[@]}" node_modules/.bin/node bin/tcpool.js serve >/tmp/idle-split.log 2>&1 &
+    # SRC=DIR runs the tcpool checked out in DIR (a `git worktree`), as in ab.sh.
+    src=. env_kv=()
+    for e in "${kv[@]}"; do if [ "${e%%=*}" = SRC ]; then src=${e#SRC=}; else env_kv+=("$e"); fi; done
+    setsid env PORT=$port "${env_kv[@]}" node_modules/.bin/node "$src/bin/tcpool.js" serve >/tmp/idle-split.log 2>&1 &
     server=$!
     pid=$(wait_listener $port) ||
       { echo "idle-split: $name did not listen on $port" >&2; tail /tmp/idle-split.log >&2; exit 2; }

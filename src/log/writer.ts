@@ -3,7 +3,10 @@
 // written asynchronously with at most LOG_BUFFER_BYTES queued, and lines past that are dropped and
 // counted; LOG_FILE is written synchronously (nothing lost at exit) through a non-blocking
 // descriptor, and a failed write drops its lines, counts them and says so once on stderr.
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+// Synchronous writes (LOG_FILE, and stdout when it is a regular file) go out of one reused buffer:
+// a Buffer made for each write is malloc'd memory that stays until the supervisor's heap is
+// collected, which its little JavaScript seldom asks for (docs/PERFORMANCE.md, section 9).
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import type { LogFormat } from '../config/schema.ts';
 import { ConfigError, codes } from '../errors.ts';
 import type { Counter } from '../stats/counters.ts';
@@ -26,6 +29,25 @@ const lineCount = (text: string): number => {
   return n;
 };
 
+/** The descriptor of a stream that is a regular file (written synchronously anyway), else null. */
+function regularFile(stream: NodeJS.WriteStream): number | null {
+  const fd = (stream as { fd?: unknown }).fd;
+  if (typeof fd !== 'number') return null;
+  try {
+    return fstatSync(fd).isFile() ? fd : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes all of `bytes` (a FIFO may take part of a write; a regular file takes it whole). */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+}
+
+/** UTF-16 units encoded at a time for a synchronous write: at most 3 bytes each in UTF-8. */
+const SCRATCH_CHARS = 32 * 1024;
+
 /** O_NONBLOCK: a FIFO without a reader fails at once instead of hanging start-up or a write. */
 function openLogFile(file: string): number {
   const { O_WRONLY, O_APPEND, O_CREAT, O_NONBLOCK } = constants;
@@ -41,9 +63,14 @@ export class LogWriter {
   private stdoutFailed = false;
   /** While LOG_FILE fails: the error code and the lines dropped, told once it works again. */
   private fileFailure: { code: string; dropped: number } | null = null;
+  /** stdout's descriptor when it is a regular file: written like LOG_FILE. */
+  private readonly stdoutFile: number | null;
+  /** Where synchronous writes are encoded. */
+  private readonly scratch = Buffer.allocUnsafeSlow(3 * SCRATCH_CHARS);
 
   constructor(options: LogWriterOptions) {
     this.o = options;
+    this.stdoutFile = regularFile(options.stdout);
     options.stdout.on('error', (err: NodeJS.ErrnoException) => this.stdoutError(err));
     if (options.file === '') return;
     try {
@@ -58,9 +85,33 @@ export class LogWriter {
   }
 
   write = (text: string): void => {
-    this.toStdout(text);
+    if (this.stdoutFile !== null) this.toStdoutFile(this.stdoutFile, text);
+    else this.toStdout(text);
     this.toFile(text);
   };
+
+  /**
+   * Writes `text` to `fd` in UTF-8 through the reused buffer, SCRATCH_CHARS units at a time
+   * (never between the halves of a surrogate pair).
+   */
+  private writeText(fd: number, text: string): void {
+    for (let i = 0; i < text.length; ) {
+      let end = Math.min(text.length, i + SCRATCH_CHARS);
+      if (end < text.length && (text.charCodeAt(end - 1) & 0xfc00) === 0xd800) end--;
+      const part = i === 0 && end === text.length ? text : text.slice(i, end);
+      writeAll(fd, this.scratch.subarray(0, this.scratch.write(part, 0)));
+      i = end;
+    }
+  }
+
+  private toStdoutFile(fd: number, text: string): void {
+    if (this.stdoutFailed) return;
+    try {
+      this.writeText(fd, text);
+    } catch (err) {
+      this.stdoutError(err as NodeJS.ErrnoException);
+    }
+  }
 
   private toStdout(text: string): void {
     if (this.stdoutFailed) return;
@@ -100,9 +151,7 @@ export class LogWriter {
   private toFile(text: string): void {
     if (this.fd === null) return;
     try {
-      const bytes = Buffer.from(text);
-      // A FIFO may take part of a write; a regular file takes it whole.
-      for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
+      this.writeText(this.fd, text);
     } catch (err) {
       this.fileFailed(err as NodeJS.ErrnoException, lineCount(text));
       return;
