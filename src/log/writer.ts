@@ -45,7 +45,7 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
 }
 
-/** UTF-16 units encoded at a time for a synchronous write: at most 3 bytes each in UTF-8. */
+/** Most UTF-16 units encoded for one synchronous write: at most 3 bytes each in UTF-8. */
 const SCRATCH_CHARS = 32 * 1024;
 
 /** O_NONBLOCK: a FIFO without a reader fails at once instead of hanging start-up or a write. */
@@ -65,8 +65,8 @@ export class LogWriter {
   private fileFailure: { code: string; dropped: number } | null = null;
   /** stdout's descriptor when it is a regular file: written like LOG_FILE. */
   private readonly stdoutFile: number | null;
-  /** Where synchronous writes are encoded. */
-  private readonly scratch = Buffer.allocUnsafeSlow(3 * SCRATCH_CHARS);
+  /** Where synchronous writes are encoded; made by the first. */
+  private scratch: Buffer | null = null;
 
   constructor(options: LogWriterOptions) {
     this.o = options;
@@ -91,15 +91,29 @@ export class LogWriter {
   };
 
   /**
-   * Writes `text` to `fd` in UTF-8 through the reused buffer, SCRATCH_CHARS units at a time
-   * (never between the halves of a surrogate pair).
+   * Writes `text` to `fd` in UTF-8 through the reused buffer, at most SCRATCH_CHARS units a write
+   * and only whole lines: a line is never cut between two writes, so another process appending
+   * to the same file (a takeover's old and new server) cannot tear it. A line longer than that
+   * (an unterminated text) is written alone, encoded on its own.
    */
   private writeText(fd: number, text: string): void {
+    this.scratch ??= Buffer.allocUnsafeSlow(3 * SCRATCH_CHARS);
+    const scratch = this.scratch;
     for (let i = 0; i < text.length; ) {
-      let end = Math.min(text.length, i + SCRATCH_CHARS);
-      if (end < text.length && (text.charCodeAt(end - 1) & 0xfc00) === 0xd800) end--;
+      let end = text.length;
+      if (end - i > SCRATCH_CHARS) {
+        end = text.lastIndexOf('\n', i + SCRATCH_CHARS - 1) + 1;
+        if (end <= i) {
+          // One line longer than the buffer: up to its end (or the text's), in one write.
+          const lf = text.indexOf('\n', i + SCRATCH_CHARS);
+          end = lf === -1 ? text.length : lf + 1;
+          writeAll(fd, Buffer.from(text.slice(i, end)));
+          i = end;
+          continue;
+        }
+      }
       const part = i === 0 && end === text.length ? text : text.slice(i, end);
-      writeAll(fd, this.scratch.subarray(0, this.scratch.write(part, 0)));
+      writeAll(fd, scratch.subarray(0, scratch.write(part, 0)));
       i = end;
     }
   }

@@ -24,8 +24,11 @@ export function formatHostPort(host: string, port: number | string | undefined):
 
 /** Addresses seen lately, each as one string (internIp()). */
 const interned = new Map<string, string>();
-/** Past this many, the table starts again (a scan of the whole IPv4 space cannot grow it). */
-const INTERNED_MAX = 4096;
+/**
+ * Past this many, the table starts again (a scan of the whole IPv4 space cannot grow it): about
+ * 70 KiB per thread at most, kept for addresses whose clients may have gone.
+ */
+const INTERNED_MAX = 1024;
 
 /**
  * The one string this thread keeps for an address: every connection from it shares one, where

@@ -70,7 +70,10 @@ export abstract class Session implements CommandContext {
   /** The metrics index of the command being executed (src/stats/metrics.ts; 0: unknown). */
   cmd = 0;
   respVersion: 2 | 3 = 2;
-  /** CLIENT SETNAME and SETINFO's values: one object, made by the first (most clients never). */
+  /**
+   * CLIENT SETNAME and SETINFO's values: one object, made by the first that is not empty (most
+   * clients never name themselves; RESET's clearing makes none).
+   */
   private named: { clientName: string; libName: string; libVer: string } | null = null;
   transaction: Transaction | null = null;
   /** The command being (or last) run, for CLIENT LIST and error logs. */
@@ -106,19 +109,19 @@ export abstract class Session implements CommandContext {
     return this.named === null ? '' : this.named.clientName;
   }
   set clientName(name: string) {
-    this.naming().clientName = name;
+    if (name !== '' || this.named !== null) this.naming().clientName = name;
   }
   get libName(): string {
     return this.named === null ? '' : this.named.libName;
   }
   set libName(name: string) {
-    this.naming().libName = name;
+    if (name !== '' || this.named !== null) this.naming().libName = name;
   }
   get libVer(): string {
     return this.named === null ? '' : this.named.libVer;
   }
   set libVer(version: string) {
-    this.naming().libVer = version;
+    if (version !== '' || this.named !== null) this.naming().libVer = version;
   }
   private naming(): { clientName: string; libName: string; libVer: string } {
     this.named ??= { clientName: '', libName: '', libVer: '' };

@@ -1,8 +1,10 @@
 // src/log/writer.ts's synchronous writes (LOG_FILE, and stdout when it is a regular file): every
 // byte arrives, in order, through the reused buffer, whatever the size of a batch and wherever a
-// multi-byte character or a surrogate pair falls against its chunks.
+// multi-byte character or a surrogate pair falls against its chunks; and a write never ends
+// inside a line, so another process appending to the same file cannot tear one.
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import fs, { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -101,6 +103,44 @@ test('stdout that is a regular file is written directly, whole and in order', ()
       assert.deepEqual(stdout.written, [], 'nothing went through the stream');
     } finally {
       closeSync(fd);
+    }
+  });
+});
+
+test('each write ends at a line boundary: batches over the buffer are cut between lines', () => {
+  withDir((dir) => {
+    const file = join(dir, 'log');
+    const writes: Buffer[] = [];
+    const original = fs.writeSync;
+    // The writer imports writeSync from node:fs: the patched one reaches it through
+    // syncBuiltinESMExports().
+    fs.writeSync = ((fd: number, buffer: Uint8Array, ...rest: unknown[]) => {
+      writes.push(Buffer.from(buffer.subarray((rest[0] as number | undefined) ?? 0)));
+      return (original as (...a: unknown[]) => number)(fd, buffer, ...rest);
+    }) as typeof fs.writeSync;
+    syncBuiltinESMExports();
+    try {
+      const writer = new LogWriter({
+        file,
+        format: 'text',
+        bufferBytes: 1 << 20,
+        stdout: fakeStream(undefined),
+        stderr: fakeStream(undefined),
+        count: () => {},
+      });
+      const line = (i: number): string =>
+        `[2026-11-26 21:00:00] [INFO] Client connected: 127.0.0.1:${i} (Active: ${i}) 😀\n`;
+      const batch = Array.from({ length: 2000 }, (_, i) => line(i)).join('');
+      const long = `${'é'.repeat(40_000)}\n`;
+      writer.write(batch);
+      writer.write(long + batch);
+      writer.closeFile();
+      assert.ok(writes.length > 3, `${writes.length} writes: the batches were cut`);
+      for (const w of writes) assert.equal(w[w.length - 1], 0x0a, 'a write ended inside a line');
+      assert.equal(readFileSync(file, 'utf8'), batch + long + batch);
+    } finally {
+      fs.writeSync = original;
+      syncBuiltinESMExports();
     }
   });
 });
