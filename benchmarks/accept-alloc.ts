@@ -6,11 +6,11 @@
 // usage: node benchmarks/accept-alloc.ts [N]   (default 5000; env as for `tcpool serve`, e.g.
 //        LOG_LEVEL=WARN; THREAD_POOL_SIZE is forced to 1 so every connection lands in it)
 import { Session } from 'node:inspector/promises';
-import { createConnection, type Socket } from 'node:net';
 import { loadConfig } from '../src/config/load.ts';
 import { Logger } from '../src/log/logger.ts';
 import { SharedStats } from '../src/stats/counters.ts';
 import { Supervisor } from '../src/supervisor/supervisor.ts';
+import { connectIdle } from './idle-clients.ts';
 
 const N = Number(process.argv[2] ?? 5000);
 process.env.THREAD_POOL_SIZE = '1';
@@ -57,20 +57,10 @@ function call(method: string, params: object = {}): Promise<Reply> {
   });
 }
 
-async function connect(n: number): Promise<Socket[]> {
-  const sockets: Socket[] = [];
-  for (let i = 0; i < n; i++) {
-    const socket = createConnection({ host: '127.0.0.1', port: supervisor.port });
-    socket.on('error', () => {});
-    sockets.push(socket);
-    if (i % 500 === 499) await new Promise((r) => setTimeout(r, 50));
-  }
-  return sockets;
-}
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // The first connections show the handle path what it needs; then they go.
-for (const s of await connect(500)) s.destroy();
+for (const s of await connectIdle(supervisor.port, 500)) s.destroy();
 await pause(1000);
 await call('HeapProfiler.enable');
 await call('HeapProfiler.startSampling', {
@@ -79,7 +69,7 @@ await call('HeapProfiler.startSampling', {
   includeObjectsCollectedByMajorGC: true,
 });
 const base = stats.activeClients();
-const sockets = await connect(N);
+const sockets = await connectIdle(supervisor.port, N);
 for (let i = 0; i < 100 && stats.activeClients() < base + N; i++) await pause(100);
 await pause(1000);
 const { profile } = (await call('HeapProfiler.stopSampling')).result;

@@ -6,12 +6,12 @@
 //
 // usage: node benchmarks/idle-heap.ts [N]   (default 5000; env as for `tcpool serve`, e.g.
 //        TCP_READ_PATH=stream; THREAD_POOL_SIZE is forced to 1 so every connection lands in it)
-import { createConnection, type Socket } from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { loadConfig } from '../src/config/load.ts';
 import { Logger } from '../src/log/logger.ts';
 import { SharedStats } from '../src/stats/counters.ts';
 import { Supervisor } from '../src/supervisor/supervisor.ts';
+import { connectIdle } from './idle-clients.ts';
 
 const N = Number(process.argv[2] ?? 5000);
 process.env.THREAD_POOL_SIZE = '1';
@@ -51,13 +51,7 @@ async function snapshot(): Promise<Tally> {
 }
 
 const before = await snapshot();
-const sockets: Socket[] = [];
-for (let i = 0; i < N; i++) {
-  const socket = createConnection({ host: '127.0.0.1', port: supervisor.port });
-  socket.on('error', () => {});
-  sockets.push(socket);
-  if (i % 500 === 499) await new Promise((r) => setTimeout(r, 50));
-}
+const sockets = await connectIdle(supervisor.port, N);
 for (let i = 0; i < 100 && stats.activeClients() < N; i++)
   await new Promise((r) => setTimeout(r, 100));
 const served = stats.activeClients();

@@ -121,12 +121,15 @@ export class Connection extends Session {
    * on every connection (docs/PERFORMANCE.md, section 9). The accessors are inlined.
    */
   private flags = 0;
+  private setFlag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit;
+  }
   /** The client may not send a PROXY header (it is refused if it does). */
   private get refuseProxyHeader(): boolean {
     return (this.flags & F_REFUSE_PROXY_HEADER) !== 0;
   }
   private set refuseProxyHeader(on: boolean) {
-    this.flags = on ? this.flags | F_REFUSE_PROXY_HEADER : this.flags & ~F_REFUSE_PROXY_HEADER;
+    this.setFlag(F_REFUSE_PROXY_HEADER, on);
   }
   /** Each reply is its own message (WebSocket frames), not bytes batched with others. */
   private get messages(): boolean {
@@ -141,28 +144,28 @@ export class Connection extends Session {
     return (this.flags & F_CLOSE_AFTER_FLUSH) !== 0;
   }
   private set closeAfterFlush(on: boolean) {
-    this.flags = on ? this.flags | F_CLOSE_AFTER_FLUSH : this.flags & ~F_CLOSE_AFTER_FLUSH;
+    this.setFlag(F_CLOSE_AFTER_FLUSH, on);
   }
   /** No request will be read from new input: the client sent FIN, or shutdown stopped reading. */
   private get inputDone(): boolean {
     return (this.flags & F_INPUT_DONE) !== 0;
   }
   private set inputDone(on: boolean) {
-    this.flags = on ? this.flags | F_INPUT_DONE : this.flags & ~F_INPUT_DONE;
+    this.setFlag(F_INPUT_DONE, on);
   }
   /** The channel is gone (closed or destroyed). */
   private get closed(): boolean {
     return (this.flags & F_CLOSED) !== 0;
   }
   private set closed(on: boolean) {
-    this.flags = on ? this.flags | F_CLOSED : this.flags & ~F_CLOSED;
+    this.setFlag(F_CLOSED, on);
   }
   /** Stopped reading because too many reply bytes are unsent. */
   private get paused(): boolean {
     return (this.flags & F_PAUSED) !== 0;
   }
   private set paused(on: boolean) {
-    this.flags = on ? this.flags | F_PAUSED : this.flags & ~F_PAUSED;
+    this.setFlag(F_PAUSED, on);
   }
   /**
    * process() is building a batch in owner.output: pub/sub bytes for this client go there, in
@@ -172,7 +175,7 @@ export class Connection extends Session {
     return (this.flags & F_BATCHING) !== 0;
   }
   private set batching(on: boolean) {
-    this.flags = on ? this.flags | F_BATCHING : this.flags & ~F_BATCHING;
+    this.setFlag(F_BATCHING, on);
   }
   private closeHooks: (() => void)[] | null = null;
   /** Pub/sub messages gathered this turn, written together (flushPushed). */
