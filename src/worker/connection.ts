@@ -128,9 +128,6 @@ export class Connection extends Session {
   private get refuseProxyHeader(): boolean {
     return (this.flags & F_REFUSE_PROXY_HEADER) !== 0;
   }
-  private set refuseProxyHeader(on: boolean) {
-    this.setFlag(F_REFUSE_PROXY_HEADER, on);
-  }
   /** Each reply is its own message (WebSocket frames), not bytes batched with others. */
   private get messages(): boolean {
     return (this.flags & F_MESSAGES) !== 0;

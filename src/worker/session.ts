@@ -109,23 +109,25 @@ export abstract class Session implements CommandContext {
     return this.named === null ? '' : this.named.clientName;
   }
   set clientName(name: string) {
-    if (name !== '' || this.named !== null) this.naming().clientName = name;
+    this.rename('clientName', name);
   }
   get libName(): string {
     return this.named === null ? '' : this.named.libName;
   }
   set libName(name: string) {
-    if (name !== '' || this.named !== null) this.naming().libName = name;
+    this.rename('libName', name);
   }
   get libVer(): string {
     return this.named === null ? '' : this.named.libVer;
   }
   set libVer(version: string) {
-    if (version !== '' || this.named !== null) this.naming().libVer = version;
+    this.rename('libVer', version);
   }
-  private naming(): { clientName: string; libName: string; libVer: string } {
+  /** Sets one of `named`'s values; clearing one that was never set makes nothing. */
+  private rename(key: 'clientName' | 'libName' | 'libVer', value: string): void {
+    if (value === '' && this.named === null) return;
     this.named ??= { clientName: '', libName: '', libVer: '' };
-    return this.named;
+    this.named[key] = value;
   }
   get registry(): Registry {
     return this.owner.registry;

@@ -417,7 +417,6 @@ function onShutdownComplete(this: ShutdownReq): void {
 /** What onStreamRead asks of a stream's read side before it pushes EOF (never ended before). */
 const READABLE_STATE = Object.freeze({ endEmitted: false });
 
-/** A Connection's Channel over a libuv TCP handle. */
 /** cork()'s writes, waiting for uncork(). */
 interface Corked {
   chunks: Buffer[];
@@ -430,6 +429,7 @@ const E_PEER = 1;
 const E_ENDING = 2;
 const E_WRITTEN = 4;
 
+/** A Connection's Channel over a libuv TCP handle. */
 export class HandleChannel implements Channel {
   private readonly handle: TcpHandle;
   private readonly server: NonNullable<PrivateSocket['_server']>;
